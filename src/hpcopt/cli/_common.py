@@ -1,0 +1,63 @@
+"""Helpers shared by the CLI modules: JSON output, errors, progress bars.
+
+The CLI is a thin face: it parses options, calls the library and prints. Library code
+reports progress through a callback ``progress(done, total, message)``; here it becomes a
+Rich progress bar.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import sys
+from collections.abc import Iterator
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+console = Console()
+err_console = Console(stderr=True)
+
+JSON_OPTION_HELP = "Print one JSON object on stdout instead of tables."
+
+
+def _clean(obj: Any) -> Any:
+    """Make an object JSON-safe: NaN/inf become null, numpy scalars plain numbers."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int, str], None]]:
+    """Yield a ``progress(done, total, message)`` callback drawn as a Rich bar on stderr."""
+    if not enabled:
+        yield lambda done, total, message="": None
+        return
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[message]}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task(description, total=None, message="")
+
+        def update(done: int, total: int, message: str = "") -> None:
+            bar.update(task, completed=done, total=total, message=message)
+
+        yield update

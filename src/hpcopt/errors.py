@@ -1,0 +1,66 @@
+"""One exception hierarchy for the whole package.
+
+Every error a user can cause is an :class:`HpcoptError`; the ones about bad input are
+also built-in ``ValueError``s so that callers may catch them either way.
+"""
+
+from __future__ import annotations
+
+
+class HpcoptError(Exception):
+    """Base class of every error hpcopt raises on purpose."""
+
+
+class InputError(HpcoptError, ValueError):
+    """Bad input: names the file, the line and the field, and says what to do.
+
+    ``str(err)`` reads ``"trace.swf line 4123, field 5 (allocated processors): 'abc' is
+    not a number"``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | None = None,
+        field: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        self.source = source
+        self.line = line
+        self.field = field
+        self.hint = hint
+        self.reason = message
+        where = []
+        if source is not None:
+            where.append(str(source))
+        if line is not None:
+            where.append(f"line {line}")
+        prefix = " ".join(where)
+        if field is not None:
+            prefix = f"{prefix}, {field}" if prefix else field
+        text = f"{prefix}: {message}" if prefix else message
+        if hint:
+            text = f"{text} ({hint})"
+        super().__init__(text)
+
+
+class ConfigError(HpcoptError, ValueError):
+    """A parameter or option that is not valid, e.g. an unknown policy name."""
+
+
+class MissingDependencyError(HpcoptError, ImportError):
+    """An optional dependency is not installed; the message says which extra to install."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency lazily, or say how to install it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise MissingDependencyError(
+            f"{module} is needed for this; install with: pip install 'hpcopt[{extra}]'"
+        ) from exc
