@@ -44,20 +44,9 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning hpcopt errors into one clear line and exit code 2."""
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv)  # standalone: usage errors print themselves and exit 2
     except HpcoptError as exc:
         from hpcopt.cli._common import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
