@@ -1,0 +1,48 @@
+"""One entry point that picks the reader from the file's name and content."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+from hpcopt.data._io import read_text
+from hpcopt.data.workload import Workload
+from hpcopt.errors import InputError
+
+BUNDLED = {"hpc2n": "hpc2n_alea_excerpt.swf.gz"}
+
+
+def bundled_workload_path(name: str = "hpc2n") -> Path:
+    """Path of a trace shipped inside the package (see data/bundled/PROVENANCE.md)."""
+    if name not in BUNDLED:
+        raise InputError(f"unknown bundled workload {name!r}; choose from {sorted(BUNDLED)}")
+    return Path(str(resources.files("hpcopt.data") / "bundled" / BUNDLED[name]))
+
+
+def load_workload(path: str | Path, fmt: str = "auto") -> Workload:
+    """Read a trace: ``swf`` (.swf, .swf.gz), ``sacct`` (sacct -P output) or ``csv`` job table.
+
+    ``fmt="auto"`` decides from the suffix, then from the first line.
+    """
+    from hpcopt.data.slurm import read_job_table, read_sacct
+    from hpcopt.data.swf import read_swf
+
+    p = Path(path)
+    if fmt == "auto":
+        name = p.name.lower().removesuffix(".gz")
+        if name.endswith(".swf"):
+            fmt = "swf"
+        elif name.endswith((".csv", ".tsv")):
+            fmt = "csv"
+        else:
+            first = next((ln for ln in read_text(p).splitlines() if ln.strip()), "")
+            if "|" in first and any(k in first.lower() for k in ("jobid", "submit")):
+                fmt = "sacct"
+            elif "," in first and "submit" in first.lower():
+                fmt = "csv"
+            else:
+                fmt = "swf"
+    readers = {"swf": read_swf, "sacct": read_sacct, "csv": read_job_table}
+    if fmt not in readers:
+        raise InputError(f"unknown trace format {fmt!r}; choose from swf, sacct, csv")
+    return readers[fmt](p)

@@ -1,0 +1,208 @@
+"""The ``Workload`` table: one job per row, the 18 Standard Workload Format fields as
+columns, shared by every capability (simulation, prediction, reports).
+
+Columns are numpy arrays inside a pandas DataFrame, so handing them to numpy, pandas or
+a model costs nothing. Unknown values are -1, as in SWF. Nothing is dropped when a trace
+is read; cleaning for a purpose (e.g. simulation) is a separate, explicit step that
+returns a :class:`CleaningReport` counting every dropped or repaired job by reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# (column name, description) in SWF field order (field k is SWF_FIELDS[k-1]).
+SWF_FIELDS: tuple[tuple[str, str], ...] = (
+    ("job_id", "job number"),
+    ("submit", "submit time"),
+    ("wait", "wait time"),
+    ("runtime", "run time"),
+    ("alloc_procs", "allocated processors"),
+    ("cpu_time", "average CPU time used"),
+    ("used_mem", "used memory"),
+    ("req_procs", "requested processors"),
+    ("req_time", "requested time"),
+    ("req_mem", "requested memory"),
+    ("status", "status"),
+    ("user", "user id"),
+    ("group", "group id"),
+    ("executable", "executable number"),
+    ("queue", "queue number"),
+    ("partition", "partition number"),
+    ("prev_job", "preceding job number"),
+    ("think_time", "think time from preceding job"),
+)
+COLUMNS: tuple[str, ...] = tuple(name for name, _ in SWF_FIELDS)
+# Columns that hold identifiers or counts: stored as int64. The rest (times, memory) are
+# float64 because SWF allows fractional values there.
+INT_COLUMNS = frozenset(
+    {"job_id", "alloc_procs", "req_procs", "status", "user", "group", "executable", "queue", "partition", "prev_job"}
+)
+
+
+def field_label(index: int) -> str:
+    """``field 5 (allocated processors)`` for a 0-based column index."""
+    return f"field {index + 1} ({SWF_FIELDS[index][1]})"
+
+
+@dataclass
+class CleaningReport:
+    """What a cleaning step did: counts of dropped and repaired jobs, by reason."""
+
+    jobs_in: int
+    dropped: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+    dropped_job_ids: dict[str, list[int]] = field(default_factory=dict)
+
+    @property
+    def jobs_out(self) -> int:
+        return self.jobs_in - sum(self.dropped.values())
+
+    def drop(self, reason: str, job_ids: np.ndarray) -> None:
+        if len(job_ids):
+            self.dropped[reason] = self.dropped.get(reason, 0) + int(len(job_ids))
+            self.dropped_job_ids.setdefault(reason, []).extend(int(j) for j in job_ids[:1000])
+
+    def repair(self, reason: str, count: int) -> None:
+        if count:
+            self.repaired[reason] = self.repaired.get(reason, 0) + int(count)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "jobs_in": self.jobs_in,
+            "jobs_out": self.jobs_out,
+            "dropped": dict(self.dropped),
+            "repaired": dict(self.repaired),
+        }
+
+    def lines(self) -> list[str]:
+        out = [f"{self.jobs_out} of {self.jobs_in} jobs kept"]
+        out += [f"dropped {n}: {reason}" for reason, n in self.dropped.items()]
+        out += [f"repaired {n}: {reason}" for reason, n in self.repaired.items()]
+        return out
+
+
+@dataclass
+class Workload:
+    """A job trace: the ``jobs`` table (SWF columns, plus optional extra columns such as
+    ``queue_name``), the header (``MaxProcs`` and friends) and where it came from."""
+
+    jobs: pd.DataFrame
+    header: dict[str, str] = field(default_factory=dict)
+    source: str = "<memory>"
+    # Repairs made while reading (e.g. absolute submit times shifted); never drops.
+    read_notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        missing = [c for c in COLUMNS if c not in self.jobs.columns]
+        if missing:
+            raise ValueError(f"Workload.jobs lacks columns {missing}")
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def column(self, name: str) -> np.ndarray:
+        return self.jobs[name].to_numpy()
+
+    def _header_int(self, key: str) -> int | None:
+        for k, v in self.header.items():
+            if k.lower() == key.lower():
+                try:
+                    value = int(float(v.split()[0]))
+                except (ValueError, IndexError):
+                    return None
+                return value if value > 0 else None
+        return None
+
+    @property
+    def max_procs(self) -> int | None:
+        return self._header_int("MaxProcs")
+
+    @property
+    def max_nodes(self) -> int | None:
+        return self._header_int("MaxNodes")
+
+    @property
+    def unix_start_time(self) -> int | None:
+        return self._header_int("UnixStartTime")
+
+    def machine_procs(self) -> int:
+        """P for simulation: MaxProcs, else MaxNodes, else the largest job."""
+        for value in (self.max_procs, self.max_nodes):
+            if value:
+                return value
+        procs = np.where(self.column("req_procs") > 0, self.column("req_procs"), self.column("alloc_procs"))
+        return int(procs.max()) if len(procs) else 0
+
+    def fields_present(self) -> dict[str, bool]:
+        """Which SWF fields carry information (some value other than -1)."""
+        return {name: bool(len(self.jobs) and (self.jobs[name].to_numpy() != -1).any()) for name in COLUMNS}
+
+    def summary(self) -> dict[str, Any]:
+        """Jobs, span, processors, offered load and fields present (``hpcopt trace info``)."""
+        n = len(self.jobs)
+        submit = self.column("submit")
+        runtime = self.column("runtime")
+        alloc = self.column("alloc_procs")
+        req = self.column("req_procs")
+        procs = np.where(alloc > 0, alloc, req)
+        P = self.machine_procs()
+        span = float(submit.max() - submit.min()) if n else 0.0
+        valid = (runtime >= 0) & (procs > 0)
+        work = float((runtime[valid] * procs[valid]).sum())
+        present = self.fields_present()
+        req_time = self.column("req_time")
+        return {
+            "source": self.source,
+            "jobs": n,
+            "first_submit": float(submit.min()) if n else None,
+            "last_submit": float(submit.max()) if n else None,
+            "span_s": span,
+            "span_days": span / 86400.0,
+            "procs": P,
+            "procs_source": "MaxProcs" if self.max_procs else ("MaxNodes" if self.max_nodes else "largest job"),
+            "max_nodes": self.max_nodes,
+            "unix_start_time": self.unix_start_time,
+            "largest_job_procs": int(procs.max()) if n else 0,
+            "offered_load": work / (span * P) if span > 0 and P > 0 else None,
+            "users": int(len(np.unique(self.column("user")[self.column("user") >= 0]))) if present["user"] else 0,
+            "has_users": present["user"],
+            "has_requested_time": bool(n and (req_time > 0).any()),
+            "requested_time_share": float((req_time > 0).mean()) if n else 0.0,
+            "has_wait_times": present["wait"],
+            "fields_present": [name for name, ok in present.items() if ok],
+            "fields_absent": [name for name, ok in present.items() if not ok],
+            "extra_columns": [c for c in self.jobs.columns if c not in COLUMNS],
+            "read_notes": list(self.read_notes),
+        }
+
+    @classmethod
+    def from_arrays(cls, source: str = "<memory>", header: dict[str, str] | None = None, **columns: Any) -> "Workload":
+        """Build a workload from some columns; the others are -1 (unknown).
+
+        ``submit`` and ``runtime`` are required; ``job_id`` defaults to 1..n.
+        """
+        if "submit" not in columns or "runtime" not in columns:
+            raise ValueError("Workload.from_arrays needs at least 'submit' and 'runtime'")
+        n = len(columns["submit"])
+        data = {}
+        for name in COLUMNS:
+            dtype = np.int64 if name in INT_COLUMNS else np.float64
+            if name in columns:
+                arr = np.asarray(columns[name], dtype=dtype)
+                if arr.shape != (n,):
+                    raise ValueError(f"column {name!r} has {arr.shape} values; expected ({n},)")
+            elif name == "job_id":
+                arr = np.arange(1, n + 1, dtype=np.int64)
+            else:
+                arr = np.full(n, -1, dtype=dtype)
+            data[name] = arr
+        extra = {k: v for k, v in columns.items() if k not in data}
+        frame = pd.DataFrame(data)
+        for k, v in extra.items():
+            frame[k] = v
+        return cls(frame, dict(header or {}), source)
