@@ -19,7 +19,7 @@ app = typer.Typer(
 
 # Each capability's CLI module adds its commands to ``app`` when imported; list it here so
 # that ``hpcopt --help`` shows everything. Modules import heavy libraries lazily.
-_COMMAND_MODULES: tuple[str, ...] = ()
+_COMMAND_MODULES: tuple[str, ...] = ("trace", "schedule")
 
 
 def _register() -> None:
@@ -48,5 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     except HpcoptError as exc:
         from hpcopt.cli._common import err_console
 
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True, markup=True)
+        from rich.markup import escape
+
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         sys.exit(2)

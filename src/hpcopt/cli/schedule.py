@@ -1,0 +1,165 @@
+"""``hpcopt simulate``, ``hpcopt compare``, ``hpcopt demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from hpcopt.cli import app
+from hpcopt.cli._common import JSON_OPTION_HELP, console, err_console, print_json, progress_bar
+from hpcopt.errors import ConfigError
+
+ORDER_HELP = "Queue order: fcfs, sjf, wfp3, unicep, f1."
+BACKFILL_HELP = "Backfilling: none, easy, conservative (in rlscheduler mode, easy = its greedy backfilling)."
+
+
+def _metrics_table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    t = Table(title=title)
+    for c in columns:
+        t.add_column(c, justify="left" if c == "policy" else "right")
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            if isinstance(v, float):
+                cells.append(f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}")
+            else:
+                cells.append("" if v is None else str(v))
+        t.add_row(*cells)
+    return t
+
+
+@app.command("simulate")
+def simulate_cmd(
+    trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
+    order: str = typer.Option("fcfs", "--order", help=ORDER_HELP),
+    backfill: str = typer.Option("easy", "--backfill", help=BACKFILL_HELP),
+    runtime: str = typer.Option("requested", "--runtime", help="What reservations use: requested or actual."),
+    mode: str = typer.Option("default", "--mode", help="default, or rlscheduler (Zhang et al. SC'20 protocol)."),
+    procs: int = typer.Option(None, "--procs", help="Machine size P (default: MaxProcs, MaxNodes, largest job)."),
+    kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs when they reach their requested time."),
+    engine: str = typer.Option("auto", "--engine", help="auto, fast (compiled) or generic (Python policies)."),
+    jobs_out: Path = typer.Option(None, "--jobs-out", help="Write per-job results to FILE.csv or FILE.parquet."),
+    per_user: bool = typer.Option(False, "--per-user", help="Also show metrics per user."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Replay a trace under one scheduling policy."""
+    from hpcopt.data import load_workload
+
+    workload = load_workload(trace)
+    if mode == "rlscheduler":
+        from hpcopt.schedule.rlscheduler import simulate_rlscheduler
+
+        if backfill not in ("none", "easy"):
+            raise ConfigError("rlscheduler mode has no conservative backfilling; use --backfill none or easy")
+        if jobs_out is not None:
+            raise ConfigError("--jobs-out is not available in rlscheduler mode (it reports per-sequence figures)")
+        result = simulate_rlscheduler(workload, order, backfill == "easy")
+        result["trace"] = str(trace)
+        if as_json:
+            print_json(result)
+            return
+        console.print(_metrics_table(f"{trace} (rlscheduler mode, {order}, {result['backfill']} backfilling)",
+                                     result["per_sequence"], ["start", "avg_bsld", "avg_wait", "utilization"]))
+        console.print(f"mean over {result['sequences']} sequences: bsld {result['avg_bsld']:.4f}, "
+                      f"utilization {result['utilization']:.4f}")
+        return
+    if mode != "default":
+        raise ConfigError(f"--mode must be default or rlscheduler; got {mode!r}")
+    from hpcopt.schedule import simulate
+
+    with progress_bar("simulating", enabled=not as_json) as progress:
+        result = simulate(workload, order, backfill, runtime=runtime, procs=procs, kill_at_request=kill,
+                          engine=engine, progress=progress)
+    if jobs_out is not None:
+        result.write_jobs(jobs_out)
+    summary = result.summary()
+    if per_user:
+        summary["per_user"] = result.per_user().to_dict(orient="records")
+    if as_json:
+        print_json(summary)
+        return
+    cols = ["jobs", "avg_wait", "median_wait", "p95_wait", "avg_bsld", "utilization", "makespan", "max_queue"]
+    console.print(_metrics_table(f"{trace}: {summary['order']} + {summary['backfill']} on {summary['procs']} processors "
+                                 f"({summary['runtime']} runtimes)", [summary], cols))
+    for line in result.cleaning.lines():
+        console.print(f"  cleaning: {line}")
+    if per_user:
+        top = result.per_user().head(15)
+        console.print(_metrics_table("per user (top 15 by processor-seconds)", top.to_dict(orient="records"),
+                                     ["user", "jobs", "avg_wait", "avg_bsld", "work"]))
+    if jobs_out is not None:
+        console.print(f"per-job results written to {jobs_out}")
+
+
+def _compare(trace: Path, policies: str, runtime: str, procs: int | None, kill: bool, report: Path | None,
+             as_json: bool) -> dict:
+    from hpcopt.data import load_workload
+    from hpcopt.report import write_compare_report
+    from hpcopt.schedule.compare import compare_policies
+
+    workload = load_workload(trace)
+    names = [p.strip() for p in policies.split(",") if p.strip()]
+    if not names:
+        raise ConfigError("--policies is empty; give e.g. fcfs,fcfs+easy,sjf+easy")
+    with progress_bar("comparing policies", enabled=not as_json) as progress:
+        table, results = compare_policies(workload, names, runtime=runtime, procs=procs, kill_at_request=kill,
+                                          progress=progress)
+    summary = workload.summary()
+    out = {
+        "schema": "hpcopt.compare/1",
+        "trace": str(trace),
+        "procs": next(iter(results.values())).config["procs"],
+        "runtime": runtime,
+        "random_state": None,
+        "policies": table.to_dict(orient="records"),
+        "cleaning": next(iter(results.values())).cleaning.to_dict(),
+    }
+    if report is not None:
+        write_compare_report(report, table, results, summary)
+        out["report"] = str(report)
+    if not as_json:
+        console.print(_metrics_table(f"{trace}: {out['procs']} processors, {runtime} runtimes",
+                                     out["policies"], ["policy", *[c for c in table.columns if c != "policy"]]))
+    return out
+
+
+@app.command("compare")
+def compare_cmd(
+    trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
+    policies: str = typer.Option("fcfs,fcfs+easy,fcfs+conservative,sjf+easy,wfp3+easy,unicep+easy,f1+easy",
+                                 "--policies", help="Comma-separated ORDER or ORDER+BACKFILLING."),
+    runtime: str = typer.Option("requested", "--runtime", help="requested or actual."),
+    procs: int = typer.Option(None, "--procs", help="Machine size P."),
+    kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs at their requested time."),
+    report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Compare scheduling policies on one trace: a table, and optionally an HTML report."""
+    out = _compare(trace, policies, runtime, procs, kill, report, as_json)
+    if as_json:
+        print_json(out)
+    elif report is not None:
+        console.print(f"report written to {report}")
+
+
+@app.command("demo")
+def demo_cmd(
+    report: Path = typer.Option(Path("hpcopt-demo-report.html"), "--report", help="Where to write the HTML report."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """The main job on the bundled HPC2N workload: compare policies, print the table, write the report."""
+    from hpcopt.data import bundled_workload_path
+
+    trace = bundled_workload_path("hpc2n")
+    if not as_json:
+        err_console.print("Replaying the bundled HPC2N excerpt (3,170 real jobs, 240 CPUs; see data/bundled/PROVENANCE.md)")
+    out = _compare(trace, "fcfs,fcfs+easy,fcfs+conservative,sjf+easy,wfp3+easy,unicep+easy,f1+easy",
+                   "requested", None, False, report, as_json)
+    out["trace"] = "bundled:hpc2n"
+    if as_json:
+        print_json(out)
+    else:
+        console.print(f"report written to {report.resolve()}")

@@ -1,0 +1,487 @@
+"""The built-in orders and backfilling rules, compiled with numba.
+
+Same semantics, to the last digit, as :mod:`hpcopt.schedule.engine` with the objects in
+:mod:`hpcopt.schedule.policies` (a property test checks it on random workloads); this
+one is for speed. Data structures are chosen so that no event costs work proportional
+to the whole workload:
+
+- completions: a binary heap keyed on (end time, job index);
+- the queue: an array kept in priority order for static orders (FCFS, SJF, F1), with
+  binary-search insertion; time-dependent orders (WFP3, UNICEP) score the queue once per
+  pass and sort only the jobs that fit now;
+- running jobs: an array kept sorted by expected end, so EASY's shadow time is a walk
+  from the front;
+- conservative backfilling: an incrementally maintained free-processor profile; the
+  queue is re-placed only when a job ends before its estimate.
+
+Runtime estimates must be static here (requested or actual runtimes, or predictions
+made before the simulation starts); online predictors run in the generic engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from hpcopt.schedule.policies import MIN_RESERVATION
+
+ORDER_CODES = {"fcfs": 0, "sjf": 1, "wfp3": 2, "unicep": 3, "f1": 4}
+BACKFILL_CODES = {"none": 0, "easy": 1, "conservative": 2}
+INF = np.inf
+
+
+# ------------------------------------------------------------------ completion heap
+
+
+@njit(cache=True, inline="always")
+def _less(t1, j1, t2, j2):
+    return t1 < t2 or (t1 == t2 and j1 < j2)
+
+
+@njit(cache=True)
+def _heap_push(ht, hj, size, t, j):
+    k = size
+    ht[k] = t
+    hj[k] = j
+    while k > 0:
+        parent = (k - 1) >> 1
+        if _less(ht[k], hj[k], ht[parent], hj[parent]):
+            ht[k], ht[parent] = ht[parent], ht[k]
+            hj[k], hj[parent] = hj[parent], hj[k]
+            k = parent
+        else:
+            break
+    return size + 1
+
+
+@njit(cache=True)
+def _heap_pop(ht, hj, size):
+    size -= 1
+    ht[0] = ht[size]
+    hj[0] = hj[size]
+    k = 0
+    while True:
+        left = 2 * k + 1
+        if left >= size:
+            break
+        child = left
+        right = left + 1
+        if right < size and _less(ht[right], hj[right], ht[left], hj[left]):
+            child = right
+        if _less(ht[child], hj[child], ht[k], hj[k]):
+            ht[k], ht[child] = ht[child], ht[k]
+            hj[k], hj[child] = hj[child], hj[k]
+            k = child
+        else:
+            break
+    return size
+
+
+# ------------------------------------------------------------------ scores
+
+
+@njit(cache=True)
+def _log10(x):
+    if x > 0:
+        return math.log10(x)
+    return -INF
+
+
+@njit(cache=True)
+def _dynamic_score(order, wait, est, procs):
+    if order == 2:  # WFP3
+        if est <= 0:
+            return -INF if wait > 0 else 0.0
+        x = wait / est
+        return -(x * x * x) * procs
+    denom = math.log2(procs) * est  # UNICEP
+    if denom <= 0:
+        return -INF if wait > 0 else 0.0
+    return -wait / denom
+
+
+# ------------------------------------------------------------------ profile
+
+
+@njit(cache=True)
+def _prof_point(PT, PF, m, t):
+    lo, hi = 0, m
+    while lo < hi:  # first index with PT > t
+        mid = (lo + hi) >> 1
+        if PT[mid] <= t:
+            lo = mid + 1
+        else:
+            hi = mid
+    k = lo - 1
+    if PT[k] == t:
+        return k, m
+    for q in range(m, k + 1, -1):
+        PT[q] = PT[q - 1]
+        PF[q] = PF[q - 1]
+    PT[k + 1] = t
+    PF[k + 1] = PF[k]
+    return k + 1, m + 1
+
+
+@njit(cache=True)
+def _prof_add(PT, PF, m, s, e, delta):
+    if s < PT[0]:
+        s = PT[0]
+    if e <= s:
+        return m
+    i, m = _prof_point(PT, PF, m, s)
+    j, m = _prof_point(PT, PF, m, e)
+    for k in range(i, j):
+        PF[k] += delta
+    return m
+
+
+@njit(cache=True)
+def _prof_earliest(PT, PF, m, now, p, d):
+    k = 0
+    while k + 1 < m and PT[k + 1] <= now:
+        k += 1
+    while k < m:
+        s = PT[k] if PT[k] > now else now
+        e = s + d
+        q = k
+        ok = True
+        while q < m and (q == k or PT[q] < e):
+            if PF[q] < p:
+                ok = False
+                break
+            q += 1
+        if ok:
+            return s
+        k = q + 1
+    return INF
+
+
+@njit(cache=True)
+def _prof_forget_past(PT, PF, m, now):
+    k = 0
+    while k + 1 < m and PT[k + 1] <= now:
+        k += 1
+    if k > 0:
+        for q in range(k, m):
+            PT[q - k] = PT[q]
+            PF[q - k] = PF[q]
+        m -= k
+    PT[0] = now
+    return m
+
+
+@njit(cache=True)
+def _prof_compact(PT, PF, m):
+    w = 1
+    for q in range(1, m):
+        if PF[q] != PF[w - 1]:
+            PT[w] = PT[q]
+            PF[w] = PF[q]
+            w += 1
+    return w
+
+
+# ------------------------------------------------------------------ the kernel
+
+
+@njit(cache=True)
+def simulate_kernel(submit, duration, est, procs, P, order, backfill):
+    n = submit.shape[0]
+    start = np.full(n, -1.0)
+    # time series, one entry per instant: time, queue length, busy processors
+    ts_t = np.empty(2 * n + 2)
+    ts_q = np.empty(2 * n + 2, dtype=np.int64)
+    ts_b = np.empty(2 * n + 2, dtype=np.int64)
+    nts = 0
+    ht = np.empty(n + 1)
+    hj = np.empty(n + 1, dtype=np.int64)
+    hsize = 0
+    # queue: job indices in priority order (static orders) or index order (dynamic)
+    q = np.empty(n, dtype=np.int64)
+    qn = 0
+    static = order == 0 or order == 1 or order == 4
+    skey = np.zeros(n)
+    if order == 1:
+        for j in range(n):
+            skey[j] = est[j]
+    elif order == 4:
+        for j in range(n):
+            skey[j] = _log10(est[j]) * procs[j] + 870.0 * _log10(submit[j])
+    # running jobs sorted by (expected end, job)
+    re = np.empty(n + 1)
+    rj = np.empty(n + 1, dtype=np.int64)
+    rn = 0
+    # conservative: reservations and the profile
+    res = np.full(n, -1.0)
+    PT = np.empty(2 * n + 8)
+    PF = np.empty(2 * n + 8, dtype=np.int64)
+    m = 1
+    PT[0] = submit[0] if n > 0 else 0.0
+    PF[0] = P
+    early = False
+    # scratch
+    chosen = np.zeros(n, dtype=np.bool_)
+    cand = np.empty(n, dtype=np.int64)
+    cscore = np.empty(n)
+    free = P
+    i = 0
+    while i < n or hsize > 0:
+        t_arr = submit[i] if i < n else INF
+        t_done = ht[0] if hsize > 0 else INF
+        now = t_arr if t_arr < t_done else t_done
+        first = True
+        while first or (hsize > 0 and ht[0] == now):
+            # completions
+            while hsize > 0 and ht[0] == now:
+                j = hj[0]
+                hsize = _heap_pop(ht, hj, hsize)
+                free += procs[j]
+                ee = start[j] + est[j]
+                # remove from the running array (binary search on (ee, j))
+                lo, hi = 0, rn
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if _less(re[mid], rj[mid], ee, j):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                for k in range(lo, rn - 1):
+                    re[k] = re[k + 1]
+                    rj[k] = rj[k + 1]
+                rn -= 1
+                d = est[j] if est[j] > MIN_RESERVATION else MIN_RESERVATION
+                if now < start[j] + d:
+                    early = True
+                    if backfill == 2:
+                        m = _prof_add(PT, PF, m, now, start[j] + d, procs[j])
+            # arrivals
+            if first:
+                while i < n and submit[i] == now:
+                    if static and order != 0:
+                        lo, hi = 0, qn
+                        while lo < hi:
+                            mid = (lo + hi) >> 1
+                            jm = q[mid]
+                            if skey[jm] < skey[i] or (skey[jm] == skey[i] and jm < i):
+                                lo = mid + 1
+                            else:
+                                hi = mid
+                        for k in range(qn, lo, -1):
+                            q[k] = q[k - 1]
+                        q[lo] = i
+                    else:
+                        q[qn] = i
+                    qn += 1
+                    i += 1
+            first = False
+            nstart = 0
+            if qn > 0:
+                if backfill == 2:
+                    # ---------------- conservative
+                    m = _prof_forget_past(PT, PF, m, now)
+                    if not static:
+                        for k in range(qn):
+                            cand[k] = q[k]
+                            cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]])
+                        idx = np.argsort(cscore[:qn], kind="mergesort")
+                        for k in range(qn):
+                            q[k] = cand[idx[k]]
+                    compress = early
+                    if not compress:
+                        for k in range(qn):
+                            if res[q[k]] >= 0 and res[q[k]] < now:
+                                compress = True
+                                break
+                    for k in range(qn):
+                        j = q[k]
+                        p = procs[j]
+                        d = est[j] if est[j] > MIN_RESERVATION else MIN_RESERVATION
+                        if res[j] >= 0:
+                            if not compress:
+                                continue
+                            m = _prof_add(PT, PF, m, res[j], res[j] + d, p)
+                        s = _prof_earliest(PT, PF, m, now, p, d)
+                        m = _prof_add(PT, PF, m, s, s + d, -p)
+                        res[j] = s
+                    f = free
+                    for k in range(qn):
+                        j = q[k]
+                        if res[j] == now and procs[j] <= f:
+                            chosen[j] = True
+                            f -= procs[j]
+                            nstart += 1
+                    if m > 4 * (qn + rn) + 64:
+                        m = _prof_compact(PT, PF, m)
+                    if not static:  # back to index order for the next pass
+                        q[:qn].sort()
+                elif static:
+                    # ---------------- none / EASY, queue already in priority order
+                    f = free
+                    k = 0
+                    while k < qn and procs[q[k]] <= f:
+                        chosen[q[k]] = True
+                        f -= procs[q[k]]
+                        nstart += 1
+                        k += 1
+                    if backfill == 1 and k < qn and f > 0:
+                        head = q[k]
+                        shadow, extra = _shadow(head, now, f, procs, est, start, re, rj, rn, chosen, q, k)
+                        for kk in range(k + 1, qn):
+                            if f == 0:
+                                break
+                            j = q[kk]
+                            p = procs[j]
+                            if p > f:
+                                continue
+                            if now + est[j] <= shadow:
+                                chosen[j] = True
+                                f -= p
+                                nstart += 1
+                            elif p <= extra:
+                                chosen[j] = True
+                                f -= p
+                                extra -= p
+                                nstart += 1
+                else:
+                    # ---------------- none / EASY, time-dependent order
+                    f = free
+                    for k in range(qn):
+                        cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]])
+                    head = -1
+                    while True:
+                        best = -1
+                        for k in range(qn):
+                            if chosen[q[k]]:
+                                continue
+                            if best < 0 or cscore[k] < cscore[best]:
+                                best = k
+                        if best < 0:
+                            break
+                        if procs[q[best]] <= f:
+                            chosen[q[best]] = True
+                            f -= procs[q[best]]
+                            nstart += 1
+                        else:
+                            head = best
+                            break
+                    if backfill == 1 and head >= 0 and f > 0:
+                        hj_ = q[head]
+                        shadow, extra = _shadow(hj_, now, f, procs, est, start, re, rj, rn, chosen, q, qn)
+                        nc = 0
+                        for k in range(qn):
+                            j = q[k]
+                            if k != head and not chosen[j] and procs[j] <= f:
+                                cand[nc] = k
+                                nc += 1
+                        sub = np.empty(nc)
+                        for c in range(nc):
+                            sub[c] = cscore[cand[c]]
+                        idx = np.argsort(sub, kind="mergesort")
+                        for c in range(nc):
+                            k = cand[idx[c]]
+                            if cscore[k] < cscore[head] or (cscore[k] == cscore[head] and k < head):
+                                continue  # ahead of the head in priority: cannot be (it would have started)
+                            j = q[k]
+                            p = procs[j]
+                            if p > f:
+                                continue
+                            if now + est[j] <= shadow:
+                                chosen[j] = True
+                                f -= p
+                                nstart += 1
+                            elif p <= extra:
+                                chosen[j] = True
+                                f -= p
+                                extra -= p
+                                nstart += 1
+                if nstart > 0:
+                    w = 0
+                    for k in range(qn):
+                        j = q[k]
+                        if chosen[j]:
+                            chosen[j] = False
+                            start[j] = now
+                            free -= procs[j]
+                            hsize = _heap_push(ht, hj, hsize, now + duration[j], j)
+                            ee = now + est[j]
+                            lo, hi = 0, rn
+                            while lo < hi:
+                                mid = (lo + hi) >> 1
+                                if _less(re[mid], rj[mid], ee, j):
+                                    lo = mid + 1
+                                else:
+                                    hi = mid
+                            for kk in range(rn, lo, -1):
+                                re[kk] = re[kk - 1]
+                                rj[kk] = rj[kk - 1]
+                            re[lo] = ee
+                            rj[lo] = j
+                            rn += 1
+                            if backfill == 2:
+                                res[j] = -1.0
+                        else:
+                            q[w] = j
+                            w += 1
+                    qn = w
+                early = False
+            if nts > 0 and ts_t[nts - 1] == now:
+                nts -= 1
+            ts_t[nts] = now
+            ts_q[nts] = qn
+            ts_b[nts] = P - free
+            nts += 1
+    return start, ts_t[:nts], ts_q[:nts], ts_b[:nts]
+
+
+@njit(cache=True)
+def _shadow(head, now, free, procs, est, start, re, rj, rn, chosen, q, upto):
+    """Shadow time and extra processors for the blocked head. Running jobs are walked in
+    order of expected end (the array is kept sorted); jobs chosen earlier in this pass
+    count as running from now and are merged in."""
+    need = procs[head]
+    nc = 0
+    for k in range(upto):
+        if chosen[q[k]]:
+            nc += 1
+    ce = np.empty(nc)
+    cp = np.empty(nc, dtype=np.int64)
+    c = 0
+    for k in range(upto):
+        j = q[k]
+        if chosen[j]:
+            ce[c] = now + est[j]
+            cp[c] = procs[j]
+            c += 1
+    idx = np.argsort(ce, kind="mergesort")
+    avail = free
+    shadow = INF
+    a, b = 0, 0
+    while a < rn or b < nc:
+        ea = re[a] if a < rn else INF
+        if ea < now:
+            ea = now
+        eb = ce[idx[b]] if b < nc else INF
+        if a < rn and (b >= nc or ea <= eb):
+            avail += procs[rj[a]]
+            e = ea
+            a += 1
+        else:
+            avail += cp[idx[b]]
+            e = eb
+            b += 1
+        if avail >= need:
+            shadow = e
+            break
+    at = free
+    for k in range(rn):
+        e = re[k] if re[k] > now else now
+        if e > shadow:
+            break
+        at += procs[rj[k]]
+    for k in range(nc):
+        if ce[k] <= shadow:
+            at += cp[k]
+    return shadow, at - need

@@ -1,0 +1,155 @@
+"""``simulate``: one workload, one policy, one result."""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from hpcopt.data.workload import CleaningReport, Workload
+from hpcopt.errors import ConfigError, InputError
+from hpcopt.schedule.engine import run_generic
+from hpcopt.schedule.jobs import Predictor, SimJobs, prepare_jobs
+from hpcopt.schedule.metrics import bounded_slowdown, per_user, run_metrics
+from hpcopt.schedule.policies import BACKFILLS, ORDERS, Backfill, Order, make_backfill, make_order
+
+RESULT_SCHEMA = "hpcopt.simulation/1"
+ProgressFn = Callable[[int, int, str], None]
+
+
+@dataclass
+class SimulationResult:
+    """Per-job table, run metrics, per-user table, queue/utilization time series."""
+
+    jobs: pd.DataFrame
+    metrics: dict[str, Any]
+    timeseries: pd.DataFrame
+    cleaning: CleaningReport
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def per_user(self) -> pd.DataFrame:
+        return per_user(self.jobs)
+
+    def summary(self) -> dict[str, Any]:
+        """The stable, versioned JSON object of ``hpcopt simulate --json``."""
+        return {"schema": RESULT_SCHEMA, **self.config, **self.metrics, "cleaning": self.cleaning.to_dict()}
+
+    def write_jobs(self, path: str | Path) -> Path:
+        p = Path(path)
+        if p.suffix == ".parquet":
+            self.jobs.to_parquet(p, index=False)
+        elif p.suffix == ".csv":
+            self.jobs.to_csv(p, index=False)
+        else:
+            raise ConfigError(f"--jobs-out must end in .csv or .parquet; got {p.name!r}")
+        return p
+
+
+def _versions() -> dict[str, str]:
+    import numba
+
+    from hpcopt import __version__
+
+    return {"hpcopt": __version__, "numpy": np.__version__, "numba": numba.__version__, "python": platform.python_version()}
+
+
+def _is_builtin(order: str | Order, backfill: str | Backfill) -> bool:
+    o = order if isinstance(order, str) else type(order)
+    b = backfill if isinstance(backfill, str) else type(backfill)
+    return (o in ORDERS or o in ORDERS.values()) and (b in BACKFILLS or b in BACKFILLS.values())
+
+
+def run_jobs(
+    jobs: SimJobs,
+    order: str | Order = "fcfs",
+    backfill: str | Backfill = "easy",
+    engine: str = "auto",
+    progress: ProgressFn | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Start times and the (time, queue, busy) series; picks the compiled engine when it can."""
+    order_obj, backfill_obj = make_order(order), make_backfill(backfill)
+    if engine not in ("auto", "fast", "generic"):
+        raise ConfigError(f"The 'engine' parameter must be 'auto', 'fast' or 'generic'; got {engine!r} instead.")
+    use_fast = engine == "fast" or (engine == "auto" and _is_builtin(order, backfill))
+    if use_fast and not _is_builtin(order, backfill):
+        raise ConfigError("the compiled engine runs only the built-in orders and backfilling rules; use engine='generic'")
+    if len(jobs) == 0:
+        raise InputError("no job is left to simulate after cleaning", hint="see the cleaning summary")
+    if use_fast:
+        from hpcopt.schedule.fast import BACKFILL_CODES, ORDER_CODES, simulate_kernel
+
+        if progress:
+            progress(0, len(jobs), "compiled engine")
+        start, t, q, b = simulate_kernel(
+            jobs.submit, jobs.duration, jobs.estimate, jobs.procs, jobs.procs_total,
+            ORDER_CODES[order_obj.name], BACKFILL_CODES[backfill_obj.name],
+        )
+        if progress:
+            progress(len(jobs), len(jobs), "done")
+        return start, t, q, b, "fast"
+    series: list[tuple[float, int, int]] = []
+
+    def record(now: float, queued: int, busy: int) -> None:
+        if series and series[-1][0] == now:
+            series.pop()
+        series.append((now, queued, busy))
+
+    start = run_generic(jobs, order_obj, backfill_obj, progress=progress, on_queue_change=record)
+    arr = np.array(series, dtype=np.float64).reshape(-1, 3)
+    return start, arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64), "generic"
+
+
+def simulate(
+    workload: Workload,
+    order: str | Order = "fcfs",
+    backfill: str | Backfill = "easy",
+    runtime: str | Predictor = "requested",
+    procs: int | None = None,
+    kill_at_request: bool = False,
+    engine: str = "auto",
+    progress: ProgressFn | None = None,
+) -> SimulationResult:
+    """Replay ``workload`` on a machine of ``procs`` processors under one policy.
+
+    ``order``: fcfs, sjf, wfp3, unicep, f1 or an :class:`Order`; ``backfill``: none,
+    easy, conservative or a :class:`Backfill`; ``runtime``: what reservations and SJF
+    use -- ``requested`` (the user's request, raised to the runtime), ``actual`` (the
+    oracle) or a :class:`Predictor`. The simulation is deterministic (no randomness).
+    """
+    jobs = prepare_jobs(workload, procs=procs, runtime=runtime, kill_at_request=kill_at_request)
+    start, t, q, b, used = run_jobs(jobs, order, backfill, engine, progress)
+    end = start + jobs.duration
+    wait = start - jobs.submit
+    table = pd.DataFrame(
+        {
+            "job_id": jobs.job_id,
+            "user": jobs.user,
+            "submit": jobs.submit,
+            "start": start,
+            "end": end,
+            "wait": wait,
+            "runtime": jobs.duration,
+            "estimate": jobs.estimate,
+            "procs": jobs.procs,
+            "bsld": bounded_slowdown(wait, jobs.duration),
+        }
+    )
+    metrics = run_metrics(table, jobs.procs_total, q)
+    config = {
+        "trace": workload.source,
+        "mode": "default",
+        "order": make_order(order).name,
+        "backfill": make_backfill(backfill).name,
+        "runtime": jobs.runtime_source,
+        "kill_at_request": kill_at_request,
+        "procs": jobs.procs_total,
+        "engine": used,
+        "random_state": None,
+        "versions": _versions(),
+    }
+    series = pd.DataFrame({"time": t, "queue": q, "busy": b})
+    return SimulationResult(table, metrics, series, jobs.cleaning, config)
