@@ -117,7 +117,8 @@ def _times(frame: pd.DataFrame, col: str, source: str, header_lines: int) -> np.
     if len(bad):
         r = int(bad[0])
         raise InputError(
-            f"{raw.iloc[r]!r} is not a date and time", source=source, line=r + 1 + header_lines, field=f"column {col}"
+            f"{raw.iloc[r]!r} is not a date and time", source=source, line=int(frame.index[r]) + 1 + header_lines,
+            field=f"column {col}"
         )
     secs = (parsed - pd.Timestamp("1970-01-01")).dt.total_seconds()
     return secs.to_numpy(dtype=np.float64)
@@ -127,13 +128,13 @@ def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, pars
     out = np.empty(len(frame), dtype=np.float64)
     for i, v in enumerate(frame[col].astype(str)):
         t = v.strip()
-        if t.lower() in _MISSING:
+        if t.lower() in _MISSING or t.lower() in _UNLIMITED:
             out[i] = -1.0
             continue
         try:
             out[i] = parse(t)
         except (ValueError, KeyError):
-            raise InputError(f"{t!r} is not a valid value", source=source, line=i + 1 + header_lines,
+            raise InputError(f"{t!r} is not a valid value", source=source, line=int(frame.index[i]) + 1 + header_lines,
                              field=f"column {col}") from None
     return out
 
@@ -165,7 +166,8 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     submit_abs = _times(frame, cols["submit"], source, header_lines)
     if np.isnan(submit_abs).any():
         r = int(np.flatnonzero(np.isnan(submit_abs))[0])
-        raise InputError("submit time is missing", source=source, line=r + 1 + header_lines, field=f"column {cols['submit']}")
+        raise InputError("submit time is missing", source=source, line=int(frame.index[r]) + 1 + header_lines,
+                         field=f"column {cols['submit']}")
     origin = float(np.min(submit_abs)) if n else 0.0
     data: dict[str, np.ndarray] = {name: np.full(n, -1, dtype=np.int64 if name in INT_COLUMNS else np.float64) for name in COLUMNS}
     data["job_id"] = np.arange(1, n + 1, dtype=np.int64)
@@ -205,7 +207,7 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
             try:
                 out[i] = _memory_kb(v, int(procs[i]), int(nodes[i]))
             except ValueError:
-                raise InputError(f"{v!r} is not a memory size", source=source, line=i + 1 + header_lines,
+                raise InputError(f"{v!r} is not a memory size", source=source, line=int(frame.index[i]) + 1 + header_lines,
                                  field=f"column {mem_col}") from None
         data["req_mem"] = out
     if cols["state"]:
@@ -245,7 +247,7 @@ def read_sacct(path: str | Path) -> Workload:
         step = frame[id_col].astype(str).str.contains(".", regex=False)
         if step.any():
             notes.append(f"{int(step.sum())} job-step lines (JobID with '.') skipped: steps are not jobs")
-            frame = frame[~step.to_numpy()].reset_index(drop=True)
+            frame = frame[~step.to_numpy()]  # keep the index: it gives file line numbers
     return table_to_workload(frame, str(path), notes=notes)
 
 

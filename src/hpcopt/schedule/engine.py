@@ -50,10 +50,13 @@ def run_generic(
     done = 0
     tick = max(n // 100, 1)
     early = False
-    while i < n or completions:
+    wakeup = math.inf
+    while i < n or completions or queue:
         t_arrival = submit[i] if i < n else math.inf
         t_done = completions[0][0] if completions else math.inf
-        now = min(t_arrival, t_done)
+        now = min(t_arrival, t_done, wakeup)
+        if now == math.inf:
+            raise SimulationError(f"{len(queue)} queued jobs never start (policy {backfill.name} made no progress)")
         first_round = True
         while first_round or (completions and completions[0][0] == now):
             while completions and completions[0][0] == now:
@@ -89,6 +92,7 @@ def run_generic(
                     queue = [j for j in queue if j not in chosen_set]
             if on_queue_change is not None:
                 on_queue_change(now, len(queue), P - free)
+        wakeup = backfill.next_wakeup(now) if queue else math.inf
         if progress is not None and done // tick != (done - 1) // tick:
             progress(done, n, "")
     if queue:  # pragma: no cover - every job fits an empty machine

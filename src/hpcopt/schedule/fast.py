@@ -174,6 +174,21 @@ def _prof_forget_past(PT, PF, m, now):
 
 
 @njit(cache=True)
+def _prof_room(PT, PF, m):
+    """Make room for two more breakpoints: merge equal neighbours, else grow."""
+    if m + 2 < PT.shape[0]:
+        return PT, PF, m
+    m = _prof_compact(PT, PF, m)
+    if m + 2 * (PT.shape[0] // 4) + 2 < PT.shape[0]:
+        return PT, PF, m
+    PT2 = np.empty(2 * PT.shape[0] + 8)
+    PF2 = np.empty(2 * PT.shape[0] + 8, dtype=np.int64)
+    PT2[:m] = PT[:m]
+    PF2[:m] = PF[:m]
+    return PT2, PF2, m
+
+
+@njit(cache=True)
 def _prof_compact(PT, PF, m):
     w = 1
     for q in range(1, m):
@@ -192,9 +207,10 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
     n = submit.shape[0]
     start = np.full(n, -1.0)
     # time series, one entry per instant: time, queue length, busy processors
-    ts_t = np.empty(2 * n + 2)
-    ts_q = np.empty(2 * n + 2, dtype=np.int64)
-    ts_b = np.empty(2 * n + 2, dtype=np.int64)
+    # instants: arrivals, completions and reservation wake-ups, at most 3n
+    ts_t = np.empty(3 * n + 3)
+    ts_q = np.empty(3 * n + 3, dtype=np.int64)
+    ts_b = np.empty(3 * n + 3, dtype=np.int64)
     nts = 0
     ht = np.empty(n + 1)
     hj = np.empty(n + 1, dtype=np.int64)
@@ -228,10 +244,15 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
     cscore = np.empty(n)
     free = P
     i = 0
-    while i < n or hsize > 0:
+    wake = INF
+    while i < n or hsize > 0 or qn > 0:
         t_arr = submit[i] if i < n else INF
         t_done = ht[0] if hsize > 0 else INF
         now = t_arr if t_arr < t_done else t_done
+        if wake < now:
+            now = wake
+        if now == INF:
+            break  # cannot happen with a valid profile; the caller checks every job started
         first = True
         while first or (hsize > 0 and ht[0] == now):
             # completions
@@ -256,6 +277,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                 if now < start[j] + d:
                     early = True
                     if backfill == 2:
+                        PT, PF, m = _prof_room(PT, PF, m)
                         m = _prof_add(PT, PF, m, now, start[j] + d, procs[j])
             # arrivals
             if first:
@@ -302,8 +324,10 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                         if res[j] >= 0:
                             if not compress:
                                 continue
+                            PT, PF, m = _prof_room(PT, PF, m)
                             m = _prof_add(PT, PF, m, res[j], res[j] + d, p)
                         s = _prof_earliest(PT, PF, m, now, p, d)
+                        PT, PF, m = _prof_room(PT, PF, m)
                         m = _prof_add(PT, PF, m, s, s + d, -p)
                         res[j] = s
                     f = free
@@ -433,6 +457,12 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
             ts_q[nts] = qn
             ts_b[nts] = P - free
             nts += 1
+        wake = INF
+        if backfill == 2:
+            for k in range(qn):
+                r = res[q[k]]
+                if r > now and r < wake:
+                    wake = r
     return start, ts_t[:nts], ts_q[:nts], ts_b[:nts]
 
 

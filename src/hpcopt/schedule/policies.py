@@ -147,6 +147,10 @@ class Backfill:
     def select(self, queue: list[int], view: ClusterView) -> list[int]:
         raise NotImplementedError
 
+    def next_wakeup(self, now: float) -> float:
+        """A later time at which this rule wants a pass even if nothing happens then."""
+        return INF
+
 
 class NoBackfill(Backfill):
     """Start jobs in queue order while the first one fits."""
@@ -269,7 +273,7 @@ class Conservative(Backfill):
     reservation, given when it first meets a pass at the earliest time it fits without
     delaying any earlier reservation. When a job ends before its estimate, every queued
     job is re-placed in queue order, each only moving earlier. A job starts when its
-    reservation comes."""
+    reservation comes (the engine wakes up then if nothing else happens)."""
 
     name: ClassVar[str] = "conservative"
     reservations: dict[int, float] = field(default_factory=dict)
@@ -307,6 +311,11 @@ class Conservative(Backfill):
         for j in started:
             del res[j]
         return started
+
+    def next_wakeup(self, now):
+        # A reservation may fall where no job ends any more (the job that ended then was
+        # itself moved earlier): wake up then, so that the job starts when its time comes.
+        return min((t for t in self.reservations.values() if t > now), default=INF)
 
 
 BACKFILLS: dict[str, type[Backfill]] = {"none": NoBackfill, "easy": EASY, "conservative": Conservative}

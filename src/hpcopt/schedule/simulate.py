@@ -88,6 +88,10 @@ def run_jobs(
             jobs.submit, jobs.duration, jobs.estimate, jobs.procs, jobs.procs_total,
             ORDER_CODES[order_obj.name], BACKFILL_CODES[backfill_obj.name],
         )
+        if (start < 0).any():  # pragma: no cover - guarded by the reference-engine tests
+            from hpcopt.schedule.engine import SimulationError
+
+            raise SimulationError(f"{int((start < 0).sum())} jobs never started in the compiled engine")
         if progress:
             progress(len(jobs), len(jobs), "done")
         return start, t, q, b, "fast"
