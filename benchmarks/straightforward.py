@@ -1,8 +1,8 @@
 """A straightforward pure-Python simulator, the speed baseline of benchmarks/simulate.py.
 
-It is what the issue calls the straightforward implementation: a heap of completions, a
-list as the queue (sorted by priority at each pass), and a sort of the running jobs at
-each pass that needs a shadow time. It follows the same default semantics as hpcopt's
+It is the straightforward implementation: a heap of completions, a list as the queue
+(kept in order by insertion for static orders, sorted at each pass for time-dependent
+ones), and a sort of the running jobs at each pass that needs a shadow time. It follows the same default semantics as hpcopt's
 engines (benchmarks/simulate.py checks that the start times agree), so the speed ratio
 compares equal work. Conservative backfilling's straightforward form is hpcopt's own
 generic engine, which rebuilds the free-processor profile at every pass.
@@ -10,6 +10,7 @@ generic engine, which rebuilds the free-processor profile at every pass.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 
@@ -30,6 +31,7 @@ def simulate_straightforward(submit, duration, est, procs, P, order, backfill):
         key = lambda j, now: (wfp3_score(now - submit[j], est[j], procs[j]), j)  # noqa: E731
     else:
         key = lambda j, now: (unicep_score(now - submit[j], est[j], procs[j]), j)  # noqa: E731
+    static = order in ("fcfs", "sjf", "f1")  # kept sorted by insertion; others sorted per pass
     start = [-1.0] * n
     heap: list[tuple[float, int]] = []
     queue: list[int] = []
@@ -46,12 +48,16 @@ def simulate_straightforward(submit, duration, est, procs, P, order, backfill):
                 del running[j]
             if first:
                 while i < n and submit[i] == now:
-                    queue.append(i)
+                    if static:
+                        bisect.insort(queue, i, key=lambda j: key(j, now))
+                    else:
+                        queue.append(i)
                     i += 1
             first = False
             if not queue:
                 continue
-            queue.sort(key=lambda j: key(j, now))
+            if not static:
+                queue.sort(key=lambda j: key(j, now))
             started = []
             k = 0
             while k < len(queue) and procs[queue[k]] <= free:

@@ -90,13 +90,13 @@ def _log10(x):
 
 
 @njit(cache=True)
-def _dynamic_score(order, wait, est, procs):
+def _dynamic_score(order, wait, est, procs, denom):
     if order == 2:  # WFP3
         if est <= 0:
             return -INF if wait > 0 else 0.0
         x = wait / est
         return -(x * x * x) * procs
-    denom = math.log2(procs) * est  # UNICEP
+    # UNICEP; denom = log2(procs) * est, computed once per job
     if denom <= 0:
         return -INF if wait > 0 else 0.0
     return -wait / denom
@@ -226,6 +226,10 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
     elif order == 4:
         for j in range(n):
             skey[j] = _log10(est[j]) * procs[j] + 870.0 * _log10(submit[j])
+    denom = np.zeros(n)
+    if order == 3:
+        for j in range(n):
+            denom[j] = math.log2(procs[j]) * est[j]
     # running jobs sorted by (expected end, job)
     re = np.empty(n + 1)
     rj = np.empty(n + 1, dtype=np.int64)
@@ -307,7 +311,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                     if not static:
                         for k in range(qn):
                             cand[k] = q[k]
-                            cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]])
+                            cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]], denom[q[k]])
                         idx = np.argsort(cscore[:qn], kind="mergesort")
                         for k in range(qn):
                             q[k] = cand[idx[k]]
@@ -372,54 +376,16 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                 else:
                     # ---------------- none / EASY, time-dependent order
                     f = free
-                    for k in range(qn):
-                        cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]])
-                    head = -1
-                    while True:
-                        best = -1
+                    minp = procs[q[0]]
+                    for k in range(1, qn):
+                        if procs[q[k]] < minp:
+                            minp = procs[q[k]]
+                    # when nothing fits, neither the head nor a backfill candidate can start
+                    if f >= minp:
+                        _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, cscore, cand,
+                                      chosen, re, rj, rn, start)
                         for k in range(qn):
                             if chosen[q[k]]:
-                                continue
-                            if best < 0 or cscore[k] < cscore[best]:
-                                best = k
-                        if best < 0:
-                            break
-                        if procs[q[best]] <= f:
-                            chosen[q[best]] = True
-                            f -= procs[q[best]]
-                            nstart += 1
-                        else:
-                            head = best
-                            break
-                    if backfill == 1 and head >= 0 and f > 0:
-                        hj_ = q[head]
-                        shadow, extra = _shadow(hj_, now, f, procs, est, start, re, rj, rn, chosen, q, qn)
-                        nc = 0
-                        for k in range(qn):
-                            j = q[k]
-                            if k != head and not chosen[j] and procs[j] <= f:
-                                cand[nc] = k
-                                nc += 1
-                        sub = np.empty(nc)
-                        for c in range(nc):
-                            sub[c] = cscore[cand[c]]
-                        idx = np.argsort(sub, kind="mergesort")
-                        for c in range(nc):
-                            k = cand[idx[c]]
-                            if cscore[k] < cscore[head] or (cscore[k] == cscore[head] and k < head):
-                                continue  # ahead of the head in priority: cannot be (it would have started)
-                            j = q[k]
-                            p = procs[j]
-                            if p > f:
-                                continue
-                            if now + est[j] <= shadow:
-                                chosen[j] = True
-                                f -= p
-                                nstart += 1
-                            elif p <= extra:
-                                chosen[j] = True
-                                f -= p
-                                extra -= p
                                 nstart += 1
                 if nstart > 0:
                     w = 0
@@ -464,6 +430,55 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                 if r > now and r < wake:
                     wake = r
     return start, ts_t[:nts], ts_q[:nts], ts_b[:nts]
+
+
+@njit(cache=True)
+def _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, cscore, cand, chosen, re, rj, rn, start):
+    """One pass of none/EASY under a time-dependent order: marks the jobs to start."""
+    for k in range(qn):
+        cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]], denom[q[k]])
+    head = -1
+    while True:
+        best = -1
+        for k in range(qn):
+            if chosen[q[k]]:
+                continue
+            if best < 0 or cscore[k] < cscore[best]:
+                best = k
+        if best < 0:
+            break
+        if procs[q[best]] <= f:
+            chosen[q[best]] = True
+            f -= procs[q[best]]
+        else:
+            head = best
+            break
+    if backfill != 1 or head < 0 or f == 0:
+        return
+    shadow, extra = _shadow(q[head], now, f, procs, est, start, re, rj, rn, chosen, q, qn)
+    nc = 0
+    for k in range(qn):
+        j = q[k]
+        if k != head and not chosen[j] and procs[j] <= f:
+            cand[nc] = k
+            nc += 1
+    sub = np.empty(nc)
+    for c in range(nc):
+        sub[c] = cscore[cand[c]]
+    idx = np.argsort(sub, kind="mergesort")
+    for c in range(nc):
+        k = cand[idx[c]]
+        j = q[k]
+        p = procs[j]
+        if p > f:
+            continue
+        if now + est[j] <= shadow:
+            chosen[j] = True
+            f -= p
+        elif p <= extra:
+            chosen[j] = True
+            f -= p
+            extra -= p
 
 
 @njit(cache=True)

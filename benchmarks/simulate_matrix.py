@@ -1,0 +1,52 @@
+"""Every order x backfilling on a trace, compiled engine vs the straightforward baseline.
+
+    python benchmarks/simulate_matrix.py --trace tests/data/lublin_256.swf.gz --replicate 10 --json
+
+Prints one JSON object: the rows of benchmarks/simulate.py and the minimum speedup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import simulate  # noqa: E402
+
+ORDERS = ("fcfs", "sjf", "wfp3", "unicep", "f1")
+BACKFILLS = ("none", "easy", "conservative")
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--trace", required=True)
+    ap.add_argument("--replicate", type=int, default=1)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rows = []
+    for backfill in BACKFILLS:
+        for order in ORDERS:
+            argv_ = ["--trace", args.trace, "--order", order, "--backfill", backfill, "--repeat", str(args.repeat),
+                     "--replicate", str(args.replicate), "--json"]
+            if not args.no_baseline:
+                argv_.append("--baseline")
+            with contextlib.redirect_stdout(io.StringIO()):
+                rows.append(simulate.main(argv_))
+            print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+    out = {"trace": args.trace, "replicate": args.replicate, "rows": rows}
+    if not args.no_baseline:
+        out["min_speedup"] = min(r["speedup"] for r in rows)
+        out["all_same_start_times"] = all(r["same_start_times"] for r in rows)
+    print(json.dumps(out, indent=None if args.json else 2))
+    return out
+
+
+if __name__ == "__main__":
+    main()
