@@ -89,9 +89,12 @@ def simulate_straightforward(submit, duration, est, procs, P, order, backfill):
                     free -= p
                     running[j] = now + est[j]
             if started:
-                done = set(started)
                 for j in started:
                     start[j] = now
                     heapq.heappush(heap, (now + duration[j], j))
-                queue = [j for j in queue if j not in done]
+                if len(started) == k:
+                    del queue[:k]  # only the front of the queue started
+                else:
+                    done = set(started)
+                    queue = [j for j in queue if j not in done]
     return start

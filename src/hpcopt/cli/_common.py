@@ -17,7 +17,8 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-console = Console()
+# Tables are wide: when stdout is not a terminal (a pipe, a log) do not cut them at 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True)
 
 JSON_OPTION_HELP = "Print one JSON object on stdout instead of tables."

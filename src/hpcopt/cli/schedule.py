@@ -15,16 +15,22 @@ ORDER_HELP = "Queue order: fcfs, sjf, wfp3, unicep, f1."
 BACKFILL_HELP = "Backfilling: none, easy, conservative (in rlscheduler mode, easy = its greedy backfilling)."
 
 
+SHORT = {"avg_wait": "wait avg", "median_wait": "wait p50", "p95_wait": "wait p95", "avg_bsld": "bsld avg",
+         "utilization": "util", "makespan": "makespan", "max_queue": "max q", "avg_bsld_": "bsld"}
+
+
 def _metrics_table(title: str, rows: list[dict], columns: list[str]) -> Table:
-    t = Table(title=title)
+    t = Table(title=title, caption="times in seconds; bsld: bounded slowdown (10 s)")
     for c in columns:
-        t.add_column(c, justify="left" if c == "policy" else "right")
+        t.add_column(SHORT.get(c, c), justify="left" if c == "policy" else "right")
     for r in rows:
         cells = []
         for c in columns:
             v = r.get(c)
-            if isinstance(v, float):
-                cells.append(f"{v:,.4f}" if abs(v) < 10 else f"{v:,.1f}")
+            if isinstance(v, float) and v == 0:
+                cells.append("0")
+            elif isinstance(v, float):
+                cells.append(f"{v:.4f}" if abs(v) < 10 else (f"{v:,.1f}" if abs(v) < 1000 else f"{v:,.0f}"))
             else:
                 cells.append("" if v is None else str(v))
         t.add_row(*cells)
@@ -121,7 +127,7 @@ def _compare(trace: Path, policies: str, runtime: str, procs: int | None, kill: 
         write_compare_report(report, table, results, summary)
         out["report"] = str(report)
     if not as_json:
-        console.print(_metrics_table(f"{trace}: {out['procs']} processors, {runtime} runtimes",
+        console.print(_metrics_table(f"{Path(trace).name}: {out['procs']} processors, {runtime} runtimes",
                                      out["policies"], ["policy", *[c for c in table.columns if c != "policy"]]))
     return out
 
