@@ -112,7 +112,6 @@ def parse_swf(text: str, source: str = "<text>") -> Workload:
         extra = np.array(extras, dtype=object)
         for j, name in enumerate(ALEA_EXTRA_COLUMNS):
             frame[name] = extra[:, j]
-    frame.attrs["line_numbers"] = np.asarray(line_numbers, dtype=np.int64)
     return Workload(frame, header, source)
 
 

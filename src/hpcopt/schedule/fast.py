@@ -199,6 +199,81 @@ def _prof_compact(PT, PF, m):
     return w
 
 
+
+# ------------------------------------------------------------------ queue tree
+# Static orders (FCFS, SJF, F1) fix every job's place in the queue in advance (its rank),
+# so the queue is a segment tree over ranks holding, per subtree, the smallest processor
+# count and the smallest estimate of the jobs waiting there. Arrival, start, the head,
+# and "the next waiting job that EASY may backfill" each cost O(log n), however long the
+# queue grows.
+
+BIGP = np.int64(1) << 62
+
+
+@njit(cache=True)
+def _tree_set(tp, te, size, pos, p, e):
+    k = size + pos
+    tp[k] = p
+    te[k] = e
+    k >>= 1
+    while k >= 1:
+        a, b = 2 * k, 2 * k + 1
+        tp[k] = tp[a] if tp[a] < tp[b] else tp[b]
+        te[k] = te[a] if te[a] < te[b] else te[b]
+        k >>= 1
+
+
+@njit(cache=True)
+def _tree_first(tp, te, size, lo, f, now, shadow, extra, stack):
+    """First rank >= lo of a waiting job with procs <= f and (now + est <= shadow or
+    procs <= extra); -1 if none. Subtrees are pruned on their minima."""
+    top = 0
+    stack[0, 0] = 1
+    stack[0, 1] = 0
+    stack[0, 2] = size
+    top = 1
+    while top > 0:
+        top -= 1
+        node = stack[top, 0]
+        nlo = stack[top, 1]
+        nhi = stack[top, 2]
+        if nhi <= lo or tp[node] > f:
+            continue
+        if not (now + te[node] <= shadow or tp[node] <= extra):
+            continue
+        if node >= size:
+            return node - size
+        mid = (nlo + nhi) >> 1
+        stack[top, 0] = 2 * node + 1
+        stack[top, 1] = mid
+        stack[top, 2] = nhi
+        top += 1
+        stack[top, 0] = 2 * node
+        stack[top, 1] = nlo
+        stack[top, 2] = mid
+        top += 1
+    return -1
+
+
+@njit(cache=True)
+def _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn):
+    """Start job j now: its completion into the heap, its expected end into the running array."""
+    hsize = _heap_push(ht, hj, hsize, now + duration[j], j)
+    ee = now + est[j]
+    lo, hi = 0, rn
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if _less(re[mid], rj[mid], ee, j):
+            lo = mid + 1
+        else:
+            hi = mid
+    for kk in range(rn, lo, -1):
+        re[kk] = re[kk - 1]
+        rj[kk] = rj[kk - 1]
+    re[lo] = ee
+    rj[lo] = j
+    return hsize, rn + 1
+
 # ------------------------------------------------------------------ the kernel
 
 
@@ -226,6 +301,24 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
     elif order == 4:
         for j in range(n):
             skey[j] = _log10(est[j]) * procs[j] + 870.0 * _log10(submit[j])
+    tree = static and backfill != 2
+    size = 1
+    while size < max(n, 1):
+        size <<= 1
+    tp = np.full(2 * size, BIGP, dtype=np.int64)
+    te = np.full(2 * size, INF)
+    rank = np.empty(n, dtype=np.int64)
+    byrank = np.empty(n, dtype=np.int64)
+    stack = np.empty((128, 3), dtype=np.int64)
+    if tree:
+        if order == 0:
+            for j in range(n):
+                byrank[j] = j
+        else:
+            byrank[:] = np.argsort(skey, kind="mergesort")  # ties: job index (file order)
+        for r_ in range(n):
+            rank[byrank[r_]] = r_
+    cj = np.empty(n, dtype=np.int64)
     denom = np.zeros(n)
     if order == 3:
         for j in range(n):
@@ -286,7 +379,9 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
             # arrivals
             if first:
                 while i < n and submit[i] == now:
-                    if static and order != 0:
+                    if tree:
+                        _tree_set(tp, te, size, rank[i], procs[i], est[i])
+                    elif static and order != 0:
                         lo, hi = 0, qn
                         while lo < hi:
                             mid = (lo + hi) >> 1
@@ -345,34 +440,46 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                         m = _prof_compact(PT, PF, m)
                     if not static:  # back to index order for the next pass
                         q[:qn].sort()
-                elif static:
-                    # ---------------- none / EASY, queue already in priority order
+                elif tree:
+                    # ---------------- none / EASY, static order: the queue tree
                     f = free
-                    k = 0
-                    while k < qn and procs[q[k]] <= f:
-                        chosen[q[k]] = True
-                        f -= procs[q[k]]
-                        nstart += 1
-                        k += 1
-                    if backfill == 1 and k < qn and f > 0:
-                        head = q[k]
-                        shadow, extra = _shadow(head, now, f, procs, est, start, re, rj, rn, chosen, q, k)
-                        for kk in range(k + 1, qn):
-                            if f == 0:
+                    nc = 0
+                    head = -1
+                    hpos = -1
+                    while True:
+                        pos = _tree_first(tp, te, size, 0, BIGP - 1, now, INF, BIGP, stack)
+                        if pos < 0:
+                            break
+                        j = byrank[pos]
+                        if procs[j] > f:
+                            head = j
+                            hpos = pos
+                            break
+                        cj[nc] = j
+                        nc += 1
+                        f -= procs[j]
+                        _tree_set(tp, te, size, pos, BIGP, INF)
+                    if backfill == 1 and head >= 0 and f > 0:
+                        shadow, extra = _shadow(head, now, f, procs, est, re, rj, rn, cj, nc)
+                        cursor = hpos + 1
+                        while f > 0:
+                            pos = _tree_first(tp, te, size, cursor, f, now, shadow, extra, stack)
+                            if pos < 0:
                                 break
-                            j = q[kk]
-                            p = procs[j]
-                            if p > f:
-                                continue
-                            if now + est[j] <= shadow:
-                                chosen[j] = True
-                                f -= p
-                                nstart += 1
-                            elif p <= extra:
-                                chosen[j] = True
-                                f -= p
-                                extra -= p
-                                nstart += 1
+                            j = byrank[pos]
+                            if not (now + est[j] <= shadow):
+                                extra -= procs[j]
+                            f -= procs[j]
+                            cj[nc] = j
+                            nc += 1
+                            _tree_set(tp, te, size, pos, BIGP, INF)
+                            cursor = pos + 1
+                    for c in range(nc):
+                        j = cj[c]
+                        start[j] = now
+                        free -= procs[j]
+                        hsize, rn = _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn)
+                    qn -= nc
                 else:
                     # ---------------- none / EASY, time-dependent order
                     f = free
@@ -383,7 +490,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                     # when nothing fits, neither the head nor a backfill candidate can start
                     if f >= minp:
                         _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, cscore, cand,
-                                      chosen, re, rj, rn, start)
+                                      chosen, re, rj, rn, cj)
                         for k in range(qn):
                             if chosen[q[k]]:
                                 nstart += 1
@@ -395,21 +502,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                             chosen[j] = False
                             start[j] = now
                             free -= procs[j]
-                            hsize = _heap_push(ht, hj, hsize, now + duration[j], j)
-                            ee = now + est[j]
-                            lo, hi = 0, rn
-                            while lo < hi:
-                                mid = (lo + hi) >> 1
-                                if _less(re[mid], rj[mid], ee, j):
-                                    lo = mid + 1
-                                else:
-                                    hi = mid
-                            for kk in range(rn, lo, -1):
-                                re[kk] = re[kk - 1]
-                                rj[kk] = rj[kk - 1]
-                            re[lo] = ee
-                            rj[lo] = j
-                            rn += 1
+                            hsize, rn = _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn)
                             if backfill == 2:
                                 res[j] = -1.0
                         else:
@@ -433,7 +526,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
 
 
 @njit(cache=True)
-def _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, cscore, cand, chosen, re, rj, rn, start):
+def _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, cscore, cand, chosen, re, rj, rn, cj):
     """One pass of none/EASY under a time-dependent order: marks the jobs to start."""
     for k in range(qn):
         cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]], denom[q[k]])
@@ -455,7 +548,12 @@ def _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, csc
             break
     if backfill != 1 or head < 0 or f == 0:
         return
-    shadow, extra = _shadow(q[head], now, f, procs, est, start, re, rj, rn, chosen, q, qn)
+    nc = 0
+    for k in range(qn):
+        if chosen[q[k]]:
+            cj[nc] = q[k]
+            nc += 1
+    shadow, extra = _shadow(q[head], now, f, procs, est, re, rj, rn, cj, nc)
     nc = 0
     for k in range(qn):
         j = q[k]
@@ -482,24 +580,16 @@ def _dynamic_pass(order, backfill, now, f, qn, q, submit, est, procs, denom, csc
 
 
 @njit(cache=True)
-def _shadow(head, now, free, procs, est, start, re, rj, rn, chosen, q, upto):
+def _shadow(head, now, free, procs, est, re, rj, rn, cj, nc):
     """Shadow time and extra processors for the blocked head. Running jobs are walked in
-    order of expected end (the array is kept sorted); jobs chosen earlier in this pass
-    count as running from now and are merged in."""
+    order of expected end (the array is kept sorted); the nc jobs chosen earlier in this
+    pass (cj) count as running from now and are merged in."""
     need = procs[head]
-    nc = 0
-    for k in range(upto):
-        if chosen[q[k]]:
-            nc += 1
     ce = np.empty(nc)
     cp = np.empty(nc, dtype=np.int64)
-    c = 0
-    for k in range(upto):
-        j = q[k]
-        if chosen[j]:
-            ce[c] = now + est[j]
-            cp[c] = procs[j]
-            c += 1
+    for c in range(nc):
+        ce[c] = now + est[cj[c]]
+        cp[c] = procs[cj[c]]
     idx = np.argsort(ce, kind="mergesort")
     avail = free
     shadow = INF
