@@ -103,3 +103,14 @@ def test_a_user_order_in_a_few_lines():
     r = simulate(w, WidestFirst(), "none")
     assert r.config["engine"] == "generic"
     assert r.jobs["start"].tolist() == [0, 10, 10]  # job 3 (3 procs) first, then job 2 fits beside it
+
+
+def test_whole_node_allocation():
+    # 8 processors in nodes of 4: each 1-processor job holds a whole node, so the
+    # 5-processor job (2 nodes: the whole machine) waits until both have ended (t=20).
+    w = trace(8, [(0, 10, 1, 10), (0, 20, 1, 20), (1, 5, 5, 5)])
+    assert simulate(w, "fcfs", "easy").jobs["start"].tolist() == [0, 0, 1]
+    r = simulate(w, "fcfs", "easy", node_size=4)
+    assert r.jobs["start"].tolist() == [0, 0, 20]
+    assert r.jobs["procs"].tolist() == [4, 4, 8]
+    assert r.cleaning.repaired["processors rounded up to whole nodes of 4"] == 3

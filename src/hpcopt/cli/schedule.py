@@ -46,6 +46,7 @@ def simulate_cmd(
     mode: str = typer.Option("default", "--mode", help="default, or rlscheduler (Zhang et al. SC'20 protocol)."),
     procs: int = typer.Option(None, "--procs", help="Machine size P (default: MaxProcs, MaxNodes, largest job)."),
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs when they reach their requested time."),
+    node_size: int = typer.Option(None, "--node-size", help="Whole-node allocation on nodes of this many processors."),
     engine: str = typer.Option("auto", "--engine", help="auto, fast (compiled) or generic (Python policies)."),
     jobs_out: Path = typer.Option(None, "--jobs-out", help="Write per-job results to FILE.csv or FILE.parquet."),
     per_user: bool = typer.Option(False, "--per-user", help="Also show metrics per user."),
@@ -78,7 +79,7 @@ def simulate_cmd(
 
     with progress_bar("simulating", enabled=not as_json) as progress:
         result = simulate(workload, order, backfill, runtime=runtime, procs=procs, kill_at_request=kill,
-                          engine=engine, progress=progress)
+                          engine=engine, progress=progress, node_size=node_size)
     if jobs_out is not None:
         result.write_jobs(jobs_out)
     summary = result.summary()

@@ -61,11 +61,22 @@ def prepare_jobs(
     procs: int | None = None,
     runtime: str | Predictor = "requested",
     kill_at_request: bool = False,
+    node_size: int | None = None,
 ) -> SimJobs:
-    """Apply the default semantics; see the module docstring."""
+    """Apply the default semantics; see the module docstring.
+
+    ``node_size``: whole-node allocation on nodes of that many processors; a job then
+    holds ceil(processors / node_size) whole nodes, and P is rounded down to whole nodes.
+    """
     if procs is not None and procs < 1:
         raise ConfigError(f"The 'procs' parameter must be a positive integer; got {procs!r} instead.")
+    if node_size is not None and node_size < 1:
+        raise ConfigError(f"The 'node_size' parameter must be a positive integer; got {node_size!r} instead.")
     P = int(procs) if procs is not None else workload.machine_procs()
+    if node_size is not None:
+        P = (P // node_size) * node_size
+        if P < 1:
+            raise ConfigError(f"a machine of {procs or workload.machine_procs()} processors has no whole node of {node_size}")
     if P < 1:
         raise InputError("cannot tell the machine size (no MaxProcs/MaxNodes header and no jobs)",
                          source=workload.source, hint="pass --procs")
@@ -89,6 +100,14 @@ def prepare_jobs(
         hit = bad & keep
         report.drop(reason, job_id[hit])
         keep &= ~bad
+
+    if node_size is not None and node_size > 1:
+        whole = np.ceil(np.maximum(nprocs, 1) / node_size).astype(np.int64) * node_size
+        report.repair(f"processors rounded up to whole nodes of {node_size}", int(((whole != nprocs) & keep).sum()))
+        nprocs = np.where(keep, whole, nprocs)
+        over = keep & (nprocs > P)
+        report.drop(f"more whole nodes than the machine ({P // node_size})", job_id[over])
+        keep &= ~over
 
     has_req = req > 0
     k = keep

@@ -116,15 +116,17 @@ def simulate(
     kill_at_request: bool = False,
     engine: str = "auto",
     progress: ProgressFn | None = None,
+    node_size: int | None = None,
 ) -> SimulationResult:
     """Replay ``workload`` on a machine of ``procs`` processors under one policy.
 
     ``order``: fcfs, sjf, wfp3, unicep, f1 or an :class:`Order`; ``backfill``: none,
     easy, conservative or a :class:`Backfill`; ``runtime``: what reservations and SJF
     use -- ``requested`` (the user's request, raised to the runtime), ``actual`` (the
-    oracle) or a :class:`Predictor`. The simulation is deterministic (no randomness).
+    oracle) or a :class:`Predictor`; ``node_size``: allocate whole nodes of that many
+    processors. The simulation is deterministic (no randomness).
     """
-    jobs = prepare_jobs(workload, procs=procs, runtime=runtime, kill_at_request=kill_at_request)
+    jobs = prepare_jobs(workload, procs=procs, runtime=runtime, kill_at_request=kill_at_request, node_size=node_size)
     start, t, q, b, used = run_jobs(jobs, order, backfill, engine, progress)
     end = start + jobs.duration
     wait = start - jobs.submit
@@ -150,6 +152,7 @@ def simulate(
         "backfill": make_backfill(backfill).name,
         "runtime": jobs.runtime_source,
         "kill_at_request": kill_at_request,
+        "node_size": node_size,
         "procs": jobs.procs_total,
         "engine": used,
         "random_state": None,
