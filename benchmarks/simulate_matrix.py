@@ -28,6 +28,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--replicate", type=int, default=1)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--baseline-timeout", type=float, default=0)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = []
@@ -36,14 +37,15 @@ def main(argv=None) -> dict:
             argv_ = ["--trace", args.trace, "--order", order, "--backfill", backfill, "--repeat", str(args.repeat),
                      "--replicate", str(args.replicate), "--json"]
             if not args.no_baseline:
-                argv_.append("--baseline")
+                argv_ += ["--baseline", "--baseline-timeout", str(args.baseline_timeout)]
             with contextlib.redirect_stdout(io.StringIO()):
                 rows.append(simulate.main(argv_))
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     out = {"trace": args.trace, "replicate": args.replicate, "rows": rows}
     if not args.no_baseline:
         out["min_speedup"] = min(r["speedup"] for r in rows)
-        out["all_same_start_times"] = all(r["same_start_times"] for r in rows)
+        out["all_same_start_times"] = all(r["same_start_times"] in (True, None) for r in rows)
+        out["baselines_timed_out"] = sum(bool(r["baseline_timed_out"]) for r in rows)
     print(json.dumps(out, indent=None if args.json else 2))
     return out
 
