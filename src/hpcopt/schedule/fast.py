@@ -403,26 +403,32 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                 if backfill == 2:
                     # ---------------- conservative
                     m = _prof_forget_past(PT, PF, m, now)
-                    if not static:
-                        for k in range(qn):
-                            cand[k] = q[k]
-                            cscore[k] = _dynamic_score(order, now - submit[q[k]], est[q[k]], procs[q[k]], denom[q[k]])
-                        idx = np.argsort(cscore[:qn], kind="mergesort")
-                        for k in range(qn):
-                            q[k] = cand[idx[k]]
                     compress = early
                     if not compress:
                         for k in range(qn):
                             if res[q[k]] >= 0 and res[q[k]] < now:
                                 compress = True
                                 break
+                    # The jobs to place, in priority order: all of them when compressing,
+                    # else only those without a reservation (the new arrivals).
+                    npl = 0
                     for k in range(qn):
-                        j = q[k]
+                        if compress or res[q[k]] < 0:
+                            cand[npl] = q[k]
+                            npl += 1
+                    if not static and npl > 1:
+                        for c in range(npl):
+                            j = cand[c]
+                            cscore[c] = _dynamic_score(order, now - submit[j], est[j], procs[j], denom[j])
+                        idx = np.argsort(cscore[:npl], kind="mergesort")
+                        tmp = cand[:npl].copy()
+                        for c in range(npl):
+                            cand[c] = tmp[idx[c]]
+                    for c in range(npl):
+                        j = cand[c]
                         p = procs[j]
                         d = est[j] if est[j] > MIN_RESERVATION else MIN_RESERVATION
                         if res[j] >= 0:
-                            if not compress:
-                                continue
                             PT, PF, m = _prof_room(PT, PF, m)
                             m = _prof_add(PT, PF, m, res[j], res[j] + d, p)
                         s = _prof_earliest(PT, PF, m, now, p, d)
@@ -438,8 +444,6 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                             nstart += 1
                     if m > 4 * (qn + rn) + 64:
                         m = _prof_compact(PT, PF, m)
-                    if not static:  # back to index order for the next pass
-                        q[:qn].sort()
                 elif tree:
                     # ---------------- none / EASY, static order: the queue tree
                     f = free
