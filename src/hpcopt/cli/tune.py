@@ -73,6 +73,13 @@ def run_cmd(
     with progress_bar(f"tuning {name}", enabled=not json_out) as bar:
         out = st.optimize(n, progress=bar, n_workers=workers)
     best = st.best
+    if best is None:
+        if isinstance(runner, CKernelRunner):
+            runner.close()
+        first = next((t.result.message for t in st.trials if t.result is not None and not t.result.ok), "")
+        raise InputError(f"no configuration gave a valid result ({out['status_counts']}); first failure: {first[:300]}",
+                         source=str(sp.path), hint=f"the {out['trials']} trials are saved in {storage} (study {name!r}); "
+                         "fix the kernel and rerun with the same --study to resume")
     if compare and best is not None and sp.baseline is not None and hasattr(runner, "run_once"):
         comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
         out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}

@@ -42,7 +42,7 @@ Progress = Callable[[int, int, str], None]
 
 #: consecutive proposals that cost nothing (repeats, constraint violations) before the
 #: replay loop measures a random unmeasured point instead, so no strategy can stall it
-MAX_FREE_PROPOSALS = 500
+MAX_FREE_PROPOSALS = 50
 
 
 def sorted_objectives(cache: ReplayCache) -> np.ndarray:

@@ -33,7 +33,7 @@ Runner = Callable[[Mapping[str, Any]], Result]
 
 #: consecutive free proposals (repeats, constraint violations) before a random
 #: unmeasured valid point is measured instead, so no strategy can stall a study
-MAX_FREE_PROPOSALS = 500
+MAX_FREE_PROPOSALS = 50
 
 
 def pareto_front(values: np.ndarray) -> np.ndarray:
@@ -140,8 +140,8 @@ class Study:
     def _random_unmeasured(self) -> dict[str, Any] | None:
         if self.space.enumerable():
             pts = self.space.valid_points()
-            free = [p for p in pts if self.key(self.space.to_config(p)) not in self._done
-                    and self.key(self.space.to_config(p)) not in {self.key(c) for c in self._pending.values()}]
+            taken = set(self._done) | {self.key(c) for c in self._pending.values()}
+            free = [p for p in pts if self.key(self.space.to_config(p)) not in taken]
             if not free:
                 return None
             return self.space.to_config(free[int(self._rng.integers(len(free)))])
@@ -151,10 +151,11 @@ class Study:
                 return c
         return None
 
-    def ask(self) -> tuple[int, dict[str, Any]] | None:
+    def ask(self, max_done: int | None = None) -> tuple[int, dict[str, Any]] | None:
         """Next configuration to measure as ``(trial number, config)``; None when the space
         is exhausted. Repeats and constraint violations are resolved here for free; a
-        configuration measured by a study with the same runner is stored from the cache."""
+        configuration measured by a study with the same runner is stored from the cache
+        (and counts toward ``max_done``, after which None is returned)."""
         free = 0
         pending_keys = {self.key(c) for c in self._pending.values()}
         while True:
@@ -182,6 +183,8 @@ class Study:
                 self._done[k] = cached
                 self.strategy.tell(cfg, cached)
                 free = 0
+                if max_done is not None and self.n_done() + len(self._pending) >= max_done:
+                    return None
                 continue
             number = self.storage.start_trial(self.name, cfg, k)
             self._pending[number] = dict(cfg)
@@ -238,7 +241,7 @@ class Study:
             while self.n_done() < budget:
                 if time_limit is not None and time.perf_counter() - t0 > time_limit:
                     break
-                nxt = self.ask()
+                nxt = self.ask(max_done=budget)
                 if nxt is None:
                     break
                 number, cfg = nxt
@@ -259,7 +262,7 @@ class Study:
             while True:
                 while (not exhausted and len(running) < n_workers and self.n_done() + len(running) < budget
                        and (time_limit is None or time.perf_counter() - t0 <= time_limit)):
-                    nxt = self.ask()
+                    nxt = self.ask(max_done=budget)
                     if nxt is None:
                         exhausted = True
                         break

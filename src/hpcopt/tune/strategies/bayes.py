@@ -22,7 +22,8 @@ import numpy as np
 
 from hpcopt.errors import require
 from hpcopt.tune.results import Result
-from hpcopt.tune.strategies.base import Strategy, objective_of
+from hpcopt.tune.strategies.base import objective_of
+from hpcopt.tune.strategies.native import _Indexed
 
 
 def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: float = 0.0) -> np.ndarray:
@@ -34,7 +35,7 @@ def expected_improvement(mu: np.ndarray, sigma: np.ndarray, best: float, xi: flo
     return (best - mu - xi) * norm.cdf(z) + sigma * norm.pdf(z)
 
 
-class BayesianOptimization(Strategy):
+class BayesianOptimization(_Indexed):
     """Tree-ensemble Bayesian optimisation with constrained expected improvement.
 
     Parameters
@@ -57,7 +58,8 @@ class BayesianOptimization(Strategy):
 
     def __init__(self, n_initial: int = 12, n_estimators: int = 60, min_samples_leaf: int = 1,
                  xi: float = 0.1, epsilon: float = 0.05, refit_ratio: int = 40,
-                 max_candidates: int = 20_000, acquisition: str = "ei", kappa: float = 1.0) -> None:
+                 max_candidates: int = 20_000, acquisition: str = "ei", kappa: float = 1.0,
+                 failure_model: bool = True, local_prob: float = 0.0, bootstrap: bool = False) -> None:
         self.n_initial = n_initial
         self.n_estimators = n_estimators
         self.min_samples_leaf = min_samples_leaf
@@ -67,9 +69,14 @@ class BayesianOptimization(Strategy):
         self.max_candidates = max_candidates
         self.acquisition = acquisition
         self.kappa = kappa
+        self.failure_model = failure_model
+        self.local_prob = local_prob
+        self.bootstrap = bootstrap
 
     def _setup(self) -> None:
         require("sklearn", "tune")
+        super()._setup()
+        self._model = None
         X = self.space_.encode_points(self.points_)
         lo, hi = X.min(axis=0), X.max(axis=0)
         self.X_ = (X - lo) / np.where(hi > lo, hi - lo, 1.0)
@@ -105,7 +112,7 @@ class BayesianOptimization(Strategy):
             free = self.rng_.choice(free, size=self.max_candidates, replace=False)
         seed = int(self.rng_.integers(2**31 - 1))
         reg = ExtraTreesRegressor(n_estimators=self.n_estimators, min_samples_leaf=self.min_samples_leaf,
-                                  random_state=seed, n_jobs=1)
+                                  bootstrap=self.bootstrap, random_state=seed, n_jobs=1)
         reg.fit(self.X_[rows[ok]], y[ok])
         Xc = self.X_[free]
         per_tree = np.stack([t.predict(Xc) for t in reg.estimators_])
@@ -122,7 +129,8 @@ class BayesianOptimization(Strategy):
             from hpcopt.errors import ConfigError
 
             raise ConfigError(f"unknown acquisition {self.acquisition!r}; use ei, lcb or thompson")
-        if (~ok).any():
+        self._model = reg
+        if self.failure_model and (~ok).any():
             clf = ExtraTreesClassifier(n_estimators=30, min_samples_leaf=1, random_state=seed, n_jobs=1)
             clf.fit(self.X_[rows], ok.astype(int))
             p_ok = clf.predict_proba(Xc)[:, list(clf.classes_).index(1)]
@@ -143,12 +151,27 @@ class BayesianOptimization(Strategy):
             return None if k is None else self._config(k)
         if self._refit_due():
             self._fit_and_rank()
+        if self.local_prob > 0 and self._model is not None and self.rng_.random() < self.local_prob:
+            k = self._local_step()
+            if k is not None:
+                return self._config(k)
         while self._ranked and self.visited_[self._ranked[0]]:
             self._ranked.pop(0)
         if not self._ranked:
             k = self._random_unvisited()
             return None if k is None else self._config(k)
         return self._config(self._ranked.pop(0))
+
+    def _local_step(self) -> int | None:
+        """The unmeasured one-parameter change of the incumbent with the best predicted value."""
+        y = np.array(self._y)
+        ok = np.isfinite(y)
+        best = np.array(self._rows)[ok][np.argmin(y[ok])]
+        nb = [k for k in self.hamming_neighbours(int(best)) if not self.visited_[k]]
+        if not nb:
+            return None
+        mu = self._model.predict(self.X_[nb])
+        return int(nb[int(np.argmin(mu))])
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
         super().tell(config, result)

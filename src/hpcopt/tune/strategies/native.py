@@ -47,6 +47,20 @@ class _Indexed(Strategy):
                         out.append(k)
         return out
 
+    def hamming_neighbours(self, i: int) -> list[int]:
+        """Valid points that differ from point ``i`` in exactly one parameter (any value)."""
+        row = self.idx_[i]
+        out = []
+        for j in range(row.size):
+            for v in range(self.card_[j]):
+                if v != row[j]:
+                    t = row.copy()
+                    t[j] = v
+                    k = self.by_tuple_.get(tuple(t.tolist()))
+                    if k is not None:
+                        out.append(k)
+        return out
+
     def nearest_unvisited(self, target: np.ndarray) -> int | None:
         """The unvisited valid point closest (L1 over scaled indices) to a target index vector."""
         free = np.flatnonzero(~self.visited_)
