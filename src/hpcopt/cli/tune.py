@@ -1,0 +1,261 @@
+"""``hpcopt tune``: run studies from specs, replay caches, compare strategies, tune flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hpcopt.cli import app
+from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
+from hpcopt.errors import ConfigError, InputError
+
+sub = typer.Typer(help="Autotune kernels, compiler flags and runtime parameters.", no_args_is_help=True)
+app.add_typer(sub, name="tune")
+
+
+def _spec_path(spec: str) -> Path:
+    p = Path(spec)
+    if p.is_file():
+        return p
+    from hpcopt.tune.spec import example_path
+
+    if "/" not in spec and not spec.endswith(".toml"):
+        return example_path(spec)
+    raise InputError("the spec file does not exist", source=spec,
+                     hint="give a TOML spec, or a bundled example name: matmul, stencil")
+
+
+def _caches(paths: list[str]):
+    from hpcopt.tune.replay import load_cache
+
+    files: list[str] = []
+    for p in paths:
+        files.extend(x for x in p.split(",") if x)
+    if not files:
+        raise ConfigError("give at least one --cache FILE")
+    return [load_cache(f) for f in files]
+
+
+@sub.command("run")
+def run_cmd(
+    spec: str = typer.Argument(..., help="TOML spec, or a bundled example: matmul, stencil."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default: the spec's, else bo)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Finished trials wanted (resumed ones count)."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random state (default: the spec's, else 0)."),
+    workers: int = typer.Option(1, "--workers", help="Parallel evaluations (process pool); 1 measures one at a time."),
+    run_args: Optional[str] = typer.Option(None, "--run-args", help="Override the program's arguments (space-separated)."),
+    repeats: Optional[int] = typer.Option(None, "--repeats", help="Override timed repetitions per configuration."),
+    compare: bool = typer.Option(True, "--compare/--no-compare", help="Measure best vs reference interleaved."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report here."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Tune the configuration described by a spec; resumable by --study name."""
+    from hpcopt.tune.runners import CKernelRunner, interleaved
+    from hpcopt.tune.spec import load_spec
+    from hpcopt.tune.study import Study
+
+    sp = load_spec(_spec_path(spec))
+    over = {}
+    if run_args is not None:
+        over["run_args"] = run_args.split()
+    if repeats is not None:
+        over["repeats"] = repeats
+    runner = sp.make_runner(**over)
+    name = study or sp.name
+    st = Study(sp.space, runner, strategy=strategy or sp.study.get("strategy"), name=name, storage=storage,
+               random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
+               extra_info={"spec": str(sp.path)})
+    n = budget or int(sp.study.get("budget", 50))
+    with progress_bar(f"tuning {name}", enabled=not json_out) as bar:
+        out = st.optimize(n, progress=bar, n_workers=workers)
+    best = st.best
+    if best is None:
+        if isinstance(runner, CKernelRunner):
+            runner.close()
+        first = next((t.result.message for t in st.trials if t.result is not None and not t.result.ok), "")
+        raise InputError(f"no configuration gave a valid result ({out['status_counts']}); first failure: {first[:300]}",
+                         source=str(sp.path), hint=f"the {out['trials']} trials are saved in {storage} (study {name!r}); "
+                         "fix the kernel and rerun with the same --study to resume")
+    if compare and best is not None and sp.baseline is not None and hasattr(runner, "run_once"):
+        comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
+        out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}
+    if isinstance(runner, CKernelRunner):
+        runner.close()
+    if html is not None:
+        from hpcopt.tune.report import write_html
+
+        out["html"] = str(write_html(st, html))
+    if json_out:
+        print_json(out)
+        return
+    console.print(f"study [bold]{name}[/] ({out['strategy']}, seed {out['random_state']}): {out['trials']} trials, "
+                  f"{out['resumed_trials']} resumed; statuses {out['status_counts']}")
+    if best is None:
+        console.print("[red]no configuration produced a valid result[/]")
+    else:
+        console.print(f"best {best['value']:.6g} (trial {best['number']}): {best['config']}")
+    if "versus_reference" in out:
+        v = out["versus_reference"]
+        console.print(f"versus reference {v['reference']}: {v['baseline_median']:.6g} -> {v['candidate_median']:.6g}, "
+                      f"speedup {v['speedup']:.2f}x (IQR {v['speedup_iqr'][0]:.2f}-{v['speedup_iqr'][1]:.2f}, "
+                      f"{v['pairs']} interleaved pairs)")
+
+
+@sub.command("space")
+def space_cmd(
+    spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Size of a spec's search space and how many points satisfy the constraints."""
+    from hpcopt.tune.spec import load_spec
+
+    sp = load_spec(_spec_path(spec))
+    rep = {**sp.space.size_report(), **sp.space.to_dict()}
+    if json_out:
+        print_json(rep)
+    else:
+        console.print(f"{rep['cartesian_size']} points, {rep['valid']} valid ({rep['valid_fraction']:.1%})")
+
+
+@sub.command("replay")
+def replay_cmd(
+    cache: str = typer.Option(..., "--cache", help="Kernel Tuner cache file (.json or .json.gz)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default bo)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (default: the methodology cutoff)."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Run one strategy offline against a measured cache."""
+    from hpcopt.tune.methodology import cutoff_budget, replay_run, score_curve
+    from hpcopt.tune.strategies import DEFAULT_STRATEGY
+
+    (c,) = _caches([cache])
+    name = strategy or DEFAULT_STRATEGY
+    b = budget or cutoff_budget(c)
+    run = replay_run(name, c, b, seed)
+    trace = run["trace"]
+    out = {"schema": "hpcopt.tune.replay/1", "cache": c.summary(), "strategy": name, "random_state": seed,
+           "budget": b, "best": float(trace[-1]), "optimum": c.optimum,
+           "best_over_optimum": float(trace[-1] / c.optimum), "score": float(score_curve(c, trace).mean()),
+           "evaluations_to_best": int((trace > trace[-1]).sum() + 1), "seconds": run["seconds"]}
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"{c.name}: {name} found {out['best']:.6g} in {b} evaluations (optimum {c.optimum:.6g}, "
+                      f"ratio {out['best_over_optimum']:.3f}); methodology score {out['score']:.3f}")
+
+
+@sub.command("compare-strategies")
+def compare_cmd(
+    cache: list[str] = typer.Option(..., "--cache", help="Cache file(s); repeat or separate by commas."),
+    strategies: Optional[str] = typer.Option(None, "--strategies", help="Comma-separated names (default: all)."),
+    budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations per run (default: cutoff per space)."),
+    repeats: int = typer.Option(10, "--repeats", help="Runs per strategy and space (different seeds)."),
+    seed: int = typer.Option(0, "--seed", help="Base random state; run r uses seed + 1000 r."),
+    plot_dir: Optional[Path] = typer.Option(None, "--plot-dir", help="Write a convergence PNG per space here."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Score strategies with the Kernel Tuner methodology on replay caches."""
+    from hpcopt.tune.methodology import compare_strategies, convergence_figure
+
+    cs = _caches(cache)
+    names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
+    with progress_bar("comparing strategies", enabled=not json_out) as bar:
+        res = compare_strategies(cs, names, budget=budget, repeats=repeats, random_state=seed, progress=bar)
+    if plot_dir is not None:
+        import matplotlib.pyplot as plt
+
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        res["plots"] = []
+        for s in res["spaces"]:
+            fig = convergence_figure(s)
+            path = plot_dir / f"convergence_{s['name']}.png"
+            fig.savefig(path, dpi=110)
+            plt.close(fig)
+            res["plots"].append(str(path))
+    if json_out:
+        slim = {k: v for k, v in res.items() if k != "spaces"}
+        slim["spaces"] = [{k: v for k, v in s.items() if k not in ("random_curve",)} | {
+            "strategies": {n: {k: v for k, v in d.items() if k != "mean_best_curve"} for n, d in s["strategies"].items()}}
+            for s in res["spaces"]]
+        print_json(slim)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"methodology score (mean over {len(cs)} spaces, {repeats} runs each; 0 = random search)")
+    t.add_column("strategy")
+    for s in res["spaces"]:
+        t.add_column(f"{s['name']} (B={s['budget']})", justify="right")
+    t.add_column("mean", justify="right")
+    for n, sc in sorted(res["scores"].items(), key=lambda kv: -kv[1]):
+        mark = " (default)" if n == res["default_strategy"] else ""
+        cells = [f"{s['strategies'][n]['score']:.3f} ± {s['strategies'][n]['score_std']:.2f}" for s in res["spaces"]]
+        t.add_row(n + mark, *cells, f"{sc:.3f}")
+    console.print(t)
+
+
+@sub.command("report")
+def report_cmd(
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only/last one)."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Summarise a stored study; optionally an HTML report (convergence, importance, Pareto)."""
+    from hpcopt.tune.report import load_study, study_report, write_html
+
+    if not Path(storage).is_file():
+        raise InputError("the study database does not exist", source=storage, hint="run 'hpcopt tune run' first")
+    st = load_study(storage, study)
+    rep = study_report(st)
+    if html is not None:
+        rep["html"] = str(write_html(st, html))
+    if json_out:
+        print_json(rep)
+        return
+    console.print(f"study [bold]{rep['study']}[/]: {rep['trials']} trials, statuses {rep['status_counts']}")
+    if rep["best"]:
+        console.print(f"best {rep['best']['value']:.6g}: {rep['best']['config']}")
+    if rep.get("importance"):
+        console.print("parameter importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importance"].items()))
+    if html is not None:
+        console.print(f"wrote {rep['html']}")
+
+
+@sub.command("flags")
+def flags_cmd(
+    source: Path = typer.Option(..., "--source", help="C/C++ file with a main()."),
+    compiler: str = typer.Option("gcc", "--compiler"),
+    compile_args: Optional[str] = typer.Option(None, "--compile-args", help="Extra compile arguments (space-separated)."),
+    run_args: Optional[str] = typer.Option(None, "--run-args", help="Program arguments (space-separated)."),
+    timing: str = typer.Option("user", "--timing", help="user (CPU), wall, or output (with --pattern)."),
+    pattern: Optional[str] = typer.Option(None, "--pattern", help="Regex whose first group is the time (--timing output)."),
+    check: Optional[str] = typer.Option(None, "--check", help="Regex of the output to compare (default: lines without 'time')."),
+    rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative output tolerance; enables fast-math flags."),
+    atol: Optional[float] = typer.Option(None, "--atol", help="Absolute output tolerance; enables fast-math flags."),
+    budget: int = typer.Option(40, "--budget", help="Flag sets to measure (the -O3 baseline included)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy"),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per flag set during the search."),
+    final_repeats: int = typer.Option(11, "--final-repeats", help="Interleaved baseline/best pairs at the end."),
+    seed: int = typer.Option(0, "--seed"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Search compiler flags against -O3 and report the speedup with its spread."""
+    from hpcopt.tune.flags import tune_flags
+
+    with progress_bar(f"flags for {source.name}", enabled=not json_out) as bar:
+        rep = tune_flags(source, compiler=compiler, compile_args=(compile_args or "").split(),
+                         run_args=(run_args or "").split(), timing=timing, pattern=pattern, check=check, rtol=rtol,
+                         atol=atol, budget=budget, strategy=strategy, repeats=repeats, final_repeats=final_repeats,
+                         random_state=seed, progress=bar)
+    if json_out:
+        print_json(rep)
+        return
+    console.print(f"baseline {' '.join(rep['baseline_flags'])}: {rep['baseline_seconds']:.6g} s")
+    console.print(f"best     {' '.join(rep['best_flags'])}: {rep['best_seconds']:.6g} s")
+    console.print(f"speedup {rep['speedup']:.3f}x (per-pair IQR {rep['speedup_iqr'][0]:.3f}-{rep['speedup_iqr'][1]:.3f}), "
+                  f"{rep['evaluations']} flag sets, statuses {rep['status_counts']}")

@@ -1,0 +1,450 @@
+"""Runners measure one configuration and return a typed :class:`Result`; they never raise
+for a bad configuration.
+
+* :class:`PythonRunner` -- calls a Python function with the configuration;
+* :class:`CommandRunner` -- runs a shell command template (``"./app --tile {tile}"``);
+* :class:`CKernelRunner` -- compiles a C/C++ file with gcc or clang, parameters as ``-D``
+  macros (and optionally flags), then runs it like a command.
+
+Measurement: ``warmup`` untimed runs, then ``repeats`` timed ones; the objective is the
+median, the spread the interquartile range. Time comes from the wall clock, from the
+user CPU time of the child (``timing="user"``: steadier on a shared, noisy machine), or
+from a number the program prints (``timing="output"`` with a regex ``pattern`` whose
+first group is the number). One measurement runs at a time.
+
+Correctness: give ``check`` (a regex whose groups are compared) and either a
+``reference`` output or a ``reference_config`` whose output becomes the reference. A
+configuration whose checked values differ (exactly, or beyond ``rtol``/``atol`` when
+given) is ``WRONG_ANSWER``. Compile errors, crashes, timeouts and wrong answers are
+recorded as results with a message.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import resource
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcopt.errors import ConfigError, InputError
+from hpcopt.tune.results import Result, Status
+
+_TIMINGS = ("wall", "user", "output")
+
+
+@dataclass
+class Run:
+    """One execution: its time(s), output and status."""
+
+    status: Status
+    wall: float = math.nan
+    user: float = math.nan
+    output: str = ""
+    message: str = ""
+
+
+def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = None,
+                 env: Mapping[str, str] | None = None) -> Run:
+    """Run a child process, measuring wall time and its user CPU time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd,
+                              env=None if env is None else {**os.environ, **env})
+    except subprocess.TimeoutExpired:
+        return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+    except (FileNotFoundError, PermissionError, OSError) as exc:
+        return Run(Status.RUNTIME_ERROR, message=f"cannot run {argv[0]!r}: {exc}")
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    user = after.ru_utime - before.ru_utime
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout or "").strip()[-500:]
+        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        return Run(Status.RUNTIME_ERROR, wall, user, proc.stdout, f"{how}: {tail}")
+    return Run(Status.OK, wall, user, proc.stdout + proc.stderr)
+
+
+_NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
+
+
+@dataclass
+class OutputCheck:
+    """Compares program output with a reference.
+
+    ``pattern``: a regex; all its matches' groups (or whole matches) are compared. With
+    ``rtol``/``atol`` both ``None`` the comparison is exact (as text); otherwise the values
+    are read as numbers and must agree within the tolerance.
+    """
+
+    pattern: str | None = None
+    rtol: float | None = None
+    atol: float | None = None
+    reference: str | None = None
+
+    def extract(self, output: str) -> list[str]:
+        if self.pattern is None:
+            return [output.strip()]
+        out = []
+        for m in re.finditer(self.pattern, output, flags=re.MULTILINE):
+            out.extend(m.groups() if m.groups() else [m.group(0)])
+        return out
+
+    def compare(self, output: str) -> str | None:
+        """None when the output matches the reference, else the reason."""
+        if self.reference is None:
+            return None
+        got, want = self.extract(output), self.extract(self.reference)
+        if len(got) != len(want):
+            return f"expected {len(want)} checked values, got {len(got)}"
+        if self.rtol is None and self.atol is None:
+            for g, w in zip(got, want):
+                if g != w:
+                    return f"output {g!r} differs from the reference {w!r}"
+            return None
+        for g, w in zip(got, want):
+            gn, wn = _NUM.findall(g), _NUM.findall(w)
+            if len(gn) != len(wn):
+                return f"output {g!r} does not have the reference's numbers {w!r}"
+            a, b = np.array(gn, dtype=float), np.array(wn, dtype=float)
+            if not np.allclose(a, b, rtol=self.rtol or 0.0, atol=self.atol or 0.0, equal_nan=False):
+                return f"output {g!r} differs from the reference {w!r} beyond rtol={self.rtol}, atol={self.atol}"
+        return None
+
+
+def _summarise(samples: list[float], extra: dict[str, Any] | None = None) -> Result:
+    return Result.success(float(np.median(samples)), samples, extra=extra)
+
+
+class _ProcessRunner:
+    """Shared measurement loop for command and kernel runners."""
+
+    def __init__(self, *, timing: str = "wall", pattern: str | None = None, warmup: int = 1,
+                 repeats: int = 5, timeout: float | None = 60.0, check: OutputCheck | None = None,
+                 reference_config: Mapping[str, Any] | None = None, cwd: str | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        if timing not in _TIMINGS:
+            raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
+        if timing == "output" and not pattern:
+            raise ConfigError("timing='output' needs a 'pattern' regex whose first group is the number")
+        if repeats < 1 or warmup < 0:
+            raise ConfigError(f"repeats must be >= 1 and warmup >= 0; got {repeats} and {warmup}")
+        self.timing = timing
+        self.pattern = pattern
+        self.warmup = warmup
+        self.repeats = repeats
+        self.timeout = timeout
+        self.check = check
+        self.reference_config = dict(reference_config) if reference_config is not None else None
+        self.cwd = cwd
+        self.env = dict(env) if env else None
+
+    # subclasses: return argv to run, or a Result (e.g. a compile failure)
+    def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:  # pragma: no cover
+        raise NotImplementedError
+
+    def _sample(self, run: Run) -> float | str:
+        if self.timing == "wall":
+            return run.wall
+        if self.timing == "user":
+            return run.user
+        m = re.search(self.pattern or "", run.output, flags=re.MULTILINE)
+        if not m:
+            return f"pattern {self.pattern!r} not found in the output"
+        try:
+            return float(m.group(1) if m.groups() else m.group(0))
+        except ValueError:
+            return f"cannot read a number from {m.group(0)!r}"
+
+    def ensure_reference(self) -> None:
+        """Run the reference configuration once to obtain the reference output."""
+        if self.check is None or self.check.reference is not None or self.reference_config is None:
+            return
+        prep = self.prepare(self.reference_config)
+        if isinstance(prep, Result):
+            raise InputError(f"the reference configuration fails: {prep.message}", field="reference",
+                             hint="fix the program or choose a reference configuration that works")
+        run = _run_process(prep, self.timeout, self.cwd, self.env)
+        if run.status is not Status.OK:
+            raise InputError(f"the reference configuration fails: {run.message}", field="reference")
+        self.check.reference = run.output
+
+    def run_once(self, config: Mapping[str, Any]) -> Run:
+        prep = self.prepare(config)
+        if isinstance(prep, Result):
+            return Run(prep.status, message=prep.message)
+        return _run_process(prep, self.timeout, self.cwd, self.env)
+
+    def __call__(self, config: Mapping[str, Any]) -> Result:
+        prep = self.prepare(config)
+        if isinstance(prep, Result):
+            return prep
+        self.ensure_reference()
+        samples: list[float] = []
+        for i in range(self.warmup + self.repeats):
+            run = _run_process(prep, self.timeout, self.cwd, self.env)
+            if run.status is not Status.OK:
+                return Result.failure(run.status, run.message)
+            if i == 0 and self.check is not None:
+                why = self.check.compare(run.output)
+                if why is not None:
+                    return Result.failure(Status.WRONG_ANSWER, why)
+            if i >= self.warmup:
+                s = self._sample(run)
+                if isinstance(s, str):
+                    return Result.failure(Status.RUNTIME_ERROR, s)
+                samples.append(s)
+        return _summarise(samples, {"timing": self.timing})
+
+
+class CommandRunner(_ProcessRunner):
+    """Runs ``template.format(**config)`` split like a shell would (no shell involved).
+
+    >>> r = CommandRunner("python -c 'print({x} * 2)'", timing="wall", repeats=1)  # doctest: +SKIP
+    """
+
+    name = "command"
+
+    def __init__(self, template: str, derived: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(**kw)
+        self.template = template
+        self.derived = derived
+
+    def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:
+        env = dict(self.derived(config)) if self.derived else dict(config)
+        try:
+            text = self.template.format(**env)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise InputError(f"command template {self.template!r} cannot be filled: {exc}", field="runner.command",
+                             hint=f"available names: {', '.join(env)}") from None
+        return shlex.split(text)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"command|{self.template}|{self.timing}|{self.pattern}".encode()).hexdigest()[:16]
+
+
+class CKernelRunner(_ProcessRunner):
+    """Compiles a C/C++ source per configuration (parameters as ``-DNAME=value``) and runs it.
+
+    Parameters
+    ----------
+    source:
+        the C or C++ file.
+    compiler:
+        ``gcc``, ``clang``, ``g++``, ``clang++`` or a path.
+    flags:
+        compiler flags for every build (default ``-O3``).
+    flag_params:
+        names of parameters whose values are compiler flags (strings, split on spaces)
+        rather than macros; other parameters become ``-D`` macros.
+    run_args:
+        arguments of the compiled program.
+    """
+
+    name = "c"
+
+    def __init__(self, source: str | Path, *, compiler: str = "gcc", flags: Sequence[str] = ("-O3",),
+                 flag_params: Sequence[str] = (), run_args: Sequence[str] = (), libs: Sequence[str] = ("-lm",),
+                 build_dir: str | Path | None = None,
+                 derived: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
+                 compile_timeout: float = 120.0, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.source = Path(source)
+        if not self.source.is_file():
+            raise InputError("the kernel source does not exist", source=str(self.source),
+                             hint="give the path of a .c or .cpp file")
+        if shutil.which(compiler) is None:
+            raise InputError(f"compiler {compiler!r} is not installed", field="runner.compiler",
+                             hint="install gcc or clang, or give a compiler that exists")
+        self.compiler = compiler
+        self.flags = list(flags)
+        self.flag_params = set(flag_params)
+        self.run_args = [str(a) for a in run_args]
+        self.libs = list(libs)
+        self.derived = derived
+        self.compile_timeout = compile_timeout
+        self._own_dir = build_dir is None
+        self.build_dir = Path(build_dir) if build_dir else Path(tempfile.mkdtemp(prefix="hpcopt-tune-"))
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        self._built: dict[str, Path | Result] = {}
+
+    def compile_command(self, config: Mapping[str, Any], output: str | Path) -> list[str]:
+        env = dict(self.derived(config)) if self.derived else dict(config)
+        macros, extra_flags = [], []
+        for k, v in env.items():
+            if k in self.flag_params:
+                extra_flags.extend(str(v).split())
+            elif isinstance(v, bool):
+                macros.append(f"-D{k}={int(v)}")
+            elif v is None:
+                continue
+            else:
+                macros.append(f"-D{k}={v}")
+        return [self.compiler, *self.flags, *extra_flags, *macros, str(self.source), "-o", str(output), *self.libs]
+
+    def build(self, config: Mapping[str, Any]) -> Path | Result:
+        probe = self.compile_command(config, "OUT")
+        digest = hashlib.sha256((" ".join(probe) + "\0").encode() + self.source.read_bytes()).hexdigest()[:20]
+        if digest in self._built:
+            return self._built[digest]
+        exe = self.build_dir / f"k_{digest}"
+        cmd = self.compile_command(config, exe)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.compile_timeout)
+        except subprocess.TimeoutExpired:
+            out: Path | Result = Result.failure(Status.COMPILE_ERROR, f"compilation timed out after {self.compile_timeout} s")
+        else:
+            if proc.returncode != 0:
+                err = (proc.stderr or proc.stdout).strip()
+                first = next((ln for ln in err.splitlines() if "error" in ln), err[:300])
+                out = Result.failure(Status.COMPILE_ERROR, f"{' '.join(cmd[1:])}: {first}"[:1500])
+            else:
+                out = exe
+        self._built[digest] = out
+        return out
+
+    def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:
+        exe = self.build(config)
+        if isinstance(exe, Result):
+            return exe
+        return [str(exe), *self.run_args]
+
+    def fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.source.read_bytes())
+        h.update(f"|{self.compiler}|{self.flags}|{self.run_args}|{self.timing}|{self.pattern}".encode())
+        return h.hexdigest()[:16]
+
+    def close(self) -> None:
+        if self._own_dir:
+            shutil.rmtree(self.build_dir, ignore_errors=True)
+
+
+class PythonRunner:
+    """Calls ``fn(**config)``.
+
+    ``timing="wall"`` or ``"user"`` times the call (perf_counter / process_time);
+    ``timing="output"`` takes the number ``fn`` returns as the objective (for a sequence,
+    every element is an objective: multi-objective). ``check(returned) -> bool`` marks a
+    wrong answer. A call slower than ``timeout`` is recorded as TIMEOUT (it is not
+    interrupted; run untrusted code through CommandRunner for hard timeouts).
+    """
+
+    name = "python"
+
+    def __init__(self, fn: Callable[..., Any], *, timing: str = "wall", warmup: int = 1, repeats: int = 5,
+                 timeout: float | None = None, check: Callable[[Any], bool] | None = None) -> None:
+        if timing not in _TIMINGS:
+            raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
+        self.fn = fn
+        self.timing = timing
+        self.warmup = warmup if timing != "output" else 0
+        self.repeats = repeats if timing != "output" else 1
+        self.timeout = timeout
+        self.check = check
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(f"python|{getattr(self.fn, '__qualname__', repr(self.fn))}|{self.timing}".encode()).hexdigest()[:16]
+
+    def __call__(self, config: Mapping[str, Any]) -> Result:
+        samples: list[float] = []
+        for i in range(self.warmup + self.repeats):
+            t0, c0 = time.perf_counter(), time.process_time()
+            try:
+                out = self.fn(**config)
+            except Exception as exc:  # noqa: BLE001 - a failing configuration is a result
+                return Result.failure(Status.RUNTIME_ERROR, f"{type(exc).__name__}: {exc}")
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            if self.timeout is not None and wall > self.timeout:
+                return Result.failure(Status.TIMEOUT, f"took {wall:.3g} s, more than {self.timeout} s")
+            if i == 0 and self.check is not None:
+                try:
+                    good = bool(self.check(out))
+                except Exception as exc:  # noqa: BLE001
+                    return Result.failure(Status.WRONG_ANSWER, f"check raised {type(exc).__name__}: {exc}")
+                if not good:
+                    return Result.failure(Status.WRONG_ANSWER, "the check rejected the output")
+            if self.timing == "output":
+                vals = list(out) if isinstance(out, (list, tuple, np.ndarray)) else [out]
+                try:
+                    vals = [float(v) for v in vals]
+                except (TypeError, ValueError):
+                    return Result.failure(Status.RUNTIME_ERROR, f"returned {out!r}, not a number")
+                if not all(math.isfinite(v) for v in vals):
+                    return Result.failure(Status.RUNTIME_ERROR, f"returned a non-finite objective {vals}")
+                return Result.success(vals[0], values=vals)
+            if i >= self.warmup:
+                samples.append(wall if self.timing == "wall" else cpu)
+        return _summarise(samples, {"timing": self.timing})
+
+
+@dataclass
+class Comparison:
+    """Interleaved measurement of a candidate against a baseline."""
+
+    baseline: list[float] = field(default_factory=list)
+    candidate: list[float] = field(default_factory=list)
+
+    @property
+    def baseline_median(self) -> float:
+        return float(np.median(self.baseline))
+
+    @property
+    def candidate_median(self) -> float:
+        return float(np.median(self.candidate))
+
+    @property
+    def speedup(self) -> float:
+        return self.baseline_median / self.candidate_median
+
+    def speedup_spread(self) -> tuple[float, float]:
+        """Interquartile range of the per-pair speedups (baseline_i / candidate_i)."""
+        r = np.asarray(self.baseline) / np.asarray(self.candidate)
+        q1, q3 = np.percentile(r, [25, 75])
+        return float(q1), float(q3)
+
+    def to_dict(self) -> dict[str, Any]:
+        lo, hi = self.speedup_spread()
+        return {"baseline_median": self.baseline_median, "candidate_median": self.candidate_median,
+                "speedup": self.speedup, "speedup_iqr": [lo, hi], "baseline_samples": self.baseline,
+                "candidate_samples": self.candidate, "pairs": len(self.baseline)}
+
+
+def interleaved(runner: _ProcessRunner, baseline: Mapping[str, Any] | Callable[[], Run],
+                candidate: Mapping[str, Any] | Callable[[], Run], repeats: int = 9, warmup: int = 1) -> Comparison:
+    """Measure baseline and candidate alternately (B, C, B, C, ...), so drifts of the machine
+    hit both alike. Raises InputError if either fails (both were measured before)."""
+    def once(what) -> Run:
+        return what() if callable(what) else runner.run_once(what)
+
+    comp = Comparison()
+    for i in range(warmup + repeats):
+        pair = []
+        for what in (baseline, candidate):
+            run = once(what)
+            if run.status is not Status.OK:
+                raise InputError(f"interleaved measurement failed: {run.message}", field="measurement")
+            s = runner._sample(run)
+            if isinstance(s, str):
+                raise InputError(s, field="measurement")
+            pair.append(s)
+        if i >= warmup:
+            comp.baseline.append(pair[0])
+            comp.candidate.append(pair[1])
+    return comp
+
+
+__all__ = ["Run", "OutputCheck", "CommandRunner", "CKernelRunner", "PythonRunner", "Comparison", "interleaved"]

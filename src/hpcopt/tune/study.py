@@ -1,0 +1,322 @@
+"""A study ties together a space, a strategy, a runner and a storage.
+
+    study = Study(space, runner, strategy="bo", name="matmul", storage="tune.db")
+    study.optimize(budget=60)
+    study.best
+
+A study with the same name in the same storage resumes: its finished trials are told to
+the strategy again and count toward the budget; a trial a crash left ``running`` is
+measured again. A configuration already measured -- in this study, or by another study
+in the same storage with the same runner fingerprint -- is never measured twice.
+
+``ask``/``tell`` give the same bookkeeping for evaluations run elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from typing import Any
+
+import numpy as np
+
+from hpcopt.errors import ConfigError, InputError
+from hpcopt.tune.results import Result, Status
+from hpcopt.tune.space import SearchSpace
+from hpcopt.tune.storage import Storage, Trial, config_key
+from hpcopt.tune.strategies import DEFAULT_STRATEGY, Strategy, get_strategy
+
+Progress = Callable[[int, int, str], None]
+Runner = Callable[[Mapping[str, Any]], Result]
+
+#: consecutive free proposals (repeats, constraint violations) before a random
+#: unmeasured valid point is measured instead, so no strategy can stall a study
+MAX_FREE_PROPOSALS = 50
+
+
+def pareto_front(values: np.ndarray) -> np.ndarray:
+    """Indices of the non-dominated rows (all objectives minimised)."""
+    values = np.asarray(values, dtype=float)
+    keep = []
+    for i, v in enumerate(values):
+        dominated = np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1))
+        if not dominated:
+            keep.append(i)
+    return np.asarray(keep, dtype=int)
+
+
+class Study:
+    """See the module docstring. ``runner`` may be ``None`` for ask/tell-only studies."""
+
+    def __init__(
+        self,
+        space: SearchSpace,
+        runner: Runner | None = None,
+        *,
+        strategy: str | Strategy | None = None,
+        strategy_params: Mapping[str, Any] | None = None,
+        name: str = "study",
+        storage: str | Storage = ":memory:",
+        random_state: int = 0,
+        n_objectives: int = 1,
+        objective_names: Iterable[str] | None = None,
+        fingerprint: str | None = None,
+        warm_start: Iterable[tuple[Mapping[str, Any], float | None]] | None = None,
+        extra_info: Mapping[str, Any] | None = None,
+    ) -> None:
+        if n_objectives < 1:
+            raise ConfigError(f"n_objectives must be at least 1, got {n_objectives}")
+        self.space = space
+        self.runner = runner
+        self.name = name
+        self.random_state = int(random_state)
+        self.n_objectives = n_objectives
+        self.objective_names = list(objective_names or (["objective"] if n_objectives == 1 else
+                                                        [f"objective_{i}" for i in range(n_objectives)]))
+        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        if fingerprint is None and runner is not None and hasattr(runner, "fingerprint"):
+            fingerprint = runner.fingerprint()
+        self.fingerprint = fingerprint
+        strat_name = strategy.name if isinstance(strategy, Strategy) else (strategy or DEFAULT_STRATEGY)
+        info = {"space": space.to_dict(), "strategy": strat_name, "strategy_params": dict(strategy_params or {}),
+                "random_state": self.random_state, "n_objectives": n_objectives,
+                "objective_names": self.objective_names, **dict(extra_info or {})}
+        from hpcopt import __version__
+
+        info["hpcopt_version"] = __version__
+        self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
+        self.interrupted = self.storage.delete_running(name)
+        self.strategy = get_strategy(strategy, **dict(strategy_params or {}))
+        self.strategy.setup(space, random_state=self.random_state, n_objectives=n_objectives)
+        if warm_start is not None:
+            self.strategy.warm_start(warm_start)
+        self._done: dict[str, Result] = {}
+        self._pending: dict[int, dict[str, Any]] = {}
+        self._rng = np.random.default_rng(self.random_state + 104729)
+        for t in self.storage.trials(name):
+            if t.state == "done" and t.result is not None:
+                self._done[t.key] = t.result
+                self.strategy.tell(t.config, t.result)
+        self.resumed_trials = len(self._done)
+
+    # ------------------------------------------------------------------ bookkeeping
+    def key(self, config: Mapping[str, Any]) -> str:
+        return config_key(config, self.space.names)
+
+    @property
+    def trials(self) -> list[Trial]:
+        return self.storage.trials(self.name)
+
+    def n_done(self) -> int:
+        return len(self._done)
+
+    def best_trial(self) -> Trial | None:
+        ok = [t for t in self.trials if t.result is not None and t.result.ok]
+        if not ok:
+            return None
+        return min(ok, key=lambda t: t.result.value)  # type: ignore[union-attr]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        t = self.best_trial()
+        return None if t is None else {"config": t.config, "value": t.result.value, "number": t.number,
+                                       "spread": t.result.spread}
+
+    def pareto(self) -> list[Trial]:
+        ok = [t for t in self.trials if t.result is not None and t.result.ok and t.result.values]
+        if not ok:
+            return []
+        vals = np.array([t.result.values for t in ok])
+        return [ok[i] for i in pareto_front(vals)]
+
+    def history(self) -> list[tuple[dict[str, Any], float | None]]:
+        """(config, value) of every finished trial, for warm-starting another study."""
+        return [(t.config, t.result.value if t.result and t.result.ok else None)
+                for t in self.trials if t.state == "done"]
+
+    # ------------------------------------------------------------------ ask / tell
+    def _random_unmeasured(self) -> dict[str, Any] | None:
+        if self.space.enumerable():
+            pts = self.space.valid_points()
+            taken = set(self._done) | {self.key(c) for c in self._pending.values()}
+            free = [p for p in pts if self.key(self.space.to_config(p)) not in taken]
+            if not free:
+                return None
+            return self.space.to_config(free[int(self._rng.integers(len(free)))])
+        for _ in range(1000):
+            c = self.space.sample_valid(self._rng)
+            if self.key(c) not in self._done:
+                return c
+        return None
+
+    def ask(self, max_done: int | None = None) -> tuple[int, dict[str, Any]] | None:
+        """Next configuration to measure as ``(trial number, config)``; None when the space
+        is exhausted. Repeats and constraint violations are resolved here for free; a
+        configuration measured by a study with the same runner is stored from the cache
+        (and counts toward ``max_done``, after which None is returned)."""
+        free = 0
+        pending_keys = {self.key(c) for c in self._pending.values()}
+        while True:
+            cfg = self.strategy.ask() if free < MAX_FREE_PROPOSALS else self._random_unmeasured()
+            if cfg is None:
+                if free < MAX_FREE_PROPOSALS:
+                    cfg = self._random_unmeasured()
+                if cfg is None:
+                    return None
+            k = self.key(cfg)
+            if k in self._done:
+                self.strategy.tell(cfg, self._done[k])
+                free += 1
+                continue
+            if k in pending_keys:
+                free += 1
+                continue
+            if not self.space.is_valid(cfg):
+                self.strategy.tell(cfg, Result.failure(Status.INVALID, "breaks a constraint"))
+                free += 1
+                continue
+            cached = self.storage.cached_result(self.fingerprint, k)
+            if cached is not None:
+                self.storage.add_done_trial(self.name, cfg, k, cached, "cache")
+                self._done[k] = cached
+                self.strategy.tell(cfg, cached)
+                free = 0
+                if max_done is not None and self.n_done() + len(self._pending) >= max_done:
+                    return None
+                continue
+            number = self.storage.start_trial(self.name, cfg, k)
+            self._pending[number] = dict(cfg)
+            return number, dict(cfg)
+
+    def tell(self, number: int, result: Result, *, source: str = "measured") -> None:
+        cfg = self._pending.pop(number, None)
+        if cfg is None:
+            raise InputError(f"trial {number} of study {self.name!r} is not waiting for a result", field="trial",
+                             hint="tell each asked trial once")
+        if not isinstance(result, Result):
+            raise InputError(f"tell needs a Result, got {type(result).__name__}", field="result")
+        self.storage.finish_trial(self.name, number, result, source)
+        self._done[self.key(cfg)] = result
+        self.strategy.tell(cfg, result)
+
+    def add(self, config: Mapping[str, Any], result: Result) -> None:
+        """Record an evaluation made outside the study (e.g. imported results)."""
+        cfg = self.space.check(config)
+        k = self.key(cfg)
+        self.storage.add_done_trial(self.name, cfg, k, result, "told")
+        self._done[k] = result
+        self.strategy.tell(cfg, result)
+
+    # ------------------------------------------------------------------ the loop
+    def _safe_run(self, cfg: Mapping[str, Any]) -> Result:
+        assert self.runner is not None
+        try:
+            res = self.runner(cfg)
+        except InputError:
+            raise  # a problem with the setup, not with this configuration
+        except Exception as exc:  # noqa: BLE001 - recorded, never raised out of the study
+            return Result.failure(Status.RUNTIME_ERROR, f"runner raised {type(exc).__name__}: {exc}")
+        if not isinstance(res, Result):
+            return Result.failure(Status.RUNTIME_ERROR, f"runner returned {type(res).__name__}, not a Result")
+        return res
+
+    def _message(self) -> str:
+        b = self.best
+        return f"best {b['value']:.4g}" if b else "no valid result yet"
+
+    def optimize(self, budget: int, *, progress: Progress | None = None, n_workers: int = 1,
+                 time_limit: float | None = None) -> dict[str, Any]:
+        """Measure until the study holds ``budget`` finished trials (resumed ones count)."""
+        if self.runner is None:
+            raise ConfigError("this study has no runner; use ask/tell")
+        if budget < 1:
+            raise ConfigError(f"budget must be at least 1, got {budget}")
+        t0 = time.perf_counter()
+        measured = 0
+        if progress:
+            progress(self.n_done(), budget, self._message())
+        if n_workers <= 1:
+            while self.n_done() < budget:
+                if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                    break
+                nxt = self.ask(max_done=budget)
+                if nxt is None:
+                    break
+                number, cfg = nxt
+                self.tell(number, self._safe_run(cfg))
+                measured += 1
+                if progress:
+                    progress(min(self.n_done(), budget), budget, self._message())
+        else:
+            measured = self._optimize_parallel(budget, n_workers, progress, t0, time_limit)
+        return self.summary(measured=measured, seconds=time.perf_counter() - t0)
+
+    def _optimize_parallel(self, budget: int, n_workers: int, progress: Progress | None, t0: float,
+                           time_limit: float | None) -> int:
+        measured = 0
+        running: dict[Future, int] = {}
+        exhausted = False
+        with ProcessPoolExecutor(max_workers=n_workers) as pool:
+            while True:
+                while (not exhausted and len(running) < n_workers and self.n_done() + len(running) < budget
+                       and (time_limit is None or time.perf_counter() - t0 <= time_limit)):
+                    nxt = self.ask(max_done=budget)
+                    if nxt is None:
+                        exhausted = True
+                        break
+                    number, cfg = nxt
+                    running[pool.submit(self.runner, cfg)] = number  # type: ignore[arg-type]
+                if not running:
+                    break
+                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for fut in done:
+                    number = running.pop(fut)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # noqa: BLE001
+                        res = Result.failure(Status.RUNTIME_ERROR, f"worker failed: {type(exc).__name__}: {exc}")
+                    self.tell(number, res)
+                    measured += 1
+                    if progress:
+                        progress(min(self.n_done(), budget), budget, self._message())
+        return measured
+
+    def summary(self, **extra: Any) -> dict[str, Any]:
+        trials = self.trials
+        counts: dict[str, int] = {}
+        for t in trials:
+            if t.result is not None:
+                counts[t.result.status.value] = counts.get(t.result.status.value, 0) + 1
+        out = {
+            "schema": "hpcopt.tune.study/1",
+            "study": self.name,
+            "storage": self.storage.path,
+            "strategy": self.strategy.name,
+            "random_state": self.random_state,
+            "trials": len(trials),
+            "resumed_trials": self.resumed_trials,
+            "interrupted_trials_redone": self.interrupted,
+            "status_counts": counts,
+            "best": self.best,
+            "space": self.space.size_report(),
+        }
+        if self.n_objectives > 1:
+            out["pareto_front"] = [{"config": t.config, "values": list(t.result.values)} for t in self.pareto()]
+        out.update(extra)
+        return out
+
+
+def convergence(trials: list[Trial]) -> tuple[np.ndarray, np.ndarray]:
+    """(trial numbers, best-so-far value) over the finished trials."""
+    xs, ys, best = [], [], math.inf
+    for i, t in enumerate([t for t in trials if t.state == "done"]):
+        if t.result is not None and t.result.ok and t.result.value < best:
+            best = t.result.value
+        xs.append(i + 1)
+        ys.append(best)
+    return np.array(xs), np.array(ys)
+
+
+__all__ = ["Study", "pareto_front", "convergence", "MAX_FREE_PROPOSALS"]
