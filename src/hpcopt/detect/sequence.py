@@ -116,7 +116,7 @@ class SequenceAEDetector(BaseDetector):
                 loss = torch.mean((model(xb) - xb) ** 2)
                 loss.backward()
                 opt.step()
-                total += float(loss) * xb.shape[0]
+                total += float(loss.detach()) * xb.shape[0]
             self.loss_history_.append(total / n)
             if progress:
                 progress(epoch + 1, int(self.epochs), f"loss {total / n:.4f}")
