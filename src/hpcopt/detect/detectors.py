@@ -56,23 +56,45 @@ class MADDetector(BaseDetector):
     The scale is floored at ``max(min_scale, 0.1 * std)`` so that metrics that are almost
     constant in training do not explode; z-scores are clipped at ``clip``. A metric's
     contribution is its z-score.
+
+    With ``change_window = L > 0`` each metric also gets a *change* z-score: its distance
+    from the mean of its previous ``L`` values, in the same robust units; the level and
+    change z-scores add up. This catches a metric that jumps inside its normal range, and
+    ranks culprits by what changed at the alert rather than by what is always high. The
+    first ``L`` rows of an array compare with the (edge-padded) rows before them.
     """
 
-    def __init__(self, *, min_scale: float = 0.01, clip: float = 1e3, threshold: str = "pot", risk: float = 0.01,
-                 level: float = 0.95, rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+    def __init__(self, *, min_scale: float = 0.01, clip: float = 1e3, change_window: int = 0,
+                 threshold: str = "pot", risk: float = 0.01, level: float = 0.95, rate: float = 0.01,
+                 smoothing: int = 5, random_state: int | None = 0) -> None:
         super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
                          random_state=random_state)
         self.min_scale = min_scale
         self.clip = clip
+        self.change_window = change_window
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        return int(self.change_window)
 
     def _fit(self, X, progress):
         _check_pos(self, "min_scale", self.min_scale)
         _check_pos(self, "clip", self.clip)
+        if not isinstance(self.change_window, (int, np.integer)) or self.change_window < 0:
+            raise ConfigError(f"The 'change_window' parameter of MADDetector must be an int >= 0; "
+                              f"got {self.change_window!r} instead.")
         mad = np.median(np.abs(X - self.median_), axis=0) * 1.4826
         self.scale_ = np.maximum(np.maximum(mad, 0.1 * X.std(axis=0)), self.min_scale)
 
     def _z(self, X):
-        return np.minimum(np.abs(X - self.median_) / self.scale_, self.clip)
+        z = np.minimum(np.abs(X - self.median_) / self.scale_, self.clip)
+        L = int(self.change_window)
+        if L > 0:
+            P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
+            c = np.cumsum(np.concatenate([np.zeros((1, X.shape[1])), P], axis=0), axis=0)
+            prev_mean = (c[L:-1] - c[:-L - 1]) / L  # mean of the L rows before each row
+            z = z + np.minimum(np.abs(X - prev_mean) / self.scale_, self.clip)
+        return z
 
     def _raw_scores(self, X):
         return self._z(X).mean(axis=1)
@@ -172,7 +194,7 @@ class EnsembleDetector(BaseDetector):
     and 99th percentile of its training scores, so members on different scales weigh
     alike. A metric's contribution is the average over members of its share of the
     member's contributions times the member's (non-negative) normalised score.
-    ``detectors`` defaults to MAD + PCA + Isolation Forest.
+    ``detectors`` defaults to MAD (with a 30-step change term) + PCA + Isolation Forest.
     """
 
     def __init__(self, *, detectors: list[BaseDetector] | None = None, threshold: str = "pot", risk: float = 0.01,
@@ -183,8 +205,8 @@ class EnsembleDetector(BaseDetector):
 
     def _members(self) -> list[BaseDetector]:
         if self.detectors is None:
-            return [MADDetector(random_state=self.random_state), PCADetector(random_state=self.random_state),
-                    IForestDetector(random_state=self.random_state)]
+            return [MADDetector(change_window=30, random_state=self.random_state),
+                    PCADetector(random_state=self.random_state), IForestDetector(random_state=self.random_state)]
         if not self.detectors:
             raise ConfigError("The 'detectors' parameter of EnsembleDetector must not be empty.")
         return list(self.detectors)
