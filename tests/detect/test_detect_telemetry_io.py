@@ -138,6 +138,14 @@ def test_counters_to_rates_with_reset():
         tm.counters_to_rates(pd.DataFrame({"c": [1.0, 2.0]}, index=[1.0, 1.0]))
 
 
+def test_resample_nearest_alignment_avoids_jitter_gaps():
+    w = pd.DataFrame({"a": [1.0, 2.0, 3.0, 4.0]}, index=[100.002, 100.9995, 102.003, 102.9990])
+    with pytest.raises(InputError, match="gap"):
+        tm.resample(w, 1.0, how="last")  # floor bins: 100, 100, 102, 102 -> bin 101 empty
+    r = tm.resample(w, 1.0, how="last", align="nearest")
+    assert r["a"].tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
 def test_resample_mean_and_gap():
     w = pd.DataFrame({"a": [1.0, 3.0, 5.0, 7.0]}, index=[0.0, 0.5, 1.2, 3.1])
     with pytest.raises(InputError, match="gap of 1"):
@@ -182,6 +190,20 @@ def test_ldms_csv_reader(tmp_path):
         tm.read_ldms_csv(p2)
     log = tm.RepairLog()
     assert tm.read_ldms_csv(p2, repairs=log)["A"].tolist() == [2.0]
+    p3 = _write(tmp_path / "trunc.csv", "#Time,Time_usec,ProducerName,component_id,job_id,app_id,A,B\n"
+                "10.0,0,n1,1,0,0,1,2\n11.0,0,ubuntu\n12.0,0,n1,1,0,0,3,4\n13.0,0,n1,1,0,0,5\n")
+    with pytest.raises(InputError) as ei:
+        tm.read_ldms_csv(p3)
+    assert ei.value.line == 3 and "truncated" in str(ei.value)
+    log = tm.RepairLog()
+    assert tm.read_ldms_csv(p3, repairs=log)["A"].tolist() == [1.0, 3.0]
+    assert log.as_dict() == {"trunc.csv: truncated rows dropped": 2}
+    p4 = _write(tmp_path / "hole.csv", "#Time,Time_usec,ProducerName,component_id,job_id,app_id,A,B\n"
+                "10.0,0,n1,1,0,0,1,2\n11.0,0,n1,1,0,0,,3\n")
+    with pytest.raises(InputError, match="empty cell"):
+        tm.read_ldms_csv(p4)
+    log = tm.RepairLog()
+    assert tm.read_ldms_csv(p4, repairs=log)["A"].tolist() == [1.0, 1.0]
     with pytest.raises(InputError, match="#Time"):
         tm.read_ldms_csv(_write(tmp_path / "x.csv", "a,b\n1,2\n"))
 
@@ -214,8 +236,13 @@ def test_shared_smd_machine_shapes_and_label_agreement():
 @needs_shared
 def test_shared_ldms_and_e2ewatch_files():
     run = SHARED / "hpas_ldms" / "runs" / "ExaMiniMD"
-    mem = tm.read_ldms_csv(run / "meminfo.csv.gz")
-    assert mem.shape == (1037, 55) and "MemAvailable" in mem.columns
+    log = tm.RepairLog()
+    mem = tm.read_ldms_csv(run / "meminfo.csv.gz", repairs=log)
+    # the source file has one line cut short (its last 5 values missing): dropped and counted
+    assert mem.shape == (1036, 55) and "MemAvailable" in mem.columns
+    assert log.as_dict() == {"meminfo.csv.gz: truncated rows dropped": 1}
+    with pytest.raises(InputError, match="truncated row"):
+        tm.read_ldms_csv(run / "meminfo.csv.gz")
     e2e = tm.read_table(SHARED / "formats" / "ldms_cray_aries_sample_e2ewatch.csv.gz", timestamp="timestamp",
                          text_columns=["node_id"])
     assert e2e.shape == (5, 133) and e2e["job_id"].dtype.kind in "if"

@@ -222,3 +222,35 @@ def stream(
             sys.stdout.flush()
     if gauges_out is not None:
         gauges_out.write_text(scorer.gauges())
+
+
+@sub.command("hpas")
+def hpas(
+    data: Path = typer.Option(..., "--data", help="The hpas_ldms folder (labels.csv.gz and runs/)."),
+    detector: str = typer.Option("mad", "--detector", help=_DETECTOR_HELP),
+    app_name: Optional[list[str]] = typer.Option(None, "--app", help="Restrict to these applications."),
+    seed: int = typer.Option(0, "--seed"),
+    per_core: bool = typer.Option(False, "--per-core", help="Keep procstat's per-core counters."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Per-run event recall and false alarms on LDMS runs with HPAS-injected anomalies."""
+    from hpcopt.detect import make_detector
+    from hpcopt.detect.hpas import evaluate_hpas
+
+    det = make_detector(detector, random_state=seed)
+    with progress_bar("hpas runs", enabled=not json_out) as progress:
+        res = evaluate_hpas(data, det, apps=tuple(app_name) if app_name else None, per_core=per_core,
+                            progress=progress)
+    if json_out:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{detector} on HPAS/LDMS runs (seed {seed})")
+    for c in ("run", "event recall", "false alarms", "F1", "AUROC"):
+        t.add_column(c)
+    for r in res["runs"]:
+        t.add_row(r["run_id"], f"{r['event_recall']:.2f}", str(r["false_alarms"]), f"{r['f1']:.3f}",
+                  f"{r['auroc']:.3f}")
+    console.print(t)
+    console.print(f"mean over runs: {res['mean_over_runs']}; window recall by anomaly: {res['window_recall_by_anomaly']}")

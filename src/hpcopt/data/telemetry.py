@@ -386,10 +386,13 @@ def counters_to_rates(wide: pd.DataFrame, columns: Iterable[str] | None = None, 
 
 
 def resample(wide: pd.DataFrame, interval_s: float, *, how: str = "mean", max_gap: int = 0,
-             repairs: RepairLog | None = None) -> pd.DataFrame:
+             align: str = "floor", repairs: RepairLog | None = None) -> pd.DataFrame:
     """Align a wide frame indexed by epoch seconds on a regular grid of ``interval_s``.
 
-    Bins are ``[t0 + k*interval, t0 + (k+1)*interval)``. Empty bins are gaps: more than
+    With ``align="floor"`` bins are ``[t0 + k*interval, t0 + (k+1)*interval)``; with
+    ``"nearest"`` each sample goes to the nearest grid point (for samplers that fire about
+    once per interval with jitter, so that 0.999 s and 1.001 s spacing does not leave
+    empty bins). Empty bins are gaps: more than
     ``max_gap`` consecutive empty bins raise :class:`InputError`; shorter gaps are
     linearly interpolated and counted in ``repairs``.
     """
@@ -397,9 +400,12 @@ def resample(wide: pd.DataFrame, interval_s: float, *, how: str = "mean", max_ga
         raise InputError(f"interval_s must be positive, got {interval_s}")
     if how not in ("mean", "last", "max", "min", "sum"):
         raise InputError(f"how must be mean/last/max/min/sum, got {how!r}")
+    if align not in ("floor", "nearest"):
+        raise InputError(f"align must be 'floor' or 'nearest', got {align!r}")
     t = np.asarray(wide.index, dtype=np.float64)
     t0 = np.floor(t.min() / interval_s) * interval_s
-    k = np.floor((t - t0) / interval_s).astype(np.int64)
+    rnd = np.floor if align == "floor" else np.round
+    k = rnd((t - t0) / interval_s).astype(np.int64)
     g = wide.groupby(k).agg(how)
     full = np.arange(0, int(k.max()) + 1)
     g = g.reindex(full)
@@ -465,8 +471,10 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
 
     Returns a wide frame indexed by ``Time`` (epoch seconds, float) with the metric
     columns only (the id columns are dropped; ``ProducerName`` must be single-valued).
-    Empty trailing columns from a trailing comma are removed. Rows with a duplicated
-    ``Time`` raise unless ``repairs`` is given, in which case the last one is kept and counted.
+    Empty trailing columns from a trailing comma are removed. Truncated rows (a line cut
+    short: its last values are missing), empty cells and rows with a duplicated ``Time`` raise unless ``repairs`` is
+    given; then truncated rows are dropped, empty cells forward-filled and the last of
+    duplicated rows kept, each counted in ``repairs``.
     """
     p = _resolve(path)
     with _open_text(p) as fh:
@@ -480,10 +488,21 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
         except pd.errors.ParserError as exc:
             raise InputError(f"cannot parse: {exc}", source=str(p)) from exc
     df = df.loc[:, [c for c in df.columns if c and c != "_trailing" and not c.startswith("Unnamed")]]
+    metric_cols = [c for c in df.columns if c not in _LDMS_ID_COLUMNS]
+    # a line cut short: its missing cells are exactly the last ones
+    na = df[metric_cols].isna().to_numpy() if metric_cols else np.zeros((len(df), 0), bool)
+    n_tail = np.cumprod(na[:, ::-1], axis=1).sum(axis=1) if na.size else np.zeros(len(df), int)
+    truncated = (n_tail > 0) & (n_tail == na.sum(axis=1))
+    if truncated.any():
+        i = int(np.flatnonzero(truncated)[0])
+        if repairs is None:
+            raise InputError(f"truncated row ({int(n_tail[i])} trailing values missing)", source=str(p), line=i + 2,
+                             hint="pass a RepairLog to drop truncated rows and count them")
+        repairs.add(f"{p.name}: truncated rows dropped", int(truncated.sum()))
+        df = df[~truncated].reset_index(drop=True)
     if "ProducerName" in df.columns and df["ProducerName"].nunique() > 1:
         raise InputError("several producers in one file", source=str(p),
                          hint="split by ProducerName (one node per frame) before reading")
-    metric_cols = [c for c in df.columns if c not in _LDMS_ID_COLUMNS]
     for c in metric_cols:
         if not pd.api.types.is_numeric_dtype(df[c]):
             num = pd.to_numeric(df[c], errors="coerce")
@@ -492,6 +511,14 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
                 i = int(np.flatnonzero(bad.to_numpy())[0])
                 raise InputError(f"{df[c].iloc[i]!r} is not a number", source=str(p), line=i + 2, field=f"column {c!r}")
             df[c] = num
+    holes = df[metric_cols].isna().to_numpy()
+    if holes.any():
+        r, c = np.argwhere(holes)[0]
+        if repairs is None:
+            raise InputError("empty cell", source=str(p), line=int(r) + 2, field=f"column {metric_cols[c]!r}",
+                             hint="pass a RepairLog to forward-fill empty cells and count them")
+        repairs.add(f"{p.name}: empty cells forward-filled", int(holes.sum()))
+        df[metric_cols] = df[metric_cols].ffill().bfill()
     t = pd.to_numeric(df["Time"], errors="coerce").to_numpy(dtype=np.float64)
     out = df[metric_cols].astype(np.float64)
     out.index = pd.Index(t, name="Time")
