@@ -123,6 +123,23 @@ class SequenceAEDetector(BaseDetector):
         model.eval()
         self.model_ = model
 
+    # the network class is built lazily (torch is optional), so pickle its weights instead
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "model_" in state:
+            state["model_"] = {k: v.detach().clone() for k, v in state["model_"].state_dict().items()}
+        return state
+
+    def __setstate__(self, state):
+        weights = state.get("model_")
+        self.__dict__.update(state)
+        if isinstance(weights, dict):
+            torch = require("torch", "detect")
+            model = _build(torch, int(self.n_features_in_), int(self.hidden), int(self.code))
+            model.load_state_dict(weights)
+            model.eval()
+            self.model_ = model
+
     def _errors(self, X: np.ndarray) -> np.ndarray:
         torch = require("torch", "detect")
         if self.n_threads is not None:
