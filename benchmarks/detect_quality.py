@@ -5,7 +5,9 @@ score test; labels only for the metrics. Rows: random, pca (the reference), and 
 requested detectors; means over entities; the issue-4 targets are checked on the means.
 
     OMP_NUM_THREADS=1 python benchmarks/detect_quality.py --datasets smd asd \
-        --detectors random pca mad iforest ensemble lstm --out detect_quality.json
+        --detectors random pca mad iforest ensemble lstm --threads 2 \
+        --variants '{"mad_change30": ["mad", {"change_window": 30}],
+                     "pca_recenter4320": ["pca", {"recenter_window": 4320}]}' --out detect_quality.json
 """
 
 from __future__ import annotations
@@ -40,9 +42,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for lstm")
     ap.add_argument("--params", default="{}", help='JSON {"detector": {param: value}} overrides')
+    ap.add_argument("--variants", default="{}",
+                    help='JSON {"label": ["detector", {param: value}]}: extra rows, e.g. a PCA with recentring')
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     overrides = json.loads(args.params)
+    variants = {name: (name, overrides.get(name, {})) for name in args.detectors}
+    variants.update({k: (v[0], v[1]) for k, v in json.loads(args.variants).items()})
     out = {"benchmark": "detect_quality", "protocol": "fit on train; threshold from training scores only; "
            "test labels only for metrics; pa_f1 and best_f1_oracle are secondary", "threshold": args.threshold,
            "seed": args.seed, "env": {"python": platform.python_version(), "cpus": os.cpu_count(),
@@ -53,8 +59,8 @@ def main() -> None:
         ents = [e for e in ents if e in list_entities(root)]
         series = [load_labelled_series(root, e) for e in ents]
         rows = {}
-        for name in args.detectors:
-            params = dict(threshold=args.threshold, random_state=args.seed, **overrides.get(name, {}))
+        for label, (name, extra) in variants.items():
+            params = dict(threshold=args.threshold, random_state=args.seed, **extra)
             if name == "lstm":
                 params.setdefault("n_threads", args.threads)
             per = []
@@ -64,9 +70,9 @@ def main() -> None:
                 r.pop("_arrays")
                 r["wall_s"] = time.perf_counter() - t0
                 per.append(r)
-                print(f"{ds} {name} {s.name}: f1 {r['f1']:.3f} auprc {r['auprc']:.3f} "
+                print(f"{ds} {label} {s.name}: f1 {r['f1']:.3f} auprc {r['auprc']:.3f} "
                       f"hr150 {r.get('hitrate_150', float('nan')):.3f} ({r['wall_s']:.1f}s)", file=sys.stderr, flush=True)
-            rows[name] = {"mean": summarise(per)["mean"], "per_entity": per}
+            rows[label] = {"detector": name, "params": params, "mean": summarise(per)["mean"], "per_entity": per}
         checks = {}
         for det, row in rows.items():
             if det == "random":

@@ -131,3 +131,30 @@ def test_estimator_contract_and_errors(tmp_path):
     with pytest.raises(InputError, match="not a saved hpcopt detector"):
         (tmp_path / "x.pkl").write_bytes(b"junk")
         load_detector(tmp_path / "x.pkl")
+
+
+def test_pca_recentring_forgets_a_level_shift_but_flags_its_onset():
+    X = _data()
+    T = _data(seed=4, n=400)
+    T[100:, 5] += 4.0  # a lasting level shift of one metric
+    plain = PCADetector(n_components=2, smoothing=1).fit(X)
+    adapt = PCADetector(n_components=2, smoothing=1, recenter_window=40).fit(X)
+    s0, s1 = plain.decision_function(T), adapt.decision_function(T)
+    thr = adapt.threshold_.value
+    assert (s0[150:] > plain.threshold_.value).mean() > 0.95  # without recentring: alarms forever
+    assert (s1[100:115] > thr).mean() > 0.9  # with it: the onset alarms ...
+    assert (s1[150:] > thr).mean() < 0.1  # ... and the new level becomes normal after ~L/2 rows
+    assert adapt.context_ == 40
+
+
+def test_evaluate_continues_from_training_history():
+    from hpcopt.data.telemetry import LabelledSeries
+    from hpcopt.detect.evaluate import evaluate_series
+
+    X = _data()
+    T, y = _test_with_anomaly()
+    det = make_detector("mad", change_window=10, smoothing=3)
+    res = evaluate_series(det, LabelledSeries("s", X, T, y))
+    fitted = make_detector("mad", change_window=10, smoothing=3).fit(X)
+    full = fitted.decision_function(np.vstack([X[-12:], T]))[12:]
+    np.testing.assert_allclose(res["_arrays"]["scores"], full)

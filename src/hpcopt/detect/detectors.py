@@ -111,20 +111,33 @@ class PCADetector(BaseDetector):
     floored at ``min_scale`` (in data units: SMD/ASD are scaled to [0, 1]), and z-scores are
     clipped at +-``clip`` so that one metric that was constant in training cannot swamp
     all the others. A metric's contribution is its squared residual; they sum to the score.
+
+    ``recenter_window = L > 0`` adapts to level shifts (a metric that moves to a new
+    normal level and stays there, e.g. after a configuration change): each metric is first
+    shifted so that the median of its previous ``L`` rows sits at its training median.
+    A shift then alarms for at most about ``L/2`` rows; anomalies longer than that fade too.
     """
 
     def __init__(self, *, n_components: float | int = 0.95, min_scale: float = 0.01, clip: float = 10.0,
-                 threshold: str = "pot", risk: float = 0.01, level: float = 0.95, rate: float = 0.01,
-                 smoothing: int = 5, random_state: int | None = 0) -> None:
+                 recenter_window: int = 0, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
+                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
         super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
                          random_state=random_state)
         self.n_components = n_components
         self.min_scale = min_scale
         self.clip = clip
+        self.recenter_window = recenter_window
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        return int(self.recenter_window)
 
     def _fit(self, X, progress):
         _check_pos(self, "min_scale", self.min_scale)
         _check_pos(self, "clip", self.clip)
+        if not isinstance(self.recenter_window, (int, np.integer)) or self.recenter_window < 0:
+            raise ConfigError(f"The 'recenter_window' parameter of PCADetector must be an int >= 0; "
+                              f"got {self.recenter_window!r} instead.")
         decomposition = require("sklearn.decomposition", "detect")
         nc = self.n_components
         if isinstance(nc, float) and not 0 < nc < 1:
@@ -132,14 +145,26 @@ class PCADetector(BaseDetector):
                               f"got {nc!r} instead.")
         if isinstance(nc, (int, np.integer)) and not 1 <= nc <= X.shape[1]:
             raise ConfigError(f"The 'n_components' parameter of PCADetector must be in 1..{X.shape[1]}; got {nc!r}.")
-        self.mean_, self.scale_ = standard_scale(X, self.min_scale)
+        self.mean_, self.scale_ = standard_scale(self._recenter(X), self.min_scale)
         pca = decomposition.PCA(n_components=nc, svd_solver="full", random_state=self.random_state)
         pca.fit(self._z(X))
         self.components_ = pca.components_.copy()
         self.n_components_ = int(pca.n_components_)
 
+    def _recenter(self, X):
+        """Shift each metric so that the median of its previous ``recenter_window`` rows is
+        its training median (rows before the array are the first row repeated)."""
+        L = int(self.recenter_window)
+        if L == 0:
+            return X
+        import pandas as pd
+
+        P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
+        prev_median = pd.DataFrame(P).rolling(L).median().to_numpy()[L - 1:-1]
+        return X - prev_median + self.median_
+
     def _z(self, X):
-        return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
+        return np.clip((self._recenter(X) - self.mean_) / self.scale_, -self.clip, self.clip)
 
     def _residual(self, X):
         Z = self._z(X)

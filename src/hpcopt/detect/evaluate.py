@@ -1,8 +1,9 @@
 """Evaluate a detector on a labelled series with a fixed, label-free protocol.
 
 Protocol: fit on the training part; calibrate the threshold on the training scores only
-(POT or target false-alarm rate, the detector's parameters); score the test part; the test
-labels are used only to compute the metrics. The random baseline is evaluated beside it
+(POT or target false-alarm rate, the detector's parameters); score the test part (a
+detector that looks back ``context_`` rows sees the end of the training part first, as it
+would online); the test labels are used only to compute the metrics. The random baseline is evaluated beside it
 with the same threshold method.
 """
 
@@ -49,8 +50,13 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
     t0 = time.perf_counter()
     det.fit(series.train, progress=progress)
     fit_s = time.perf_counter() - t0
+    # detectors with look-back (sequence models, change/recentring windows) continue from
+    # the end of the training data, as they would online
+    ctx = int(getattr(det, "context_", 0)) + int(det.smoothing) - 1
+    ctx = min(ctx, series.train.shape[0])
+    X_test = np.vstack([series.train[series.train.shape[0] - ctx:], series.test]) if ctx else series.test
     t0 = time.perf_counter()
-    scores = det.decision_function(series.test)
+    scores = det.decision_function(X_test)[ctx:]
     score_s = time.perf_counter() - t0
     alerts = (scores > det.threshold_.value).astype(np.int8)
     y = series.labels
@@ -67,7 +73,7 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
     if with_culprits and series.interpretation:
         rows = sorted({i for s in series.interpretation for i in range(s.start, s.end)})
         t0 = time.perf_counter()
-        C = _explain_rows(det, series.test, rows)
+        C = _explain_rows(det, X_test, [r + ctx for r in rows])[ctx:]
         out["explain_s"] = time.perf_counter() - t0
         out["hitrate_100"] = hitrate(C, series.interpretation, 1.0)
         out["hitrate_150"] = hitrate(C, series.interpretation, 1.5)
