@@ -60,7 +60,8 @@ def main() -> None:
         series = [load_labelled_series(root, e) for e in ents]
         rows = {}
         for label, (name, extra) in variants.items():
-            params = dict(threshold=args.threshold, random_state=args.seed, **extra)
+            params = {"threshold": args.threshold, "random_state": args.seed}
+            params.update(extra)
             if name == "lstm":
                 params.setdefault("n_threads", args.threads)
             per = []
