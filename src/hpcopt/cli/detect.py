@@ -48,6 +48,7 @@ def evaluate(
     smoothing: int = typer.Option(5, "--smoothing", help="Causal moving average of scores over N steps."),
     interval_s: float = typer.Option(60.0, "--interval-s", help="Seconds per row (for false alarms per day)."),
     seed: int = typer.Option(0, "--seed", help="random_state of the detector."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
     fill_missing: bool = typer.Option(False, "--fill-missing", help="Forward-fill empty cells (counted) instead of failing."),
     scores_out: Optional[Path] = typer.Option(None, "--scores-out", help="Write index,score,alert,label per test row (CSV)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
@@ -68,7 +69,7 @@ def evaluate(
     y = read_labels(labels, n_rows=te.shape[0])
     interp = read_interpretation(interpretation, n_rows=te.shape[0], n_metrics=tr.shape[1]) if interpretation else None
     series = LabelledSeries(test.name, tr, te, y, interp, interval_s, None, repairs)
-    det = _detector(detector, threshold, risk, level, rate, smoothing, seed)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
     with progress_bar(f"detect evaluate {detector}", enabled=not json_out) as progress:
         res = evaluate_series(det, series, progress=progress)
         base = evaluate_series(make_detector("random", threshold=threshold, risk=risk, level=level, rate=rate,
@@ -90,8 +91,7 @@ def evaluate(
     if report is not None:
         from hpcopt.detect.report import write_report
 
-        fitted = det.fit(tr)
-        write_report(report, series, fitted, arrays["scores"], arrays["alerts"], res)
+        write_report(report, series, arrays["detector"], arrays["scores"], arrays["alerts"], res)
         res["report"] = str(report)
     if json_out:
         print_json(res)
@@ -124,12 +124,13 @@ def fit(
     rate: float = typer.Option(0.01, "--rate"),
     smoothing: int = typer.Option(5, "--smoothing"),
     seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
     fill_missing: bool = typer.Option(False, "--fill-missing"),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Fit a detector on training data and save it with its label-free threshold."""
     X = _load_matrix(train, fill_missing)
-    det = _detector(detector, threshold, risk, level, rate, smoothing, seed)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
     with progress_bar(f"fit {detector}", enabled=not json_out) as progress:
         det.fit(X, progress=progress)
     det.save(out)

@@ -39,8 +39,8 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
                     progress: ProgressFn | None = None) -> dict:
     """Fit, score and evaluate; returns a flat dict of metrics plus protocol details.
 
-    Also returns ``scores`` and ``alerts`` (numpy arrays) under ``"_arrays"`` for callers
-    that want to write them out; JSON writers drop that key.
+    Also returns ``scores`` and ``alerts`` (numpy arrays) and the fitted ``detector`` under
+    ``"_arrays"`` for callers that want to write them out; JSON writers drop that key.
     """
     if series.labels is None:
         from hpcopt.errors import InputError
@@ -82,7 +82,7 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
     out["fit_s"] = fit_s
     out["score_s"] = score_s
     out["score_samples_per_s"] = series.test.shape[0] / score_s if score_s > 0 else math.nan
-    out["_arrays"] = {"scores": scores, "alerts": alerts}
+    out["_arrays"] = {"scores": scores, "alerts": alerts, "detector": det}
     return out
 
 
