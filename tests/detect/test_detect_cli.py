@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
 from typer.testing import CliRunner
 
 from hpcopt.cli import _register, app, main

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
+
 from hpcopt.detect import (
     EnsembleDetector,
     MADDetector,

@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
+
 from hpcopt.data.telemetry import RepairLog
 from hpcopt.detect import make_detector
 from hpcopt.detect.hpas import evaluate_hpas, hpas_run_features, is_counter

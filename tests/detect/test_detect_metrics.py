@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -7,6 +7,8 @@ import json
 import numpy as np
 import pytest
 
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
+
 from hpcopt.data.telemetry import parse_prometheus_text
 from hpcopt.detect import make_detector
 from hpcopt.detect.stream import StreamScorer, jsonl_rows, prometheus_row, score_stream

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytest.importorskip("scipy")  # the 'detect' extra; CI installs it
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
