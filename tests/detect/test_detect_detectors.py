@@ -160,3 +160,13 @@ def test_evaluate_continues_from_training_history():
     fitted = make_detector("mad", change_window=10, smoothing=3).fit(X)
     full = fitted.decision_function(np.vstack([X[-12:], T]))[12:]
     np.testing.assert_allclose(res["_arrays"]["scores"], full)
+
+
+def test_ensemble_explain_member_uses_that_members_contributions():
+    X = _data()
+    T, _ = _test_with_anomaly()
+    ens = EnsembleDetector(explain_member=0, smoothing=1).fit(X)
+    np.testing.assert_allclose(ens.explain(T), ens.members_[0].explain(T) if ens.members_[0].smoothing == 1
+                               else ens.members_[0]._contributions(T))
+    with pytest.raises(ConfigError, match="'explain_member'"):
+        EnsembleDetector(explain_member=3).fit(X)

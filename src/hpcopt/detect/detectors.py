@@ -218,15 +218,19 @@ class EnsembleDetector(BaseDetector):
     A member's raw score ``s`` becomes ``(s - median) / (q99 - median)`` with the median
     and 99th percentile of its training scores, so members on different scales weigh
     alike. A metric's contribution is the average over members of its share of the
-    member's contributions times the member's (non-negative) normalised score.
+    member's contributions times the member's (non-negative) normalised score, or, with
+    ``explain_member=i``, member ``i``'s own contributions (e.g. ``0``, the MAD member with
+    its change term, which ranks culprits best on SMD while PCA helps the detection).
     ``detectors`` defaults to MAD (with a 30-step change term) + PCA + Isolation Forest.
     """
 
-    def __init__(self, *, detectors: list[BaseDetector] | None = None, threshold: str = "pot", risk: float = 0.01,
-                 level: float = 0.95, rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+    def __init__(self, *, detectors: list[BaseDetector] | None = None, explain_member: int | None = None,
+                 threshold: str = "pot", risk: float = 0.01, level: float = 0.95, rate: float = 0.01,
+                 smoothing: int = 5, random_state: int | None = 0) -> None:
         super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
                          random_state=random_state)
         self.detectors = detectors
+        self.explain_member = explain_member
 
     def _members(self) -> list[BaseDetector]:
         if self.detectors is None:
@@ -239,6 +243,11 @@ class EnsembleDetector(BaseDetector):
     def _fit(self, X, progress):
         import copy
 
+        n_members = len(self._members())
+        if self.explain_member is not None and not (
+                isinstance(self.explain_member, (int, np.integer)) and 0 <= self.explain_member < n_members):
+            raise ConfigError(f"The 'explain_member' parameter of EnsembleDetector must be None or a member index "
+                              f"in 0..{n_members - 1}; got {self.explain_member!r} instead.")
         self.members_ = []
         self.norm_ = []
         members = self._members()
@@ -260,6 +269,8 @@ class EnsembleDetector(BaseDetector):
         return np.mean(self._normalised(X), axis=0)
 
     def _contributions(self, X):
+        if self.explain_member is not None:
+            return self.members_[self.explain_member]._contributions(X)
         out = np.zeros_like(X)
         for det, s in zip(self.members_, self._normalised(X)):
             C = det._contributions(X)
