@@ -104,7 +104,7 @@ def test_fit_score_stream(tmp_path, capsys):
     r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--gauges-out", str(gauges)], input=stdin)
     assert r.exit_code == 0, r.output
     events = [json.loads(ln) for ln in r.stdout.splitlines()]
-    assert any(e["event"] == "alert" and 300 <= e["index"] <= 306 and e["culprits"][0]["metric"] == "m1"
+    assert any(e["event"] == "alert" and 300 <= e["index"] <= 306 and e["culprits"][0]["metric"] == "m2"
                for e in events)
     assert "hpcopt_detect_score" in gauges.read_text()
     r = runner.invoke(app, ["detect", "stream", "--model", str(model)], input='{"values": [1, 2]}\n')

@@ -39,7 +39,8 @@ class StreamScorer:
         m = detector.n_features_in_
         if metric_names is not None and len(metric_names) != m:
             raise ConfigError(f"{len(metric_names)} metric names for a detector fitted on {m} metrics")
-        self.metric_names = list(metric_names) if metric_names is not None else [f"m{j}" for j in range(m)]
+        # default names are 1-based column numbers, like the culprits of `hpcopt detect score`
+        self.metric_names = list(metric_names) if metric_names is not None else [f"m{j + 1}" for j in range(m)]
         self.entity = entity
         self._rows: deque = deque(maxlen=int(getattr(detector, "context_", 0)) + 1)
         self._raw: deque = deque(maxlen=int(detector.smoothing))
