@@ -51,7 +51,8 @@ def check_matrix(X, *, name: str = "X", n_features: int | None = None, min_rows:
     bad = ~np.isfinite(A)
     if bad.any():
         r, c = np.argwhere(bad)[0]
-        raise InputError(f"{name} has {int(bad.sum())} NaN/infinite values, first at row {int(r)}, metric {int(c)}",
+        raise InputError(f"{name} has {int(bad.sum())} NaN/infinite values, "
+                         f"first at row {int(r)}, metric {int(c)} (0-based)",
                          hint="fill gaps first (read_matrix(missing='ffill') or resample)")
     return A
 
