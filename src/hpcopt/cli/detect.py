@@ -1,0 +1,257 @@
+"""``hpcopt detect``: fit, score, evaluate and stream anomaly detectors on node telemetry."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from hpcopt.cli import app
+from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
+
+sub = typer.Typer(help="Detect anomalies in node telemetry, name the culprit metrics, stream alerts.",
+                  no_args_is_help=True)
+app.add_typer(sub, name="detect")
+
+_DETECTOR_HELP = "Detector: random, mad, pca, iforest, ensemble, lstm."
+
+
+def _detector(name: str, threshold: str, risk: float, level: float, rate: float, smoothing: int, seed: int,
+              n_threads: Optional[int] = None):
+    from hpcopt.detect import make_detector
+
+    params = dict(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing, random_state=seed)
+    if name == "lstm" and n_threads is not None:
+        params["n_threads"] = n_threads
+    return make_detector(name, **params)
+
+
+def _load_matrix(path: Path, fill_missing: bool, repairs=None):
+    from hpcopt.data.telemetry import read_matrix
+
+    return read_matrix(path, missing="ffill" if fill_missing else "error", repairs=repairs)
+
+
+@sub.command("evaluate")
+def evaluate(
+    train: Path = typer.Option(..., "--train", help="Training matrix (CSV without header, .gz ok)."),
+    test: Path = typer.Option(..., "--test", help="Test matrix, same columns."),
+    labels: Path = typer.Option(..., "--labels", help="One 0/1 per test row."),
+    interpretation: Optional[Path] = typer.Option(None, "--interpretation", help="start-end:d1,d2 lines (1-based metrics)."),
+    detector: str = typer.Option("pca", "--detector", help=_DETECTOR_HELP),
+    threshold: str = typer.Option("pot", "--threshold", help="Label-free threshold: pot or far."),
+    risk: float = typer.Option(0.01, "--risk", help="POT: exceedance probability of the threshold."),
+    level: float = typer.Option(0.95, "--level", help="POT: quantile of the initial threshold."),
+    rate: float = typer.Option(0.01, "--rate", help="far: target false-alarm rate on training scores."),
+    smoothing: int = typer.Option(5, "--smoothing", help="Causal moving average of scores over N steps."),
+    interval_s: float = typer.Option(60.0, "--interval-s", help="Seconds per row (for false alarms per day)."),
+    seed: int = typer.Option(0, "--seed", help="random_state of the detector."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
+    fill_missing: bool = typer.Option(False, "--fill-missing", help="Forward-fill empty cells (counted) instead of failing."),
+    scores_out: Optional[Path] = typer.Option(None, "--scores-out", help="Write index,score,alert,label per test row (CSV)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Fit on --train, calibrate the threshold on training scores only, evaluate on --test."""
+    from hpcopt.data.telemetry import LabelledSeries, RepairLog, read_interpretation, read_labels
+    from hpcopt.detect import make_detector
+    from hpcopt.detect.evaluate import SCHEMA, evaluate_series
+
+    repairs = RepairLog()
+    tr = _load_matrix(train, fill_missing, repairs)
+    te = _load_matrix(test, fill_missing, repairs)
+    if te.shape[1] != tr.shape[1]:
+        from hpcopt.errors import InputError
+
+        raise InputError(f"{te.shape[1]} columns but the training file has {tr.shape[1]}", source=str(test))
+    y = read_labels(labels, n_rows=te.shape[0])
+    interp = read_interpretation(interpretation, n_rows=te.shape[0], n_metrics=tr.shape[1]) if interpretation else None
+    series = LabelledSeries(test.name, tr, te, y, interp, interval_s, None, repairs)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
+    with progress_bar(f"detect evaluate {detector}", enabled=not json_out) as progress:
+        res = evaluate_series(det, series, progress=progress)
+        base = evaluate_series(make_detector("random", threshold=threshold, risk=risk, level=level, rate=rate,
+                                             smoothing=1, random_state=seed), series, with_culprits=False)
+    arrays = res.pop("_arrays")
+    base.pop("_arrays")
+    res["schema"] = SCHEMA
+    res["repairs"] = repairs.as_dict()
+    res["random_baseline"] = {k: base[k] for k in ("f1", "precision", "recall", "auroc", "auprc", "event_recall",
+                                                   "pa_f1", "false_alarms_per_day")}
+    res["protocol"] = ("fit on --train; threshold calibrated on training scores only "
+                       f"({threshold}); test labels used only for the metrics; pa_f1 and best_f1_oracle are secondary")
+    if scores_out is not None:
+        import pandas as pd
+
+        pd.DataFrame({"index": range(len(y)), "score": arrays["scores"], "alert": arrays["alerts"], "label": y}
+                     ).to_csv(scores_out, index=False)
+        res["scores_out"] = str(scores_out)
+    if report is not None:
+        from hpcopt.detect.report import write_report
+
+        write_report(report, series, arrays["detector"], arrays["scores"], arrays["alerts"], res)
+        res["report"] = str(report)
+    if json_out:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{detector} on {test.name} (threshold {threshold}, seed {seed})")
+    t.add_column("metric")
+    t.add_column(detector, justify="right")
+    t.add_column("random", justify="right")
+    rb = res["random_baseline"]
+    for k in ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day",
+              "delay_steps_mean", "pa_f1 (secondary)", "best_f1_oracle (peeks at labels)", "hitrate_100", "hitrate_150"):
+        key = k.split(" ")[0]
+        if key not in res:
+            continue
+        rv = rb.get(key, res.get(f"{key}_random"))
+        t.add_row(k, f"{res[key]:.3f}", "" if rv is None else f"{rv:.3f}")
+    console.print(t)
+
+
+@sub.command("fit")
+def fit(
+    train: Path = typer.Option(..., "--train", help="Training matrix (CSV without header, .gz ok)."),
+    out: Path = typer.Option(..., "--out", help="Where to save the fitted detector (pickle)."),
+    detector: str = typer.Option("pca", "--detector", help=_DETECTOR_HELP),
+    threshold: str = typer.Option("pot", "--threshold", help="pot or far."),
+    risk: float = typer.Option(0.01, "--risk"),
+    level: float = typer.Option(0.95, "--level"),
+    rate: float = typer.Option(0.01, "--rate"),
+    smoothing: int = typer.Option(5, "--smoothing"),
+    seed: int = typer.Option(0, "--seed"),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
+    fill_missing: bool = typer.Option(False, "--fill-missing"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Fit a detector on training data and save it with its label-free threshold."""
+    X = _load_matrix(train, fill_missing)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
+    with progress_bar(f"fit {detector}", enabled=not json_out) as progress:
+        det.fit(X, progress=progress)
+    det.save(out)
+    res = {"model": str(out), "detector": detector, "n_train": int(X.shape[0]), "n_metrics": int(X.shape[1]),
+           "random_state": seed, "threshold": det.threshold_.as_dict()}
+    if json_out:
+        print_json(res)
+    else:
+        console.print(f"saved {detector} to {out}; threshold {det.threshold_.value:.4g} ({det.threshold_.method})")
+
+
+@sub.command("score")
+def score(
+    model: Path = typer.Option(..., "--model", help="A detector saved by 'hpcopt detect fit'."),
+    input: Path = typer.Option(..., "--input", help="Matrix to score (CSV without header, .gz ok)."),
+    scores_out: Optional[Path] = typer.Option(None, "--scores-out", help="Write index,score,alert per row (CSV)."),
+    top_k: int = typer.Option(3, "--top-k", help="Culprit metrics per alert."),
+    fill_missing: bool = typer.Option(False, "--fill-missing"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Score a matrix with a saved detector; list alert runs with their culprit metrics."""
+    import numpy as np
+
+    from hpcopt.data.telemetry import label_segments
+    from hpcopt.detect import load_detector
+
+    det = load_detector(model)
+    X = _load_matrix(input, fill_missing)
+    s = det.decision_function(X)
+    a = (s > det.threshold_.value).astype(np.int8)
+    runs = label_segments(a)
+    alerts = []
+    for st, en in runs:
+        C = det.explain(X[max(0, st - det.context_ - det.smoothing + 1):en])[-(en - st):].mean(axis=0)
+        order = np.argsort(-C, kind="stable")[:top_k]
+        alerts.append({"start": st, "end": en, "peak_score": float(s[st:en].max()),
+                       "culprits": [{"metric": int(j) + 1, "contribution": float(C[j])} for j in order]})
+    if scores_out is not None:
+        import pandas as pd
+
+        pd.DataFrame({"index": range(len(s)), "score": s, "alert": a}).to_csv(scores_out, index=False)
+    res = {"n_rows": int(len(s)), "threshold": det.threshold_.value, "alert_rate": float(a.mean()),
+           "alerts": alerts, "note": "metric numbers are 1-based columns of the input"}
+    if json_out:
+        print_json(res)
+    else:
+        console.print(f"{len(alerts)} alert runs in {len(s)} rows (alert rate {a.mean():.3%})")
+        for al in alerts[:20]:
+            console.print(f"  rows [{al['start']}, {al['end']}) peak {al['peak_score']:.3g} culprits "
+                          + ", ".join(str(c["metric"]) for c in al["culprits"]))
+
+
+@sub.command("stream")
+def stream(
+    model: Path = typer.Option(..., "--model", help="A detector saved by 'hpcopt detect fit'."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (stdin lines {'values': [...]}) or prometheus (scrape files)."),
+    scrapes: list[Path] = typer.Option([], "--scrape", help="Prometheus scrape files, one time step each, in order."),
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="File with one metric name per line (training order)."),
+    top_k: int = typer.Option(3, "--top-k", help="Culprit metrics per alert."),
+    entity: str = typer.Option("", "--entity", help="Entity name put into events and gauges."),
+    gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Write the final state as Prometheus gauges."),
+) -> None:
+    """Score a stream online; print alert / resolved events as JSON lines on stdout."""
+    import json
+
+    from hpcopt.cli._common import _clean
+    from hpcopt.detect import load_detector
+    from hpcopt.detect.stream import StreamScorer, jsonl_rows, prometheus_row
+    from hpcopt.errors import ConfigError
+
+    det = load_detector(model)
+    names = None
+    if metrics is not None:
+        names = [ln.strip() for ln in metrics.read_text().splitlines() if ln.strip()]
+    if fmt == "jsonl":
+        rows = jsonl_rows(sys.stdin, names)
+    elif fmt == "prometheus":
+        if names is None:
+            raise ConfigError("--format prometheus needs --metrics (the metric names in training order)")
+        if not scrapes:
+            raise ConfigError("--format prometheus needs at least one --scrape FILE")
+        rows = (prometheus_row(p.read_text(), names, source=str(p)) for p in scrapes)
+    else:
+        raise ConfigError(f"--format must be jsonl or prometheus; got {fmt!r}")
+    scorer = StreamScorer(det, top_k=top_k, metric_names=names, entity=entity)
+    for ts, row in rows:
+        _, ev = scorer.update(row, ts)
+        if ev is not None:
+            sys.stdout.write(json.dumps(_clean(ev)) + "\n")
+            sys.stdout.flush()
+    if gauges_out is not None:
+        gauges_out.write_text(scorer.gauges())
+
+
+@sub.command("hpas")
+def hpas(
+    data: Path = typer.Option(..., "--data", help="The hpas_ldms folder (labels.csv.gz and runs/)."),
+    detector: str = typer.Option("mad", "--detector", help=_DETECTOR_HELP),
+    app_name: Optional[list[str]] = typer.Option(None, "--app", help="Restrict to these applications."),
+    seed: int = typer.Option(0, "--seed"),
+    per_core: bool = typer.Option(False, "--per-core", help="Keep procstat's per-core counters."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Per-run event recall and false alarms on LDMS runs with HPAS-injected anomalies."""
+    from hpcopt.detect import make_detector
+    from hpcopt.detect.hpas import evaluate_hpas
+
+    det = make_detector(detector, random_state=seed)
+    with progress_bar("hpas runs", enabled=not json_out) as progress:
+        res = evaluate_hpas(data, det, apps=tuple(app_name) if app_name else None, per_core=per_core,
+                            progress=progress)
+    if json_out:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{detector} on HPAS/LDMS runs (seed {seed})")
+    for c in ("run", "event recall", "false alarms", "F1", "AUROC"):
+        t.add_column(c)
+    for r in res["runs"]:
+        t.add_row(r["run_id"], f"{r['event_recall']:.2f}", str(r["false_alarms"]), f"{r['f1']:.3f}",
+                  f"{r['auroc']:.3f}")
+    console.print(t)
+    console.print(f"mean over runs: {res['mean_over_runs']}; window recall by anomaly: {res['window_recall_by_anomaly']}")

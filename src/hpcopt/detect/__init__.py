@@ -1,0 +1,45 @@
+"""Anomaly detection in node telemetry: detectors with one API, label-free thresholds,
+culprit metrics, honest evaluation and online scoring.
+
+>>> from hpcopt.detect import make_detector
+>>> det = make_detector("pca", random_state=0)          # doctest: +SKIP
+>>> det.fit(train).predict(test)                         # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from hpcopt.detect.base import BaseDetector, load_detector
+from hpcopt.detect.detectors import EnsembleDetector, IForestDetector, MADDetector, PCADetector, RandomDetector
+from hpcopt.detect.thresholds import Threshold, far_threshold, pot_threshold
+from hpcopt.errors import ConfigError
+
+__all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "RandomDetector", "MADDetector",
+           "PCADetector", "IForestDetector", "EnsembleDetector", "Threshold", "far_threshold", "pot_threshold"]
+
+
+def _sequence(**params):
+    from hpcopt.detect.sequence import SequenceAEDetector
+
+    return SequenceAEDetector(**params)
+
+
+DETECTORS = {
+    "random": RandomDetector,
+    "mad": MADDetector,
+    "pca": PCADetector,
+    "iforest": IForestDetector,
+    "ensemble": EnsembleDetector,
+    "lstm": _sequence,
+}
+
+
+def make_detector(name: str, **params) -> BaseDetector:
+    """Build a detector by name: random, mad, pca, iforest, ensemble, lstm."""
+    try:
+        factory = DETECTORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    try:
+        return factory(**params)
+    except TypeError as exc:
+        raise ConfigError(f"bad parameters for detector {name!r}: {exc}") from None

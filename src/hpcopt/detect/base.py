@@ -1,0 +1,208 @@
+"""The one detector API.
+
+Every detector is a scikit-learn style estimator over a multivariate time series
+``X`` of shape ``(n_steps, n_metrics)``, rows in time order:
+
+* ``fit(X)`` learns from (mostly normal) training data and calibrates ``threshold_`` on
+  the training scores only (peaks over threshold or a target false-alarm rate);
+* ``decision_function(X)`` returns one anomaly score per row -- **higher is more
+  anomalous** (PyOD's convention, the opposite of scikit-learn's ``IsolationForest``);
+* ``predict(X)`` returns 0/1 alerts (score above ``threshold_``);
+* ``explain(X)`` returns an ``(n_steps, n_metrics)`` array of non-negative per-metric
+  contributions to each row's score; :meth:`culprits` ranks them;
+* ``save(path)`` / :func:`load_detector` persist a fitted detector.
+
+Scores may be smoothed with a causal moving average over ``smoothing`` steps (the mean of
+the current and previous raw scores), which works the same online; contributions are
+smoothed alike.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from hpcopt.detect.thresholds import Threshold, fit_threshold
+from hpcopt.errors import ConfigError, InputError
+
+ProgressFn = Callable[[int, int, str], None]
+
+FORMAT_VERSION = 1
+
+
+def check_matrix(X, *, name: str = "X", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
+    """Validate a 2-D finite float matrix and return it as float64."""
+    try:
+        A = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name} is not numeric: {exc}", hint="convert metrics to numbers first") from None
+    if A.ndim == 1:
+        A = A.reshape(-1, 1)
+    if A.ndim != 2:
+        raise InputError(f"{name} must be 2-D (time steps x metrics); got shape {A.shape}")
+    if A.shape[0] < min_rows:
+        raise InputError(f"{name} has {A.shape[0]} rows; at least {min_rows} needed")
+    if n_features is not None and A.shape[1] != n_features:
+        raise InputError(f"{name} has {A.shape[1]} metrics but the detector was fitted on {n_features}",
+                         hint="score data with the same metrics, in the same order, as the training data")
+    bad = ~np.isfinite(A)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise InputError(f"{name} has {int(bad.sum())} NaN/infinite values, "
+                         f"first at row {int(r)}, metric {int(c)} (0-based)",
+                         hint="fill gaps first (read_matrix(missing='ffill') or resample)")
+    return A
+
+
+def causal_mean(a: np.ndarray, window: int) -> np.ndarray:
+    """Moving average over the current and ``window - 1`` previous rows (fewer at the start)."""
+    a = np.asarray(a, dtype=np.float64)
+    if window <= 1 or a.shape[0] == 0:
+        return a
+    c = np.cumsum(a, axis=0)
+    out = c.copy()
+    out[window:] = c[window:] - c[:-window]
+    denom = np.minimum(np.arange(1, a.shape[0] + 1), window).astype(np.float64)
+    return out / denom.reshape((-1,) + (1,) * (a.ndim - 1))
+
+
+class BaseDetector:
+    """Shared machinery: validation, smoothing, threshold calibration, culprits, save/load.
+
+    Subclasses implement ``_fit(X)``, ``_raw_scores(X)`` and may override
+    ``_contributions(X)`` (default: occlusion -- the drop in raw score when one metric is
+    replaced by its training median).
+    """
+
+    #: number of rows a detector needs as context before the first score (sequence models)
+    context_ = 0
+
+    def __init__(self, *, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
+                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+        self.threshold = threshold
+        self.risk = risk
+        self.level = level
+        self.rate = rate
+        self.smoothing = smoothing
+        self.random_state = random_state
+
+    # ---- parameters (scikit-learn style)
+    def get_params(self, deep: bool = False) -> dict[str, Any]:
+        import inspect
+
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def set_params(self, **params) -> "BaseDetector":
+        valid = self.get_params()
+        for k, v in params.items():
+            if k not in valid:
+                raise ConfigError(f"{type(self).__name__} has no parameter {k!r}; valid: {sorted(valid)}")
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
+
+    # ---- validation
+    def _validate_params(self) -> None:
+        if self.threshold not in ("pot", "far"):
+            raise ConfigError(f"The 'threshold' parameter of {type(self).__name__} must be 'pot' or 'far'; "
+                              f"got {self.threshold!r} instead.")
+        if not isinstance(self.smoothing, (int, np.integer)) or self.smoothing < 1:
+            raise ConfigError(f"The 'smoothing' parameter of {type(self).__name__} must be an int >= 1; "
+                              f"got {self.smoothing!r} instead.")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "threshold_"):
+            raise ConfigError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first.")
+
+    # ---- subclass hooks
+    def _fit(self, X: np.ndarray, progress: ProgressFn | None) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _raw_scores(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _contributions(self, X: np.ndarray) -> np.ndarray:
+        base = self._raw_scores(X)
+        out = np.empty_like(X)
+        for j in range(X.shape[1]):
+            Xj = X.copy()
+            Xj[:, j] = self.median_[j]
+            out[:, j] = np.maximum(base - self._raw_scores(Xj), 0.0)
+        return out
+
+    # ---- public API
+    def fit(self, X, y=None, *, progress: ProgressFn | None = None) -> "BaseDetector":
+        """Learn from ``X`` (labels ``y`` are ignored) and calibrate the threshold on its scores."""
+        self._validate_params()
+        X = check_matrix(X, name="training data", min_rows=max(10, self.context_ + 2))
+        self.n_features_in_ = X.shape[1]
+        self.median_ = np.median(X, axis=0)
+        self._fit(X, progress)
+        self.train_scores_ = self.decision_function(X)
+        self.threshold_: Threshold = fit_threshold(self.train_scores_, self.threshold, risk=self.risk,
+                                                   level=self.level, rate=self.rate)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """One anomaly score per row (higher = more anomalous)."""
+        if not hasattr(self, "n_features_in_"):
+            raise ConfigError(f"This {type(self).__name__} instance is not fitted yet; call fit(X) first.")
+        X = check_matrix(X, n_features=self.n_features_in_)
+        return causal_mean(self._raw_scores(X), self.smoothing)
+
+    def predict(self, X) -> np.ndarray:
+        """0/1 alerts: score above the calibrated threshold."""
+        self._check_fitted()
+        return (self.decision_function(X) > self.threshold_.value).astype(np.int8)
+
+    def explain(self, X) -> np.ndarray:
+        """Per-metric non-negative contributions, shape ``(n_steps, n_metrics)``."""
+        self._check_fitted()
+        X = check_matrix(X, n_features=self.n_features_in_)
+        return causal_mean(self._contributions(X), self.smoothing)
+
+    def culprits(self, X, k: int = 5, *, names: list[str] | None = None) -> list[list[tuple[str | int, float]]]:
+        """For each row, the ``k`` metrics with the largest contributions, largest first."""
+        C = self.explain(X)
+        order = np.argsort(-C, axis=1, kind="stable")[:, :k]
+        lab = names if names is not None else list(range(C.shape[1]))
+        return [[(lab[j], float(C[i, j])) for j in row] for i, row in enumerate(order)]
+
+    @property
+    def threshold_value_(self) -> float:
+        self._check_fitted()
+        return self.threshold_.value
+
+    # ---- persistence
+    def save(self, path: str | Path) -> Path:
+        """Pickle the fitted detector (only load files you wrote yourself)."""
+        self._check_fitted()
+        p = Path(path)
+        with open(p, "wb") as fh:
+            pickle.dump({"format": "hpcopt-detector", "version": FORMAT_VERSION,
+                         "class": type(self).__name__, "detector": self}, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return p
+
+
+def load_detector(path: str | Path) -> BaseDetector:
+    """Load a detector written by :meth:`BaseDetector.save` (a pickle: trusted files only)."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError("file not found", source=str(p))
+    try:
+        with open(p, "rb") as fh:
+            obj = pickle.load(fh)
+    except Exception as exc:
+        raise InputError(f"not a saved hpcopt detector ({type(exc).__name__})", source=str(p)) from None
+    if not isinstance(obj, dict) or obj.get("format") != "hpcopt-detector":
+        raise InputError("not a saved hpcopt detector", source=str(p))
+    if obj.get("version") != FORMAT_VERSION:
+        raise InputError(f"saved with format version {obj.get('version')}, this hpcopt reads {FORMAT_VERSION}",
+                         source=str(p), hint="re-fit the detector with this version")
+    return obj["detector"]

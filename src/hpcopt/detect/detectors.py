@@ -1,0 +1,280 @@
+"""Detectors: random baseline, robust median/MAD z-scores, PCA reconstruction, Isolation
+Forest, and a score-normalising ensemble. All share :class:`~hpcopt.detect.base.BaseDetector`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcopt.detect.base import BaseDetector, ProgressFn
+from hpcopt.errors import ConfigError, require
+
+__all__ = ["RandomDetector", "MADDetector", "PCADetector", "IForestDetector", "EnsembleDetector",
+           "standard_scale"]
+
+
+def standard_scale(X: np.ndarray, min_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations, the latter floored at ``min_scale``.
+
+    The floor matters: a metric that is constant in training (scale 0) must still give a
+    finite, large z-score when it moves.
+    """
+    return X.mean(axis=0), np.maximum(X.std(axis=0), min_scale)
+
+
+def _check_pos(obj, name: str, value, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ConfigError(f"The '{name}' parameter of {type(obj).__name__} must be a "
+                          f"{'non-negative' if allow_zero else 'positive'} number; got {value!r} instead.")
+
+
+class RandomDetector(BaseDetector):
+    """Uniform random scores and a random culprit ranking: the floor every number is read against.
+
+    The scores are a deterministic function of ``random_state`` and the row count.
+    """
+
+    def __init__(self, *, threshold: str = "far", risk: float = 1e-3, level: float = 0.98, rate: float = 0.01,
+                 smoothing: int = 1, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+
+    def _fit(self, X, progress):
+        self.seed_ = 0 if self.random_state is None else int(self.random_state)
+
+    def _raw_scores(self, X):
+        return np.random.default_rng(self.seed_).random(X.shape[0])
+
+    def _contributions(self, X):
+        return np.random.default_rng(self.seed_ + 1).random(X.shape)
+
+
+class MADDetector(BaseDetector):
+    """Per-metric robust z-scores ``|x - median| / (1.4826 * MAD)``; the score is their mean.
+
+    The scale is floored at ``max(min_scale, 0.1 * std)`` so that metrics that are almost
+    constant in training do not explode; z-scores are clipped at ``clip``. A metric's
+    contribution is its z-score.
+
+    With ``change_window = L > 0`` each metric also gets a *change* z-score: its distance
+    from the mean of its previous ``L`` values, in the same robust units; the level and
+    change z-scores add up. This catches a metric that jumps inside its normal range, and
+    ranks culprits by what changed at the alert rather than by what is always high. The
+    first ``L`` rows of an array compare with the (edge-padded) rows before them.
+    """
+
+    def __init__(self, *, min_scale: float = 0.01, clip: float = 1e3, change_window: int = 0,
+                 threshold: str = "pot", risk: float = 0.01, level: float = 0.95, rate: float = 0.01,
+                 smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.min_scale = min_scale
+        self.clip = clip
+        self.change_window = change_window
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        return int(self.change_window)
+
+    def _fit(self, X, progress):
+        _check_pos(self, "min_scale", self.min_scale)
+        _check_pos(self, "clip", self.clip)
+        if not isinstance(self.change_window, (int, np.integer)) or self.change_window < 0:
+            raise ConfigError(f"The 'change_window' parameter of MADDetector must be an int >= 0; "
+                              f"got {self.change_window!r} instead.")
+        mad = np.median(np.abs(X - self.median_), axis=0) * 1.4826
+        self.scale_ = np.maximum(np.maximum(mad, 0.1 * X.std(axis=0)), self.min_scale)
+
+    def _z(self, X):
+        z = np.minimum(np.abs(X - self.median_) / self.scale_, self.clip)
+        L = int(self.change_window)
+        if L > 0:
+            P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
+            c = np.cumsum(np.concatenate([np.zeros((1, X.shape[1])), P], axis=0), axis=0)
+            prev_mean = (c[L:-1] - c[:-L - 1]) / L  # mean of the L rows before each row
+            z = z + np.minimum(np.abs(X - prev_mean) / self.scale_, self.clip)
+        return z
+
+    def _raw_scores(self, X):
+        return self._z(X).mean(axis=1)
+
+    def _contributions(self, X):
+        return self._z(X)
+
+
+class PCADetector(BaseDetector):
+    """Squared reconstruction error of standardised data in the principal subspace.
+
+    ``n_components`` is an int or the share of variance to keep (scikit-learn's
+    ``PCA``). Standardisation uses the training mean and standard deviation, the latter
+    floored at ``min_scale`` (in data units: SMD/ASD are scaled to [0, 1]), and z-scores are
+    clipped at +-``clip`` so that one metric that was constant in training cannot swamp
+    all the others. A metric's contribution is its squared residual; they sum to the score.
+
+    ``recenter_window = L > 0`` adapts to level shifts (a metric that moves to a new
+    normal level and stays there, e.g. after a configuration change): each metric is first
+    shifted so that the median of its previous ``L`` rows sits at its training median.
+    A shift then alarms for at most about ``L/2`` rows; anomalies longer than that fade too.
+    """
+
+    def __init__(self, *, n_components: float | int = 0.95, min_scale: float = 0.01, clip: float = 10.0,
+                 recenter_window: int = 0, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
+                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.n_components = n_components
+        self.min_scale = min_scale
+        self.clip = clip
+        self.recenter_window = recenter_window
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        return int(self.recenter_window)
+
+    def _fit(self, X, progress):
+        _check_pos(self, "min_scale", self.min_scale)
+        _check_pos(self, "clip", self.clip)
+        if not isinstance(self.recenter_window, (int, np.integer)) or self.recenter_window < 0:
+            raise ConfigError(f"The 'recenter_window' parameter of PCADetector must be an int >= 0; "
+                              f"got {self.recenter_window!r} instead.")
+        decomposition = require("sklearn.decomposition", "detect")
+        nc = self.n_components
+        if isinstance(nc, float) and not 0 < nc < 1:
+            raise ConfigError(f"The 'n_components' parameter of PCADetector must be an int >= 1 or a float in (0, 1); "
+                              f"got {nc!r} instead.")
+        if isinstance(nc, (int, np.integer)) and not 1 <= nc <= X.shape[1]:
+            raise ConfigError(f"The 'n_components' parameter of PCADetector must be in 1..{X.shape[1]}; got {nc!r}.")
+        self.mean_, self.scale_ = standard_scale(self._recenter(X), self.min_scale)
+        pca = decomposition.PCA(n_components=nc, svd_solver="full", random_state=self.random_state)
+        pca.fit(self._z(X))
+        self.components_ = pca.components_.copy()
+        self.n_components_ = int(pca.n_components_)
+
+    def _recenter(self, X):
+        """Shift each metric so that the median of its previous ``recenter_window`` rows is
+        its training median (rows before the array are the first row repeated)."""
+        L = int(self.recenter_window)
+        if L == 0:
+            return X
+        import pandas as pd
+
+        P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
+        prev_median = pd.DataFrame(P).rolling(L).median().to_numpy()[L - 1:-1]
+        return X - prev_median + self.median_
+
+    def _z(self, X):
+        return np.clip((self._recenter(X) - self.mean_) / self.scale_, -self.clip, self.clip)
+
+    def _residual(self, X):
+        Z = self._z(X)
+        return Z - (Z @ self.components_.T) @ self.components_
+
+    def _raw_scores(self, X):
+        R = self._residual(X)
+        return np.einsum("ij,ij->i", R, R)
+
+    def _contributions(self, X):
+        return self._residual(X) ** 2
+
+
+class IForestDetector(BaseDetector):
+    """scikit-learn's ``IsolationForest`` on standardised data; score = ``-score_samples``.
+
+    Contributions are by occlusion: the drop in score when the metric is set to its
+    training median (Isolation Forest has no additive per-metric decomposition).
+    """
+
+    def __init__(self, *, n_estimators: int = 100, max_samples: int | str = 256, min_scale: float = 0.01,
+                 clip: float = 10.0, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
+                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.n_estimators = n_estimators
+        self.max_samples = max_samples
+        self.min_scale = min_scale
+        self.clip = clip
+
+    def _fit(self, X, progress):
+        ensemble = require("sklearn.ensemble", "detect")
+        if not isinstance(self.n_estimators, (int, np.integer)) or self.n_estimators < 1:
+            raise ConfigError(f"The 'n_estimators' parameter of IForestDetector must be an int >= 1; "
+                              f"got {self.n_estimators!r} instead.")
+        self.mean_, self.scale_ = standard_scale(X, self.min_scale)
+        self.forest_ = ensemble.IsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples,
+                                                random_state=self.random_state, n_jobs=1)
+        self.forest_.fit(self._z(X))
+
+    def _z(self, X):
+        return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
+
+    def _raw_scores(self, X):
+        return -self.forest_.score_samples(self._z(X))
+
+
+class EnsembleDetector(BaseDetector):
+    """Average of member scores, each normalised on its own training scores.
+
+    A member's raw score ``s`` becomes ``(s - median) / (q99 - median)`` with the median
+    and 99th percentile of its training scores, so members on different scales weigh
+    alike. A metric's contribution is the average over members of its share of the
+    member's contributions times the member's (non-negative) normalised score, or, with
+    ``explain_member=i``, member ``i``'s own contributions (e.g. ``0``, the MAD member with
+    its change term, which ranks culprits best on SMD while PCA helps the detection).
+    ``detectors`` defaults to MAD (with a 30-step change term) + PCA + Isolation Forest.
+    """
+
+    def __init__(self, *, detectors: list[BaseDetector] | None = None, explain_member: int | None = None,
+                 threshold: str = "pot", risk: float = 0.01, level: float = 0.95, rate: float = 0.01,
+                 smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.detectors = detectors
+        self.explain_member = explain_member
+
+    def _members(self) -> list[BaseDetector]:
+        if self.detectors is None:
+            return [MADDetector(change_window=30, random_state=self.random_state),
+                    PCADetector(random_state=self.random_state), IForestDetector(random_state=self.random_state)]
+        if not self.detectors:
+            raise ConfigError("The 'detectors' parameter of EnsembleDetector must not be empty.")
+        return list(self.detectors)
+
+    def _fit(self, X, progress):
+        import copy
+
+        n_members = len(self._members())
+        if self.explain_member is not None and not (
+                isinstance(self.explain_member, (int, np.integer)) and 0 <= self.explain_member < n_members):
+            raise ConfigError(f"The 'explain_member' parameter of EnsembleDetector must be None or a member index "
+                              f"in 0..{n_members - 1}; got {self.explain_member!r} instead.")
+        self.members_ = []
+        self.norm_ = []
+        members = self._members()
+        for i, det in enumerate(members):
+            det = copy.deepcopy(det)
+            det.fit(X)
+            raw = det._raw_scores(X)
+            med, q99 = float(np.median(raw)), float(np.quantile(raw, 0.99))
+            self.members_.append(det)
+            self.norm_.append((med, max(q99 - med, 1e-12)))
+            if progress:
+                progress(i + 1, len(members), type(det).__name__)
+        self.context_ = max(d.context_ for d in self.members_)
+
+    def _normalised(self, X):
+        return [(d._raw_scores(X) - m) / s for d, (m, s) in zip(self.members_, self.norm_)]
+
+    def _raw_scores(self, X):
+        return np.mean(self._normalised(X), axis=0)
+
+    def _contributions(self, X):
+        if self.explain_member is not None:
+            return self.members_[self.explain_member]._contributions(X)
+        out = np.zeros_like(X)
+        for det, s in zip(self.members_, self._normalised(X)):
+            C = det._contributions(X)
+            tot = C.sum(axis=1, keepdims=True)
+            share = np.divide(C, tot, out=np.full_like(C, 1.0 / C.shape[1]), where=tot > 0)
+            out += share * np.maximum(s, 0.0)[:, None]
+        return out / len(self.members_)

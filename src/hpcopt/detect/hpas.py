@@ -1,0 +1,184 @@
+"""HPAS-injected anomalies in LDMS telemetry (shared/data/telemetry/hpas_ldms): features and evaluation.
+
+A run folder holds LDMS ``store_csv`` files ``meminfo``, ``vmstat`` and ``procstat`` (1 Hz).
+Features per run:
+
+1. each file is read with :func:`~hpcopt.data.telemetry.read_ldms_csv` and put on a
+   common 1-second grid of elapsed time (``Time`` minus the run's first ``Time``);
+   short gaps (up to ``max_gap`` seconds) are interpolated and counted;
+2. cumulative counters become per-second rates (vmstat entries other than ``nr_*`` and
+   ``workingset_nodes``; procstat entries other than ``cores_up``, ``cpu_enabled``,
+   ``per_core_cpu_enabled*``, ``procs_running``, ``procs_blocked``); meminfo is all gauges;
+3. per-run normalisation against counter/page-cache drift between runs: every metric
+   is expressed relative to its median over the run's first ``baseline_s`` seconds
+   (all included runs start healthy; the earliest anomaly starts at 44 s), so gauges
+   like ``Cached`` that drift from run to run start at zero in every run.
+
+Labels: second ``k`` is anomalous when ``start_s <= k < end_s`` for one of the run's
+anomaly windows (``labels.csv.gz``).
+
+Protocol of :func:`evaluate_hpas`: per application, fit the detector on that application's
+healthy run (threshold from its training scores only), then score every anomalous run of
+the same application; report per run the event recall of the injected windows, the false
+alarms (alert runs touching no window), point-wise F1 and AUROC.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hpcopt.data.telemetry import RepairLog, label_segments, read_ldms_csv, resample
+from hpcopt.detect.base import BaseDetector, ProgressFn
+from hpcopt.detect.metrics import point_metrics, ranking_metrics
+from hpcopt.errors import InputError
+
+__all__ = ["load_hpas_labels", "hpas_run_features", "evaluate_hpas", "is_counter"]
+
+_PROCSTAT_GAUGES = ("cores_up", "cpu_enabled", "procs_running", "procs_blocked")
+
+
+def is_counter(file: str, column: str) -> bool:
+    """Whether an LDMS metric of ``file`` (meminfo, vmstat, procstat) is a cumulative counter."""
+    if file == "meminfo":
+        return False
+    if file == "vmstat":
+        return not (column.startswith("nr_") or column == "workingset_nodes")
+    if file == "procstat":
+        return not (column in _PROCSTAT_GAUGES or column.startswith("per_core_cpu_enabled"))
+    raise InputError(f"unknown LDMS sampler file {file!r}; expected meminfo, vmstat or procstat")
+
+
+def load_hpas_labels(root: str | Path) -> pd.DataFrame:
+    """The anomaly windows of the included runs (one row per window; healthy runs have none)."""
+    p = Path(root) / "labels.csv.gz"
+    if not p.exists():
+        raise InputError("labels.csv.gz not found", source=str(root))
+    df = pd.read_csv(p)
+    return df[df["included"].astype(str) == "True"].reset_index(drop=True)
+
+
+def hpas_run_features(run_dir: str | Path, *, baseline_s: int = 30, max_gap: int = 5,
+                      files: tuple[str, ...] = ("meminfo", "vmstat", "procstat"), per_core: bool = False,
+                      repairs: RepairLog | None = None) -> pd.DataFrame:
+    """Aligned, rate-converted, per-run-normalised features indexed by elapsed second.
+
+    ``per_core=False`` drops procstat's ``per_core_*`` columns (20 CPUs x 12 counters),
+    keeping the node totals, which are their sums.
+    """
+    run_dir = Path(run_dir)
+    frames = {}
+    for f in files:
+        frames[f] = read_ldms_csv(run_dir / f"{f}.csv.gz", repairs=repairs)
+    t0 = min(float(d.index[0]) for d in frames.values())
+    parts = []
+    for f, d in frames.items():
+        d = d.copy()
+        d.index = d.index.to_numpy() - t0
+        d = d.loc[:, ~d.columns.duplicated()]
+        if not per_core:
+            d = d.loc[:, [c for c in d.columns if not c.startswith("per_core_")]]
+        g = resample(d, 1.0, how="last", max_gap=max_gap, align="nearest", repairs=repairs)
+        g.index = np.round(g.index.to_numpy()).astype(np.int64)
+        counters = [c for c in g.columns if is_counter(f, c)]
+        if counters:
+            rates = _rates(g, counters, repairs)
+            g = pd.concat([g.iloc[1:].drop(columns=counters), rates], axis=1)
+        g.columns = [f"{f}.{c}" for c in g.columns]
+        parts.append(g)
+    X = pd.concat(parts, axis=1, join="inner").sort_index()
+    if X.empty:
+        raise InputError("the sampler files share no time steps", source=str(run_dir))
+    base = X.loc[X.index < X.index[0] + baseline_s].median(axis=0)
+    return X - base
+
+
+def _rates(g: pd.DataFrame, counters: list[str], repairs: RepairLog | None) -> pd.DataFrame:
+    v = g[counters].to_numpy(dtype=np.float64)
+    d = np.diff(v, axis=0)
+    reset = d < 0
+    if reset.any():
+        d = np.where(reset, v[1:], d)
+        if repairs is not None:
+            repairs.add("counter resets", int(reset.sum()))
+    dt = np.diff(g.index.to_numpy(dtype=np.float64))[:, None]
+    return pd.DataFrame(d / dt, index=g.index[1:], columns=counters)
+
+
+def _labels_for(index: np.ndarray, windows: list[tuple[float, float]]) -> np.ndarray:
+    y = np.zeros(index.size, dtype=np.int8)
+    for s, e in windows:
+        y[(index >= s) & (index < e)] = 1
+    return y
+
+
+def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, ...] | None = None,
+                  baseline_s: int = 30, per_core: bool = False, progress: ProgressFn | None = None) -> dict:
+    """Per-run event recall and false alarms of ``detector`` on the HPAS/LDMS runs."""
+    import copy
+
+    root = Path(root)
+    lab = load_hpas_labels(root)
+    runs = lab.groupby("run_id", sort=True)
+    app_names = sorted(lab["app"].unique()) if apps is None else list(apps)
+    out_runs = []
+    repairs = RepairLog()
+    total = sum(1 for _, g in runs if g["app"].iloc[0] in app_names)
+    done = 0
+    fitted = {}
+    for app in app_names:
+        healthy = lab[(lab["app"] == app) & (lab["n_anomalies"] == 0)]["run_id"].unique()
+        if len(healthy) != 1:
+            raise InputError(f"{app}: expected one healthy run, found {len(healthy)}", source=str(root))
+        Xtr = hpas_run_features(root / "runs" / healthy[0], baseline_s=baseline_s, per_core=per_core,
+                                repairs=repairs)
+        det = copy.deepcopy(detector).fit(Xtr.to_numpy())
+        fitted[app] = {"train_run": healthy[0], "n_train": int(len(Xtr)), "n_features": int(Xtr.shape[1]),
+                       "threshold": det.threshold_.value}
+        for run_id, g in runs:
+            if g["app"].iloc[0] != app or g["n_anomalies"].iloc[0] == 0:
+                continue
+            X = hpas_run_features(root / "runs" / run_id, baseline_s=baseline_s, per_core=per_core,
+                                  repairs=repairs)
+            X = X.reindex(columns=Xtr.columns)
+            missing = int(X.isna().all(axis=0).sum())
+            if missing:
+                raise InputError(f"{run_id}: {missing} metrics of the healthy run are missing", source=str(root))
+            X = X.ffill().bfill()
+            s = det.decision_function(X.to_numpy())
+            a = (s > det.threshold_.value).astype(np.int8)
+            idx = X.index.to_numpy()
+            windows = [(float(r.start_s), float(r.end_s), str(r.anomaly)) for r in g.itertuples()]
+            y = _labels_for(idx, [(w[0], w[1]) for w in windows])
+            det_w = []
+            for st, en, kind in windows:
+                m = (idx >= st) & (idx < en)
+                hit = np.flatnonzero(a[m])
+                det_w.append({"anomaly": kind, "start_s": st, "end_s": en, "detected": bool(hit.size),
+                              "delay_s": float(idx[m][hit[0]] - st) if hit.size else None})
+            false_runs = sum(1 for s0, e0 in label_segments(a) if not y[s0:e0].any())
+            row = {"run_id": run_id, "app": app, "n_rows": int(len(idx)), "anomalous_share": float(y.mean()),
+                   "windows": det_w, "event_recall": float(np.mean([w["detected"] for w in det_w])),
+                   "false_alarms": int(false_runs), "alert_rate_outside": float(a[y == 0].mean()) if (y == 0).any()
+                   else math.nan}
+            row.update(point_metrics(y, a))
+            row.update(ranking_metrics(y, s))
+            out_runs.append(row)
+            done += 1
+            if progress:
+                progress(done, total, run_id)
+    by_kind: dict[str, list[bool]] = {}
+    for r in out_runs:
+        for w in r["windows"]:
+            by_kind.setdefault(w["anomaly"], []).append(w["detected"])
+    mean = {k: float(np.nanmean([r[k] for r in out_runs])) for k in
+            ("event_recall", "false_alarms", "f1", "precision", "recall", "auroc", "alert_rate_outside")}
+    return {"detector": repr(detector), "random_state": detector.random_state, "baseline_s": baseline_s,
+            "per_core": per_core,
+            "fitted": fitted, "mean_over_runs": mean,
+            "window_recall_by_anomaly": {k: float(np.mean(v)) for k, v in sorted(by_kind.items())},
+            "n_windows_by_anomaly": {k: len(v) for k, v in sorted(by_kind.items())},
+            "repairs": repairs.as_dict(), "runs": out_runs}

@@ -1,0 +1,161 @@
+"""Online scoring with bounded memory, alert events and Prometheus gauges.
+
+:class:`StreamScorer` wraps a fitted detector. Each :meth:`~StreamScorer.update` takes one
+time step (a vector of metric values) and returns the smoothed score and, when an alert
+starts or ends, an event dict. Memory is bounded: it keeps only the last
+``context_ + 1`` rows (the detector's look-back) and the last ``smoothing`` raw scores
+and contributions, whatever the stream length.
+
+Events (one JSON object each):
+
+* ``{"event": "alert", "index", "timestamp", "score", "threshold", "culprits": [{"metric", "contribution"}...]}``
+  when the smoothed score first exceeds the threshold;
+* ``{"event": "resolved", "index", "timestamp", "started", "duration_steps", "peak_score"}``
+  when it falls back.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from hpcopt.data.telemetry import iter_jsonl_samples, parse_prometheus_text, write_prometheus_text
+from hpcopt.detect.base import BaseDetector
+from hpcopt.errors import ConfigError, InputError
+
+__all__ = ["StreamScorer", "score_stream", "jsonl_rows", "prometheus_row"]
+
+
+class StreamScorer:
+    """Score one time step at a time; emit alert / resolved events with culprit metrics."""
+
+    def __init__(self, detector: BaseDetector, *, top_k: int = 3, metric_names: list[str] | None = None,
+                 entity: str = "") -> None:
+        detector._check_fitted()
+        self.detector = detector
+        self.top_k = int(top_k)
+        m = detector.n_features_in_
+        if metric_names is not None and len(metric_names) != m:
+            raise ConfigError(f"{len(metric_names)} metric names for a detector fitted on {m} metrics")
+        # default names are 1-based column numbers, like the culprits of `hpcopt detect score`
+        self.metric_names = list(metric_names) if metric_names is not None else [f"m{j + 1}" for j in range(m)]
+        self.entity = entity
+        self._rows: deque = deque(maxlen=int(getattr(detector, "context_", 0)) + 1)
+        self._raw: deque = deque(maxlen=int(detector.smoothing))
+        self._contrib: deque = deque(maxlen=int(detector.smoothing))
+        self.index = -1
+        self.in_alert = False
+        self._start = None
+        self._peak = 0.0
+        self.last_score = float("nan")
+        self.n_alerts = 0
+
+    @property
+    def threshold(self) -> float:
+        return float(self.detector.threshold_.value)
+
+    def update(self, values, timestamp=None) -> tuple[float, dict | None]:
+        """Add one row; return ``(smoothed score, event or None)``."""
+        x = np.asarray(values, dtype=np.float64).ravel()
+        m = self.detector.n_features_in_
+        if x.size != m:
+            raise InputError(f"sample {self.index + 1} has {x.size} values, the detector expects {m}")
+        if not np.isfinite(x).all():
+            raise InputError(f"sample {self.index + 1} has NaN/infinite values",
+                             hint="fill gaps before streaming (e.g. repeat the last value)")
+        self.index += 1
+        self._rows.append(x)
+        if len(self._rows) < self._rows.maxlen:
+            # not enough look-back yet: edge-pad like the batch path does
+            block = np.vstack([self._rows[0]] * (self._rows.maxlen - len(self._rows)) + list(self._rows))
+        else:
+            block = np.vstack(self._rows)
+        raw = float(self.detector._raw_scores(block)[-1])
+        self._raw.append(raw)
+        score = float(np.mean(self._raw))
+        self.last_score = score
+        event = None
+        if score > self.threshold:
+            contrib = self.detector._contributions(block)[-1]
+            self._contrib.append(contrib)
+            if not self.in_alert:
+                self.in_alert, self._start, self._peak = True, self.index, score
+                self.n_alerts += 1
+                c = np.mean(self._contrib, axis=0)
+                order = np.argsort(-c, kind="stable")[: self.top_k]
+                event = {"event": "alert", "entity": self.entity, "index": self.index, "timestamp": timestamp,
+                         "score": score, "threshold": self.threshold,
+                         "culprits": [{"metric": self.metric_names[j], "contribution": float(c[j])} for j in order]}
+            else:
+                self._peak = max(self._peak, score)
+        else:
+            self._contrib.clear()
+            if self.in_alert:
+                event = {"event": "resolved", "entity": self.entity, "index": self.index, "timestamp": timestamp,
+                         "started": self._start, "duration_steps": self.index - self._start,
+                         "peak_score": self._peak}
+                self.in_alert = False
+        return score, event
+
+    def gauges(self) -> str:
+        """The current state as Prometheus text (gauges ``hpcopt_detect_*``)."""
+        lab = {"entity": self.entity, "detector": type(self.detector).__name__}
+        return write_prometheus_text({
+            "hpcopt_detect_score": ("latest smoothed anomaly score", [(lab, self.last_score)]),
+            "hpcopt_detect_threshold": ("label-free alert threshold", [(lab, self.threshold)]),
+            "hpcopt_detect_alert": ("1 while an alert is open", [(lab, 1.0 if self.in_alert else 0.0)]),
+            "hpcopt_detect_alerts_total": ("alerts opened since start", [(lab, float(self.n_alerts))]),
+        })
+
+
+def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin"
+               ) -> Iterator[tuple[object, np.ndarray]]:
+    """Rows from JSON lines ``{"timestamp": t, "values": [...]}`` or ``{"timestamp": t, "metrics": {...}}``.
+
+    The ``metrics`` form needs ``metric_names`` (their order is the detector's order); a
+    missing metric raises :class:`InputError` naming the line.
+    """
+    for lineno, obj in iter_jsonl_samples(lines, source=source):
+        if "values" in obj:
+            vals = obj["values"]
+            if not isinstance(vals, list):
+                raise InputError("'values' must be a list of numbers", source=source, line=lineno)
+        elif "metrics" in obj:
+            if metric_names is None:
+                raise InputError("'metrics' objects need metric names", source=source, line=lineno,
+                                 hint="send 'values' as a list in training order, or give the metric names")
+            d = obj["metrics"]
+            missing = [n for n in metric_names if n not in d]
+            if missing:
+                raise InputError(f"missing metrics {missing[:3]}", source=source, line=lineno)
+            vals = [d[n] for n in metric_names]
+        else:
+            raise InputError("each line needs 'values' or 'metrics'", source=source, line=lineno)
+        try:
+            row = np.asarray(vals, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise InputError("a value is not a number", source=source, line=lineno) from None
+        yield obj.get("timestamp"), row
+
+
+def prometheus_row(text: str, metric_names: list[str], *, source: str = "scrape") -> tuple[object, np.ndarray]:
+    """One row from one scrape in the text exposition format, metrics taken in ``metric_names`` order."""
+    df = parse_prometheus_text(text, source=source)
+    by = dict(zip(df["metric"], df["value"]))
+    missing = [n for n in metric_names if n not in by]
+    if missing:
+        raise InputError(f"scrape lacks metrics {missing[:3]}", source=source)
+    ts = df["timestamp"].dropna()
+    return (float(ts.max()) if len(ts) else None), np.asarray([by[n] for n in metric_names], dtype=np.float64)
+
+
+def score_stream(detector: BaseDetector, rows: Iterable[tuple[object, np.ndarray]], *, top_k: int = 3,
+                 metric_names: list[str] | None = None, entity: str = "") -> Iterator[dict]:
+    """Score an iterator of ``(timestamp, row)``; yield the alert / resolved events."""
+    s = StreamScorer(detector, top_k=top_k, metric_names=metric_names, entity=entity)
+    for ts, row in rows:
+        _, ev = s.update(row, ts)
+        if ev is not None:
+            yield ev

@@ -1,0 +1,74 @@
+"""Streaming: same scores as the batch path, bounded memory, alert events, gauges."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
+
+from hpcopt.data.telemetry import parse_prometheus_text
+from hpcopt.detect import make_detector
+from hpcopt.detect.stream import StreamScorer, jsonl_rows, prometheus_row, score_stream
+from hpcopt.errors import InputError
+
+
+def _fit(name="pca", **kw):
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2000, 1))
+    X = np.hstack([f, f, f, rng.normal(size=(2000, 1))]) + 0.05 * rng.normal(size=(2000, 4))
+    return make_detector(name, random_state=0, **kw).fit(X)
+
+
+def _test():
+    rng = np.random.default_rng(5)
+    f = rng.normal(size=(400, 1))
+    T = np.hstack([f, f, f, rng.normal(size=(400, 1))]) + 0.05 * rng.normal(size=(400, 4))
+    T[200:230, 1] += 4.0
+    return T
+
+
+@pytest.mark.parametrize("name", ["pca", "mad", "ensemble"])
+def test_stream_matches_batch_and_memory_is_bounded(name):
+    det = _fit(name)
+    T = _test()
+    s = StreamScorer(det, metric_names=["a", "b", "c", "d"])
+    scores = [s.update(r)[0] for r in T]
+    np.testing.assert_allclose(scores, det.decision_function(T), rtol=1e-9, atol=1e-12)
+    assert len(s._rows) == det.context_ + 1 and len(s._raw) <= det.smoothing
+
+
+def test_alert_events_with_culprits():
+    det = _fit("pca")
+    T = _test()
+    events = list(score_stream(det, ((i, r) for i, r in enumerate(T)), metric_names=["a", "b", "c", "d"]))
+    alerts = [e for e in events if e["event"] == "alert"]
+    assert any(200 <= e["index"] <= 205 and e["culprits"][0]["metric"] == "b" for e in alerts)
+    resolved = [e for e in events if e["event"] == "resolved"]
+    assert all(r["duration_steps"] >= 1 for r in resolved)
+    json.dumps(events)  # events are JSON-serialisable
+
+
+def test_jsonl_and_prometheus_inputs_and_gauges():
+    names = ["a", "b"]
+    lines = ['{"timestamp": 1, "values": [1, 2]}', "", '{"timestamp": 2, "metrics": {"b": 4, "a": 3}}']
+    rows = list(jsonl_rows(lines, names))
+    assert [r[0] for r in rows] == [1, 2] and rows[1][1].tolist() == [3.0, 4.0]
+    with pytest.raises(InputError) as ei:
+        list(jsonl_rows(['{"values": [1, 2]}', "{not json"]))
+    assert ei.value.line == 2
+    with pytest.raises(InputError, match="missing metrics"):
+        list(jsonl_rows(['{"metrics": {"a": 1}}'], names))
+    ts, row = prometheus_row('a 1 2000\nb{x="y"} 5\n', ["a", 'b{x="y"}'])
+    assert ts == 2.0 and row.tolist() == [1.0, 5.0]
+    det = _fit("mad")
+    s = StreamScorer(det, entity="n1")
+    with pytest.raises(InputError, match="expects 4"):
+        s.update([1.0, 2.0])
+    s.update(_test()[0])
+    g = parse_prometheus_text(s.gauges(), entity_label="entity")
+    assert set(g["metric"].str.split("{").str[0]) == {"hpcopt_detect_score", "hpcopt_detect_threshold",
+                                                      "hpcopt_detect_alert", "hpcopt_detect_alerts_total"}
+    assert (g["entity"] == "n1").all()
