@@ -154,7 +154,7 @@ def simulate_sequence(
         # One event: the next arrival if it comes no later than the next completion.
         nonlocal now, nxt, free
         running.sort(key=end_actual)
-        release = end_actual(running[0])
+        release = end_actual(running[0]) if running else math.inf
         if nxt < last and submit[nxt] <= release:
             now = max(now, submit[nxt])
             queue.append(nxt)
@@ -202,18 +202,7 @@ def simulate_sequence(
         if nxt >= last:
             break
         while not queue:
-            if running:
-                running.sort(key=end_actual)
-                release = end_actual(running[0])
-            else:
-                release = math.inf
-            if submit[nxt] <= release:
-                now = max(now, submit[nxt])
-                queue.append(nxt)
-                nxt += 1
-            else:
-                now = max(now, release)
-                free += nodes_of[running.pop(0)]
+            advance()
 
     idx = np.arange(start, last)
     st = np.array([started[j] for j in idx.tolist()], dtype=np.int64)
