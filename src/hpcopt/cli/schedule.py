@@ -42,7 +42,13 @@ def simulate_cmd(
     trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
     order: str = typer.Option("fcfs", "--order", help=ORDER_HELP),
     backfill: str = typer.Option("easy", "--backfill", help=BACKFILL_HELP),
-    runtime: str = typer.Option("requested", "--runtime", help="What reservations use: requested or actual."),
+    runtime: str = typer.Option("requested", "--runtime",
+                                help="What reservations use: requested, actual (oracle), predicted:tsafrir or "
+                                     "predicted:gbm (online: learns only from jobs completed in the simulation)."),
+    backfill_order: str = typer.Option("queue", "--backfill-order",
+                                       help="EASY backfill candidates in queue order, or sjbf (shortest estimate first)."),
+    no_correction: bool = typer.Option(False, "--no-correction", help="Do not raise estimates that jobs outlive."),
+    seed: int = typer.Option(0, "--seed", help="random_state of a learned estimator."),
     mode: str = typer.Option("default", "--mode", help="default, or rlscheduler (Zhang et al. SC'20 protocol)."),
     procs: int = typer.Option(None, "--procs", help="Machine size P (default: MaxProcs, MaxNodes, largest job)."),
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs when they reach their requested time."),
@@ -77,9 +83,16 @@ def simulate_cmd(
         raise ConfigError(f"--mode must be default or rlscheduler; got {mode!r}")
     from hpcopt.schedule import simulate
 
+    if backfill_order not in ("queue", "sjbf"):
+        raise ConfigError(f"--backfill-order must be queue or sjbf; got {backfill_order!r}")
+    if backfill_order == "sjbf":
+        if backfill != "easy":
+            raise ConfigError("--backfill-order sjbf applies to --backfill easy")
+        backfill = "easy-sjbf"
     with progress_bar("simulating", enabled=not as_json) as progress:
         result = simulate(workload, order, backfill, runtime=runtime, procs=procs, kill_at_request=kill,
-                          engine=engine, progress=progress, node_size=node_size)
+                          engine=engine, progress=progress, node_size=node_size, correction=not no_correction,
+                          random_state=seed)
     if jobs_out is not None:
         result.write_jobs(jobs_out)
     summary = result.summary()

@@ -25,6 +25,19 @@ from hpcopt.schedule.policies import MIN_RESERVATION, Backfill, ClusterView, Ord
 ProgressFn = Callable[[int, int, str], None]
 
 
+class EngineHooks:
+    """Callbacks of the generic engine; the default ones do nothing."""
+
+    def on_arrival(self, j: int, now: float) -> None:
+        """Job j was submitted (before the pass at ``now``)."""
+
+    def on_completion(self, j: int, now: float) -> None:
+        """Job j completed at ``now``."""
+
+    def before_pass(self, now: float, running: dict[int, float]) -> None:
+        """Called before each scheduling pass with the running jobs and their starts."""
+
+
 class SimulationError(HpcoptError, RuntimeError):
     """The simulation reached a state it cannot leave (a policy bug, usually)."""
 
@@ -35,8 +48,13 @@ def run_generic(
     backfill: Backfill,
     progress: ProgressFn | None = None,
     on_queue_change: Callable[[float, int, int], None] | None = None,
+    hooks: "EngineHooks | None" = None,
 ) -> np.ndarray:
-    """Simulate; returns each job's start time (in ``jobs`` order)."""
+    """Simulate; returns each job's start time (in ``jobs`` order).
+
+    ``hooks`` lets an online estimator see arrivals and completions as they happen in
+    the simulation, and revise running jobs' estimates before each pass.
+    """
     n = len(jobs)
     P = jobs.procs_total
     submit, duration, procs, est = jobs.submit, jobs.duration, jobs.procs, jobs.estimate
@@ -61,6 +79,8 @@ def run_generic(
         while first_round or (completions and completions[0][0] == now):
             while completions and completions[0][0] == now:
                 _, j = heapq.heappop(completions)
+                if hooks is not None:
+                    hooks.on_completion(j, now)
                 free += int(procs[j])
                 if now < running.pop(j) + max(est[j], MIN_RESERVATION):
                     early = True
@@ -68,9 +88,13 @@ def run_generic(
             if first_round:
                 while i < n and submit[i] == now:
                     queue.append(i)
+                    if hooks is not None:
+                        hooks.on_arrival(i, now)
                     i += 1
             first_round = False
             if queue:
+                if hooks is not None:
+                    hooks.before_pass(now, running)
                 ordered = order.sort(queue, now, jobs)
                 view = ClusterView(now, free, jobs, running, early)
                 chosen = backfill.select(ordered, view)

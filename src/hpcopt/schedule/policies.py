@@ -189,6 +189,11 @@ class EASY(Backfill):
     shadow time or uses only the extra processors."""
 
     name = "easy"
+    backfill_order: ClassVar[str] = "queue"
+
+    def candidates(self, rest: list[int], jobs: SimJobs) -> list[int]:
+        """Backfill candidates in the order they are tried."""
+        return rest
 
     def select(self, queue, view):
         procs, est, now = view.jobs.procs, view.jobs.estimate, view.now
@@ -206,7 +211,7 @@ class EASY(Backfill):
         starts = dict(view.running)
         starts.update({j: now for j in started})
         shadow, extra = shadow_and_extra(head, ClusterView(now, free, view.jobs, starts, False), free, running)
-        for j in queue[k + 1 :]:
+        for j in self.candidates(queue[k + 1 :], view.jobs):
             p = procs[j]
             if p > free:
                 continue
@@ -218,6 +223,18 @@ class EASY(Backfill):
                 free -= p
                 extra -= p
         return started
+
+
+class EASYSJBF(EASY):
+    """EASY whose backfill candidates are tried shortest estimate first (SJBF), as in
+    EASY++ (Tsafrir, Etsion & Feitelson 2007); the head still goes first."""
+
+    name = "easy-sjbf"
+    backfill_order = "sjbf"
+
+    def candidates(self, rest, jobs):
+        est = jobs.estimate
+        return sorted(rest, key=lambda j: (est[j], j))
 
 
 class Profile:
@@ -318,7 +335,9 @@ class Conservative(Backfill):
         return min((t for t in self.reservations.values() if t > now), default=INF)
 
 
-BACKFILLS: dict[str, type[Backfill]] = {"none": NoBackfill, "easy": EASY, "conservative": Conservative}
+BACKFILLS: dict[str, type[Backfill]] = {
+    "none": NoBackfill, "easy": EASY, "easy-sjbf": EASYSJBF, "conservative": Conservative,
+}
 
 
 def make_order(order: str | Order) -> Order:

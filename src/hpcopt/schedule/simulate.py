@@ -58,9 +58,14 @@ def _versions() -> dict[str, str]:
 
 
 def _is_builtin(order: str | Order, backfill: str | Backfill) -> bool:
-    o = order if isinstance(order, str) else type(order)
-    b = backfill if isinstance(backfill, str) else type(backfill)
-    return (o in ORDERS or o in ORDERS.values()) and (b in BACKFILLS or b in BACKFILLS.values())
+    """Whether the compiled engine runs this pair (built-in classes, not subclasses)."""
+    from hpcopt.schedule.fast import BACKFILL_CODES, ORDER_CODES
+
+    o, b = make_order(order), make_backfill(backfill)
+    return (
+        o.name in ORDER_CODES and type(o) is ORDERS[o.name]
+        and b.name in BACKFILL_CODES and type(b) is BACKFILLS[b.name]
+    )
 
 
 def run_jobs(
@@ -69,14 +74,17 @@ def run_jobs(
     backfill: str | Backfill = "easy",
     engine: str = "auto",
     progress: ProgressFn | None = None,
+    hooks=None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     """Start times and the (time, queue, busy) series; picks the compiled engine when it can."""
     order_obj, backfill_obj = make_order(order), make_backfill(backfill)
     if engine not in ("auto", "fast", "generic"):
         raise ConfigError(f"The 'engine' parameter must be 'auto', 'fast' or 'generic'; got {engine!r} instead.")
-    use_fast = engine == "fast" or (engine == "auto" and _is_builtin(order, backfill))
+    use_fast = hooks is None and (engine == "fast" or (engine == "auto" and _is_builtin(order, backfill)))
     if use_fast and not _is_builtin(order, backfill):
         raise ConfigError("the compiled engine runs only the built-in orders and backfilling rules; use engine='generic'")
+    if engine == "fast" and hooks is not None:
+        raise ConfigError("online runtime estimates run in the generic engine; use engine='auto' or 'generic'")
     if len(jobs) == 0:
         raise InputError("no job is left to simulate after cleaning", hint="see the cleaning summary")
     if use_fast:
@@ -102,7 +110,7 @@ def run_jobs(
             series.pop()
         series.append((now, queued, busy))
 
-    start = run_generic(jobs, order_obj, backfill_obj, progress=progress, on_queue_change=record)
+    start = run_generic(jobs, order_obj, backfill_obj, progress=progress, on_queue_change=record, hooks=hooks)
     arr = np.array(series, dtype=np.float64).reshape(-1, 3)
     return start, arr[:, 0], arr[:, 1].astype(np.int64), arr[:, 2].astype(np.int64), "generic"
 
@@ -117,17 +125,34 @@ def simulate(
     engine: str = "auto",
     progress: ProgressFn | None = None,
     node_size: int | None = None,
+    correction: bool = True,
+    random_state: int | None = 0,
 ) -> SimulationResult:
     """Replay ``workload`` on a machine of ``procs`` processors under one policy.
 
     ``order``: fcfs, sjf, wfp3, unicep, f1 or an :class:`Order`; ``backfill``: none,
     easy, conservative or a :class:`Backfill`; ``runtime``: what reservations and SJF
     use -- ``requested`` (the user's request, raised to the runtime), ``actual`` (the
-    oracle) or a :class:`Predictor`; ``node_size``: allocate whole nodes of that many
-    processors. The simulation is deterministic (no randomness).
+    oracle), a :class:`Predictor` (static estimates), or an online estimator
+    (``"predicted:tsafrir"``, ``"predicted:gbm"`` or an
+    :class:`~hpcopt.estimate.protocol.OnlineEstimator`), which learns only from jobs that
+    completed earlier in the simulation; ``correction``: raise an overrunning job's
+    estimate (to its interval's upper end, then doubling, never beyond the requested
+    time); ``node_size``: allocate whole nodes of that many processors. Deterministic.
     """
-    jobs = prepare_jobs(workload, procs=procs, runtime=runtime, kill_at_request=kill_at_request, node_size=node_size)
-    start, t, q, b, used = run_jobs(jobs, order, backfill, engine, progress)
+    from hpcopt.schedule.online import OnlineEstimates, resolve_online
+
+    estimator = resolve_online(runtime, random_state=random_state)
+    hooks = None
+    if estimator is not None:
+        jobs = prepare_jobs(workload, procs=procs, runtime="requested", kill_at_request=kill_at_request,
+                            node_size=node_size)
+        hooks = OnlineEstimates(estimator, jobs, workload, correction=correction)
+        jobs = hooks.jobs
+    else:
+        jobs = prepare_jobs(workload, procs=procs, runtime=runtime, kill_at_request=kill_at_request,
+                            node_size=node_size)
+    start, t, q, b, used = run_jobs(jobs, order, backfill, engine, progress, hooks=hooks)
     end = start + jobs.duration
     wait = start - jobs.submit
     table = pd.DataFrame(
@@ -150,13 +175,16 @@ def simulate(
         "mode": "default",
         "order": make_order(order).name,
         "backfill": make_backfill(backfill).name,
-        "runtime": jobs.runtime_source,
+        "runtime": jobs.runtime_source if hooks is None else hooks.source,
         "kill_at_request": kill_at_request,
         "node_size": node_size,
         "procs": jobs.procs_total,
         "engine": used,
-        "random_state": None,
+        "random_state": random_state if hooks is not None else None,
         "versions": _versions(),
     }
+    if hooks is not None:
+        config["correction"] = correction
+        config["estimate_corrections"] = hooks.corrections
     series = pd.DataFrame({"time": t, "queue": q, "busy": b})
     return SimulationResult(table, metrics, series, jobs.cleaning, config)
