@@ -50,6 +50,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--models", default="tsafrir,gbm")
     ap.add_argument("--shakes", type=int, default=3, help="runs per policy: the trace and S-1 shaken copies")
     ap.add_argument("--traces", default=",".join(t for t, _ in TRACES))
+    ap.add_argument("--report", help="write an HTML bar chart of the gain per trace here")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
@@ -88,6 +89,11 @@ def main(argv=None) -> dict:
                       "gap_closed_mean": float(np.nanmean(gap)), "gap_closed_min": float(np.nanmin(gap)),
                       "gap_closed_max": float(np.nanmax(gap)), "seconds_per_run": seconds[p] / args.shakes}
         out["traces"][name] = res
+    if args.report:
+        from hpcopt.report.estimate import scheduling_gain_figure, write_estimate_report
+
+        write_estimate_report(args.report, "Scheduling gain of runtime estimates", "",
+                              [scheduling_gain_figure(out["traces"])], out["protocol"])
     print(json.dumps(out, indent=None if args.json else 2))
     return out
 

@@ -69,3 +69,23 @@ def test_bad_input_is_one_clear_line_and_exit_2(tmp_path, args, message):
     assert proc.returncode == 2
     assert message in " ".join(proc.stderr.split())
     assert "Traceback" not in proc.stderr
+
+
+def test_estimate_evaluate_json_and_report(tmp_path):
+    from hpcopt.data import bundled_workload_path
+
+    report = tmp_path / "est.html"
+    out = json.loads(run("estimate", "evaluate", "--trace", str(bundled_workload_path()), "--model", "tsafrir",
+                         "--report", str(report), "--json").stdout)
+    for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate"):
+        assert key in out
+    assert out["jobs"] == 3170 and set(out["by_model"]) == {"tsafrir", "requested"}
+    assert out["by_model"]["requested"]["all"]["underestimation_rate"] < out["underestimation_rate"]
+    assert "data:image/png;base64," in report.read_text()
+
+
+def test_simulate_with_online_tsafrir_and_sjbf():
+    out = json.loads(run("simulate", "--trace", str(TEST_DATA.parent.parent / "src/hpcopt/data/bundled/hpc2n_alea_excerpt.swf.gz"),
+                         "--runtime", "predicted:tsafrir", "--backfill-order", "sjbf", "--json").stdout)
+    assert out["backfill"] == "easy-sjbf" and out["runtime"] == "predicted:tsafrir" and out["engine"] == "generic"
+    assert out["estimate_corrections"] > 0

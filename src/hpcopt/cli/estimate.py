@@ -11,6 +11,12 @@ from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
 from hpcopt.errors import ConfigError
 
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text)
+
 estimate_app = typer.Typer(help="Predict job runtimes with calibrated uncertainty.", no_args_is_help=True)
 app.add_typer(estimate_app, name="estimate")
 
@@ -32,6 +38,7 @@ def evaluate_cmd(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also evaluate both baselines."),
     confidence: float = typer.Option(0.9, "--confidence-level", help="Nominal coverage of the intervals."),
     seed: int = typer.Option(0, "--seed", help="random_state of the learned model."),
+    report: Path = typer.Option(None, "--report", help="Write an HTML report (predicted vs actual) here."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Online evaluation on a trace: each job is estimated at its submit time from the jobs
@@ -46,12 +53,14 @@ def evaluate_cmd(
            "submit time from jobs completed strictly earlier (end = submit + wait + runtime)", "random_state": seed,
            "confidence_level": confidence}
     results = {}
+    replays = {}
     for name in names:
         est = _make(name, seed)
         if name == "gbm" and hasattr(est, "confidence_level"):
             est.confidence_level = confidence
         with progress_bar(f"replaying ({name})", enabled=not as_json) as progress:
             r = replay_trace(workload, est, progress=progress)
+        replays[name] = r
         lower = getattr(est, "lower_", None)
         lo = lower[r.rows] if lower is not None else None
         m = grouped_metrics(r.estimate, r.actual, r.user_history, lo, r.upper if lo is not None else None)
@@ -62,6 +71,17 @@ def evaluate_cmd(
     out.update(results[model]["all"])
     out["model"] = model
     out["by_model"] = results
+    if report is not None:
+        import pandas as pd
+
+        from hpcopt.report.estimate import predicted_vs_actual_figure, write_estimate_report
+        from hpcopt.report.html import _table_html
+
+        rows = [{"model": n, "group": g, **{k: v for k, v in m.items() if k != "dropped_features"}}
+                for n, groups in results.items() for g, m in groups.items() if isinstance(m, dict)]
+        write_estimate_report(report, f"Runtime estimation: {Path(trace).name}", _table_html(pd.DataFrame(rows)),
+                              [predicted_vs_actual_figure(replays)], html_escape(out["protocol"]))
+        out["report"] = str(report)
     if as_json:
         print_json(out)
         return
