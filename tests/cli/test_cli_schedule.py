@@ -79,7 +79,7 @@ def test_estimate_evaluate_json_and_report(tmp_path):
                          "--report", str(report), "--json").stdout)
     for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate"):
         assert key in out
-    assert out["jobs"] == 3170 and set(out["by_model"]) == {"tsafrir", "requested"}
+    assert out["jobs"] == 3145 and set(out["by_model"]) == {"tsafrir", "requested"}
     assert out["by_model"]["requested"]["all"]["underestimation_rate"] < out["underestimation_rate"]
     assert "data:image/png;base64," in report.read_text()
 
