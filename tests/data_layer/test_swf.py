@@ -124,3 +124,10 @@ def test_every_shared_trace_loads(name, jobs, procs):
     w = load_workload(SHARED_DATA / "traces" / name)
     assert len(w) == jobs
     assert w.machine_procs() == procs
+
+
+def test_content_hash_changes_with_the_data(tmp_path):
+    a = read_swf(write(tmp_path, GOOD))
+    b = read_swf(write(tmp_path, GOOD.replace("1 0 5 100 4", "1 0 5 101 4"), "b.swf"))
+    assert a.content_hash() == read_swf(write(tmp_path, GOOD, "c.swf")).content_hash()
+    assert a.content_hash() != b.content_hash() and len(a.content_hash()) == 64

@@ -105,6 +105,17 @@ class Workload:
     def __len__(self) -> int:
         return len(self.jobs)
 
+    def content_hash(self) -> str:
+        """A SHA-256 of the job table (SWF columns) and header: records what a result was computed on."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name in COLUMNS:
+            h.update(np.ascontiguousarray(self.jobs[name].to_numpy()).tobytes())
+        for k in sorted(self.header):
+            h.update(f"{k}={self.header[k]}".encode())
+        return h.hexdigest()
+
     def column(self, name: str) -> np.ndarray:
         return self.jobs[name].to_numpy()
 

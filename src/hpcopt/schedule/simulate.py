@@ -172,6 +172,7 @@ def simulate(
     metrics = run_metrics(table, jobs.procs_total, q)
     config = {
         "trace": workload.source,
+        "workload_sha256": workload.content_hash(),
         "mode": "default",
         "order": make_order(order).name,
         "backfill": make_backfill(backfill).name,
