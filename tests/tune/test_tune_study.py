@@ -209,3 +209,11 @@ def test_a_killed_process_loses_nothing_finished(tmp_path):
     assert s.resumed_trials == done_before
     s.optimize(done_before + 5)
     assert len(s.trials) == done_before + 5
+
+
+@pytest.mark.parametrize("name", ["random", "grid", "greedy", "ga", "annealing", "bo", "tpe", "cmaes"])
+def test_budget_larger_than_the_space_ends_cleanly(name):
+    sp = SearchSpace([Integer("a", 0, 3), Integer("b", 0, 2)], ["a + b != 5"])
+    s = Study(sp, PythonRunner(lambda a, b: (a - 1) ** 2 + b + 1.0, timing="output"), strategy=name, random_state=2)
+    out = s.optimize(50)
+    assert out["trials"] == 11 and s.best["value"] == 1.0

@@ -132,6 +132,9 @@ class BayesianOptimization(_Indexed):
         free = np.flatnonzero(~self.visited_)
         if free.size > self.max_candidates:
             free = self.rng_.choice(free, size=self.max_candidates, replace=False)
+        if free.size == 0:
+            self._ranked = []
+            return
         seed = int(self.rng_.integers(2**31 - 1))
         Xc = self.X_[free]
         if self.surrogate == "gp":
