@@ -32,8 +32,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--strategies", default=None)
     ap.add_argument("--plot-dir", default=None)
+    ap.add_argument("--caches", default="kt_convolution_A100.json.gz,kt_pnpoly_RTX3090.json.gz")
     a = ap.parse_args()
-    caches = [load_cache(CACHES / f) for f in ("kt_convolution_A100.json.gz", "kt_pnpoly_RTX3090.json.gz")]
+    caches = [load_cache(CACHES / f) for f in a.caches.split(",")]
     names = a.strategies.split(",") if a.strategies else None
     t0 = time.time()
     res = compare_strategies(caches, names, repeats=a.repeats, random_state=a.seed,
