@@ -1,9 +1,7 @@
-import itertools
 import multiprocessing
 import os
 import signal
 import sqlite3
-import sys
 import time
 
 import numpy as np
