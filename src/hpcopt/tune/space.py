@@ -330,6 +330,17 @@ class Expression:
         vector = compile(vtree, f"<{what}>", "eval")
         return cls(text=text.strip(), names=frozenset(names), _scalar=scalar, _vector=vector)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # code objects do not pickle: keep the (already checked) text, compile again on load
+        return {"text": self.text, "names": self.names}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.text, self.names = state["text"], state["names"]
+        tree = ast.parse(self.text, mode="eval")
+        self._scalar = compile(tree, "<expression>", "eval")
+        vtree = ast.fix_missing_locations(_Vectorise().visit(ast.parse(self.text, mode="eval")))
+        self._vector = compile(vtree, "<expression>", "eval")
+
     def __call__(self, env: Mapping[str, Any]) -> Any:
         scope = {k: f[0] for k, f in _ALLOWED_FUNCS.items()}
         scope.update(env)

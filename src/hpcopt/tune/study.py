@@ -260,6 +260,13 @@ class Study:
 
     def _optimize_parallel(self, budget: int, n_workers: int, progress: Progress | None, t0: float,
                            time_limit: float | None) -> int:
+        import pickle
+
+        try:
+            pickle.dumps(self.runner)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure means the same
+            raise ConfigError(f"the runner cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+                              "use n_workers=1 or a runner built from module-level functions") from None
         measured = 0
         running: dict[Future, int] = {}
         exhausted = False
