@@ -172,7 +172,7 @@ def load_spec(path: str | Path) -> TuneSpec:
         raise InputError(f"unknown runner key {bad[0]!r} for kind {kind!r}", source=src, field=f"runner.{bad[0]}",
                          hint=f"allowed: {', '.join(sorted(_RUNNER_KEYS[kind]))}")
     study = dict(raw.get("study") or {})
-    if space.enumerable() and not space.valid_points():
+    if space.enumerable() and space.size_report()["valid"] == 0:
         raise InputError("no configuration satisfies the constraints (an empty space)", source=src,
                          field="constraints", hint="relax the constraints or widen the parameter ranges")
     return TuneSpec(path=path, space=space, study=study, runner_spec=runner, raw=raw)
