@@ -144,3 +144,34 @@ def test_flags_json_keys_on_a_small_kernel(tmp_path, capsys):
         assert k in rep
     assert "-O3" in rep["baseline_flags"] and rep["evaluations"] == 4 and rep["speedup"] >= 1.0
     assert rep["fast_math_allowed"] is False
+
+
+def test_ask_tell_across_processes(tmp_path, capsys):
+    spec = write_spec(tmp_path, """
+        [study]
+        name = "remote"
+        strategy = "random"
+        [parameters]
+        a = [1, 2, 3, 4]
+        [runner]
+        kind = "command"
+        command = "true"
+    """)
+    db = str(tmp_path / "s.db")
+    code, out, _ = run_cli(["tune", "ask", str(spec), "--storage", db, "--json"], capsys)
+    first = json.loads(out)
+    code, out, _ = run_cli(["tune", "ask", str(spec), "--storage", db, "--json"], capsys)
+    second = json.loads(out)
+    assert first["trial"] != second["trial"] and first["config"] != second["config"]  # pending one not repeated
+    code, out, _ = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(first["trial"]),
+                            "--value", "0.5", "--json"], capsys)
+    assert code == 0 and json.loads(out)["result"]["value"] == 0.5
+    code, _, err = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(first["trial"]),
+                            "--value", "0.4"], capsys)
+    assert code == 2 and "not waiting" in err
+    code, out, _ = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(second["trial"]),
+                            "--status", "timeout", "--json"], capsys)
+    assert json.loads(out)["result"]["status"] == "timeout"
+    code, out, _ = run_cli(["tune", "report", "--storage", db, "--json"], capsys)
+    rep = json.loads(out)
+    assert rep["status_counts"] == {"ok": 1, "timeout": 1} and rep["best"]["value"] == 0.5

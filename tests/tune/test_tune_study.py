@@ -1,9 +1,7 @@
-import itertools
 import multiprocessing
 import os
 import signal
 import sqlite3
-import sys
 import time
 
 import numpy as np
@@ -209,3 +207,33 @@ def test_a_killed_process_loses_nothing_finished(tmp_path):
     assert s.resumed_trials == done_before
     s.optimize(done_before + 5)
     assert len(s.trials) == done_before + 5
+
+
+@pytest.mark.parametrize("name", ["random", "grid", "greedy", "ga", "annealing", "bo", "tpe", "cmaes"])
+def test_budget_larger_than_the_space_ends_cleanly(name):
+    sp = SearchSpace([Integer("a", 0, 3), Integer("b", 0, 2)], ["a + b != 5"])
+    s = Study(sp, PythonRunner(lambda a, b: (a - 1) ** 2 + b + 1.0, timing="output"), strategy=name, random_state=2)
+    out = s.optimize(50)
+    assert out["trials"] == 11 and s.best["value"] == 1.0
+
+
+def test_unpicklable_runner_with_workers_is_a_clear_error():
+    s = Study(space(), PythonRunner(lambda x, y: x + y, timing="output"), strategy="random")
+    with pytest.raises(ConfigError, match="worker processes"):
+        s.optimize(4, n_workers=2)
+
+
+def test_spaces_and_spec_runners_pickle(tmp_path):
+    import pickle
+
+    from hpcopt.tune.spec import example_path, load_spec
+
+    sp = SearchSpace([Integer("a", 1, 8)], ["a % 2 == 0"], derived={"b": "a * 3"})
+    sp2 = pickle.loads(pickle.dumps(sp))
+    assert sp2.valid_points() == sp.valid_points() and sp2.with_derived({"a": 4})["b"] == 12
+    runner = load_spec(example_path("stencil")).make_runner()
+    try:
+        clone = pickle.loads(pickle.dumps(runner))
+        assert clone.compile_command({"TIME_BLOCK": 4, "UNROLL": 2}, "x")[-4:-2] == [str(runner.source), "-o"]
+    finally:
+        runner.close()

@@ -105,6 +105,71 @@ def run_cmd(
                       f"{v['pairs']} interleaved pairs)")
 
 
+@sub.command("ask")
+def ask_cmd(
+    spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),
+    study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the spec's)."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    strategy: Optional[str] = typer.Option(None, "--strategy"),
+    seed: Optional[int] = typer.Option(None, "--seed"),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Propose the next configuration to evaluate elsewhere; report it with 'tune tell'."""
+    from hpcopt.tune.spec import load_spec
+    from hpcopt.tune.study import Study
+
+    sp = load_spec(_spec_path(spec))
+    st = Study(sp.space, None, strategy=strategy or sp.study.get("strategy"), name=study or sp.name,
+               storage=storage, random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
+               extra_info={"spec": str(sp.path)}, redo_interrupted=False)
+    nxt = st.ask()
+    out = {"study": st.name, "trial": None, "config": None} if nxt is None else {
+        "study": st.name, "trial": nxt[0], "config": nxt[1], "derived": sp.space.with_derived(nxt[1])}
+    if json_out:
+        print_json(out)
+    elif nxt is None:
+        console.print("the space is exhausted")
+    else:
+        console.print(f"trial {out['trial']}: {out['config']}")
+
+
+@sub.command("tell")
+def tell_cmd(
+    trial: int = typer.Option(..., "--trial", help="Trial number printed by 'tune ask'."),
+    value: Optional[float] = typer.Option(None, "--value", help="Measured objective (lower is better)."),
+    status: str = typer.Option("ok", "--status", help="ok, compile_error, runtime_error, timeout, wrong_answer."),
+    message: str = typer.Option("", "--message", help="Why it failed."),
+    study: str = typer.Option(..., "--study", help="Study name."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Record the result of a trial proposed by 'tune ask'."""
+    from hpcopt.tune.results import Result, Status
+    from hpcopt.tune.storage import Storage
+
+    try:
+        st_ = Status(status)
+    except ValueError:
+        raise ConfigError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}") from None
+    if st_ is Status.OK and value is None:
+        raise ConfigError("give --value for a successful trial, or --status for a failure")
+    if not Path(storage).is_file():
+        raise InputError("the study database does not exist", source=storage, hint="run 'hpcopt tune ask' first")
+    db = Storage(storage)
+    db.study_info(study)
+    running = {t.number: t for t in db.trials(study) if t.state == "running"}
+    if trial not in running:
+        raise InputError(f"trial {trial} of study {study!r} is not waiting for a result", field="--trial",
+                         hint=f"waiting: {sorted(running) or 'none'}")
+    res = Result.success(value) if st_ is Status.OK else Result.failure(st_, message or st_.value)
+    db.finish_trial(study, trial, res, "told")
+    out = {"study": study, "trial": trial, "result": res.to_dict()}
+    if json_out:
+        print_json(out)
+    else:
+        console.print(f"trial {trial}: {res.status.value} {'' if res.value is None else res.value}")
+
+
 @sub.command("space")
 def space_cmd(
     spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),

@@ -206,7 +206,9 @@ def compare_strategies(
                 done += 1
                 if progress:
                     progress(done, total, f"{cache.name} {n} #{r + 1}")
-            mean_curve = np.mean(np.where(np.isfinite(curves), curves, np.nan), axis=0)
+            # same convention as the score: nothing valid found yet = the worst valid value
+            worst_valid = float(np.nanmax(cache.values))
+            mean_curve = np.mean(np.where(np.isfinite(curves), curves, worst_valid), axis=0)
             entry["strategies"][n] = {
                 "score": float(np.mean(scores)), "score_std": float(np.std(scores)),
                 "scores": scores, "mean_best_curve": mean_curve.tolist(),

@@ -329,8 +329,15 @@ class CKernelRunner(_ProcessRunner):
         return h.hexdigest()[:16]
 
     def close(self) -> None:
+        """Remove the build folder if this runner created it."""
         if self._own_dir:
             shutil.rmtree(self.build_dir, ignore_errors=True)
+
+    def __enter__(self) -> "CKernelRunner":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
 
 class PythonRunner:

@@ -330,6 +330,17 @@ class Expression:
         vector = compile(vtree, f"<{what}>", "eval")
         return cls(text=text.strip(), names=frozenset(names), _scalar=scalar, _vector=vector)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # code objects do not pickle: keep the (already checked) text, compile again on load
+        return {"text": self.text, "names": self.names}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.text, self.names = state["text"], state["names"]
+        tree = ast.parse(self.text, mode="eval")
+        self._scalar = compile(tree, "<expression>", "eval")
+        vtree = ast.fix_missing_locations(_Vectorise().visit(ast.parse(self.text, mode="eval")))
+        self._vector = compile(vtree, "<expression>", "eval")
+
     def __call__(self, env: Mapping[str, Any]) -> Any:
         scope = {k: f[0] for k, f in _ALLOWED_FUNCS.items()}
         scope.update(env)
@@ -482,6 +493,13 @@ class SearchSpace:
                                              for c in self.constraints)]
             self._valid_cache = list(pts)
             return self._valid_cache
+        idx, mask, vals = self._valid_mask()
+        ok = idx[mask]
+        self._valid_cache = [tuple(vals[j][i] for j, i in enumerate(row)) for row in ok.tolist()]
+        return self._valid_cache
+
+    def _valid_mask(self) -> tuple[np.ndarray, np.ndarray, list[list[Any]]]:
+        """(value-index matrix of the Cartesian product, validity mask, values per parameter)."""
         if not self.discrete:
             raise InputError("a space with real-valued parameters cannot be enumerated", field="parameters",
                              hint="use a sampling strategy such as random, tpe or cmaes")
@@ -507,17 +525,18 @@ class SearchSpace:
             for c in self.constraints:
                 res = np.broadcast_to(np.asarray(c.vectorised(env), dtype=bool), mask.shape)
                 mask &= res
-        ok = idx[mask]
-        self._valid_cache = [tuple(vals[j][i] for j, i in enumerate(row)) for row in ok.tolist()]
-        return self._valid_cache
+        return idx, mask, vals
 
     def size_report(self) -> dict[str, Any]:
         """Cartesian size, valid count and fraction (valid estimated by sampling when huge)."""
         cart = self.cartesian_size()
         rep: dict[str, Any] = {"parameters": len(self.parameters), "constraints": len(self.constraints),
                                "cartesian_size": cart if math.isfinite(cart) else None}
-        if self._points is not None or (self.discrete and cart <= MAX_ENUMERATE):
+        if self._points is not None or self._valid_cache is not None:
             n = len(self.valid_points())
+            rep.update(valid=n, valid_fraction=(n / cart if cart else 0.0), exact=True)
+        elif self.discrete and cart <= MAX_ENUMERATE:
+            n = int(self._valid_mask()[1].sum())
             rep.update(valid=n, valid_fraction=(n / cart if cart else 0.0), exact=True)
         else:
             rng = np.random.default_rng(0)

@@ -59,6 +59,18 @@ _RUNNER_KEYS = {
 }
 
 
+class _WithDerived:
+    """Adds the derived values to a full configuration (picklable, for worker processes)."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        if all(n in config for n in self.space.names):
+            return self.space.with_derived(config)
+        return dict(config)
+
+
 @dataclass
 class TuneSpec:
     """A parsed spec; ``runner`` is built lazily by :meth:`make_runner`."""
@@ -78,15 +90,8 @@ class TuneSpec:
         ref = self.runner_spec.get("reference")
         return dict(ref) if isinstance(ref, Mapping) else None
 
-    def _derived(self):
-        space = self.space
-
-        def fn(config: Mapping[str, Any]) -> dict[str, Any]:
-            if all(n in config for n in space.names):
-                return space.with_derived(config)
-            return dict(config)
-
-        return fn
+    def _derived(self) -> "_WithDerived":
+        return _WithDerived(self.space)
 
     def make_runner(self, **overrides: Any):
         r = {**self.runner_spec, **{k: v for k, v in overrides.items() if v is not None}}
@@ -167,7 +172,7 @@ def load_spec(path: str | Path) -> TuneSpec:
         raise InputError(f"unknown runner key {bad[0]!r} for kind {kind!r}", source=src, field=f"runner.{bad[0]}",
                          hint=f"allowed: {', '.join(sorted(_RUNNER_KEYS[kind]))}")
     study = dict(raw.get("study") or {})
-    if space.enumerable() and not space.valid_points():
+    if space.enumerable() and space.size_report()["valid"] == 0:
         raise InputError("no configuration satisfies the constraints (an empty space)", source=src,
                          field="constraints", hint="relax the constraints or widen the parameter ranges")
     return TuneSpec(path=path, space=space, study=study, runner_spec=runner, raw=raw)

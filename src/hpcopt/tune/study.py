@@ -65,6 +65,7 @@ class Study:
         fingerprint: str | None = None,
         warm_start: Iterable[tuple[Mapping[str, Any], float | None]] | None = None,
         extra_info: Mapping[str, Any] | None = None,
+        redo_interrupted: bool = True,
     ) -> None:
         if n_objectives < 1:
             raise ConfigError(f"n_objectives must be at least 1, got {n_objectives}")
@@ -87,7 +88,9 @@ class Study:
 
         info["hpcopt_version"] = __version__
         self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
-        self.interrupted = self.storage.delete_running(name)
+        # trials left 'running' were interrupted (redo them) -- or, for ask/tell across
+        # processes, are still being evaluated elsewhere (keep them pending)
+        self.interrupted = self.storage.delete_running(name) if redo_interrupted else 0
         self.strategy = get_strategy(strategy, **dict(strategy_params or {}))
         self.strategy.setup(space, random_state=self.random_state, n_objectives=n_objectives)
         if warm_start is not None:
@@ -99,6 +102,8 @@ class Study:
             if t.state == "done" and t.result is not None:
                 self._done[t.key] = t.result
                 self.strategy.tell(t.config, t.result)
+            elif t.state == "running":
+                self._pending[t.number] = dict(t.config)
         self.resumed_trials = len(self._done)
 
     # ------------------------------------------------------------------ bookkeeping
@@ -255,6 +260,13 @@ class Study:
 
     def _optimize_parallel(self, budget: int, n_workers: int, progress: Progress | None, t0: float,
                            time_limit: float | None) -> int:
+        import pickle
+
+        try:
+            pickle.dumps(self.runner)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure means the same
+            raise ConfigError(f"the runner cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
+                              "use n_workers=1 or a runner built from module-level functions") from None
         measured = 0
         running: dict[Future, int] = {}
         exhausted = False
