@@ -36,7 +36,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"))
     ap.add_argument("--datasets", nargs="+", default=["smd", "asd"])
-    ap.add_argument("--detectors", nargs="+", default=["random", "pca", "mad", "iforest", "ensemble"])
+    ap.add_argument("--detectors", nargs="*", default=["random", "pca", "mad", "iforest", "ensemble"])
     ap.add_argument("--threshold", default="pot", choices=["pot", "far"])
     ap.add_argument("--entities", nargs="*", default=None, help="restrict to these entities")
     ap.add_argument("--seed", type=int, default=0)

@@ -90,6 +90,12 @@ def test_unknown_detector_exits_2(tmp_path, capsys):
 def test_fit_score_stream(tmp_path, capsys):
     tr, te, _, _ = _files(tmp_path)
     model = tmp_path / "m.pkl"
+    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(tmp_path / "rc.pkl"), "--detector",
+                            "mad", "--recenter-window", "50", "--json"])
+    assert r.exit_code == 0, r.output
+    from hpcopt.detect import RecentredDetector, load_detector
+
+    assert isinstance(load_detector(tmp_path / "rc.pkl"), RecentredDetector)
     r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["threshold"]["method"] == "pot"

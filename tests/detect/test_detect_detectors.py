@@ -169,3 +169,29 @@ def test_ensemble_explain_member_uses_that_members_contributions():
     np.testing.assert_allclose(ens.explain(T), ens.members_[0]._contributions(T))  # unsmoothed, as smoothing=1
     with pytest.raises(ConfigError, match="'explain_member'"):
         EnsembleDetector(explain_member=3).fit(X)
+
+
+def test_recentred_wrapper_matches_pca_builtin_and_streams():
+    from hpcopt.detect import RecentredDetector
+    from hpcopt.detect.stream import StreamScorer
+
+    X = _data()
+    T = _data(seed=4, n=300)
+    T[100:, 5] += 4.0
+    builtin = make_detector("pca", n_components=2, recenter_window=30, smoothing=2).fit(X)
+    wrapped = RecentredDetector(detector=PCADetector(n_components=2), window=30, smoothing=2).fit(X)
+    np.testing.assert_allclose(wrapped.decision_function(T), builtin.decision_function(T), rtol=1e-9)
+    mad = make_detector("mad", recenter_window=30, smoothing=1, threshold="far", rate=0.02)
+    assert isinstance(mad, RecentredDetector) and mad.rate == 0.02 and mad.detector.smoothing == 5
+    mad.fit(X)
+    assert mad.context_ == 30
+    T = T.copy()
+    T[100:, 5] += 8.0  # the mean of 8 z-scores needs a larger jump in one metric
+    s = mad.decision_function(T)
+    assert (s[100:110] > mad.threshold_.value).mean() > 0.8 and (s[140:] > mad.threshold_.value).mean() < 0.1
+    sc = StreamScorer(mad)
+    np.testing.assert_allclose([sc.update(r)[0] for r in T], s, rtol=1e-9)
+    with pytest.raises(ConfigError, match="'detector'"):
+        RecentredDetector().fit(X)
+    with pytest.raises(ConfigError, match="'window'"):
+        RecentredDetector(detector=PCADetector(), window=0).fit(X)

@@ -19,12 +19,14 @@ _DETECTOR_HELP = "Detector: random, mad, pca, iforest, ensemble, lstm."
 
 
 def _detector(name: str, threshold: str, risk: float, level: float, rate: float, smoothing: int, seed: int,
-              n_threads: Optional[int] = None):
+              n_threads: Optional[int] = None, recenter_window: int = 0):
     from hpcopt.detect import make_detector
 
     params = dict(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing, random_state=seed)
     if name == "lstm" and n_threads is not None:
         params["n_threads"] = n_threads
+    if recenter_window:
+        params["recenter_window"] = recenter_window
     return make_detector(name, **params)
 
 
@@ -49,6 +51,7 @@ def evaluate(
     interval_s: float = typer.Option(60.0, "--interval-s", help="Seconds per row (for false alarms per day)."),
     seed: int = typer.Option(0, "--seed", help="random_state of the detector."),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
+    recenter_window: int = typer.Option(0, "--recenter-window", help="Adapt to lasting level shifts over N rows (0: off)."),
     fill_missing: bool = typer.Option(False, "--fill-missing", help="Forward-fill empty cells (counted) instead of failing."),
     scores_out: Optional[Path] = typer.Option(None, "--scores-out", help="Write index,score,alert,label per test row (CSV)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
@@ -69,7 +72,7 @@ def evaluate(
     y = read_labels(labels, n_rows=te.shape[0])
     interp = read_interpretation(interpretation, n_rows=te.shape[0], n_metrics=tr.shape[1]) if interpretation else None
     series = LabelledSeries(test.name, tr, te, y, interp, interval_s, None, repairs)
-    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads, recenter_window)
     with progress_bar(f"detect evaluate {detector}", enabled=not json_out) as progress:
         res = evaluate_series(det, series, progress=progress)
         base = evaluate_series(make_detector("random", threshold=threshold, risk=risk, level=level, rate=rate,
@@ -125,12 +128,13 @@ def fit(
     smoothing: int = typer.Option(5, "--smoothing"),
     seed: int = typer.Option(0, "--seed"),
     threads: Optional[int] = typer.Option(None, "--threads", help="torch threads for the lstm detector."),
+    recenter_window: int = typer.Option(0, "--recenter-window", help="Adapt to lasting level shifts over N rows (0: off)."),
     fill_missing: bool = typer.Option(False, "--fill-missing"),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Fit a detector on training data and save it with its label-free threshold."""
     X = _load_matrix(train, fill_missing)
-    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads)
+    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads, recenter_window)
     with progress_bar(f"fit {detector}", enabled=not json_out) as progress:
         det.fit(X, progress=progress)
     det.save(out)

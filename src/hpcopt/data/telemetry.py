@@ -53,6 +53,7 @@ __all__ = [
     "read_table",
     "parse_prometheus_text",
     "write_prometheus_text",
+    "iter_jsonl_samples",
     "SMD_INTERVAL_S",
     "ASD_INTERVAL_S",
 ]
@@ -283,7 +284,11 @@ def load_labelled_series(
     interval_s: float | None = None,
     missing: str = "error",
 ) -> LabelledSeries:
-    """Load one entity of an SMD/ASD-layout folder, validating shapes and labels."""
+    """Load one entity of an SMD/ASD-layout folder, validating shapes and labels.
+
+    ``interval_s`` (seconds per row, for false alarms per day) defaults to 300 for ASD
+    entities (named ``omi-*``) and 60 otherwise (SMD).
+    """
     root = Path(root)
     repairs = RepairLog()
     train = read_matrix(root / "train" / f"{entity}.txt", missing=missing, repairs=repairs)

@@ -9,12 +9,19 @@ culprit metrics, honest evaluation and online scoring.
 from __future__ import annotations
 
 from hpcopt.detect.base import BaseDetector, load_detector
-from hpcopt.detect.detectors import EnsembleDetector, IForestDetector, MADDetector, PCADetector, RandomDetector
+from hpcopt.detect.detectors import (
+    EnsembleDetector,
+    IForestDetector,
+    MADDetector,
+    PCADetector,
+    RandomDetector,
+    RecentredDetector,
+)
 from hpcopt.detect.thresholds import Threshold, far_threshold, pot_threshold
 from hpcopt.errors import ConfigError
 
 __all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "RandomDetector", "MADDetector",
-           "PCADetector", "IForestDetector", "EnsembleDetector", "Threshold", "far_threshold", "pot_threshold"]
+           "PCADetector", "IForestDetector", "EnsembleDetector", "RecentredDetector", "Threshold", "far_threshold", "pot_threshold"]
 
 
 def _sequence(**params):
@@ -33,13 +40,26 @@ DETECTORS = {
 }
 
 
+_WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_state")
+
+
 def make_detector(name: str, **params) -> BaseDetector:
-    """Build a detector by name: random, mad, pca, iforest, ensemble, lstm."""
+    """Build a detector by name: random, mad, pca, iforest, ensemble, lstm.
+
+    ``recenter_window=N`` with any detector but ``pca`` (which has it built in) wraps the
+    detector in :class:`RecentredDetector` (window ``N``); the threshold, smoothing and
+    seed parameters then belong to the wrapper.
+    """
     try:
         factory = DETECTORS[name]
     except KeyError:
         raise ConfigError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    window = params.pop("recenter_window", None) if name != "pca" else None
     try:
+        if window:
+            outer = {k: params.pop(k) for k in _WRAPPER_PARAMS if k in params}
+            inner = factory(random_state=outer.get("random_state", 0), **params)
+            return RecentredDetector(detector=inner, window=int(window), **outer)
         return factory(**params)
     except TypeError as exc:
         raise ConfigError(f"bad parameters for detector {name!r}: {exc}") from None

@@ -10,7 +10,7 @@ from hpcopt.detect.base import BaseDetector, ProgressFn
 from hpcopt.errors import ConfigError, require
 
 __all__ = ["RandomDetector", "MADDetector", "PCADetector", "IForestDetector", "EnsembleDetector",
-           "standard_scale"]
+           "RecentredDetector", "recentre", "standard_scale"]
 
 
 def standard_scale(X: np.ndarray, min_scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -152,16 +152,7 @@ class PCADetector(BaseDetector):
         self.n_components_ = int(pca.n_components_)
 
     def _recenter(self, X):
-        """Shift each metric so that the median of its previous ``recenter_window`` rows is
-        its training median (rows before the array are the first row repeated)."""
-        L = int(self.recenter_window)
-        if L == 0:
-            return X
-        import pandas as pd
-
-        P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
-        prev_median = pd.DataFrame(P).rolling(L).median().to_numpy()[L - 1:-1]
-        return X - prev_median + self.median_
+        return recentre(X, self.recenter_window, self.median_)
 
     def _z(self, X):
         return np.clip((self._recenter(X) - self.mean_) / self.scale_, -self.clip, self.clip)
@@ -278,3 +269,59 @@ class EnsembleDetector(BaseDetector):
             share = np.divide(C, tot, out=np.full_like(C, 1.0 / C.shape[1]), where=tot > 0)
             out += share * np.maximum(s, 0.0)[:, None]
         return out / len(self.members_)
+
+
+def recentre(X: np.ndarray, window: int, level: np.ndarray) -> np.ndarray:
+    """Shift each column so that the median of its previous ``window`` rows sits at ``level``.
+
+    Rows before the array are taken as copies of the first row, so the result for row ``i``
+    depends only on rows ``<= i`` (causal).
+    """
+    import pandas as pd
+
+    L = int(window)
+    if L == 0:
+        return X
+    P = np.concatenate([np.repeat(X[:1], L, axis=0), X], axis=0)
+    prev_median = pd.DataFrame(P).rolling(L).median().to_numpy()[L - 1:-1]
+    return X - prev_median + level
+
+
+class RecentredDetector(BaseDetector):
+    """Wrap any detector so that lasting level shifts become the new normal.
+
+    Each metric is shifted so that the median of its previous ``window`` rows sits at its
+    training median before the inner ``detector`` sees it (the same transformation as
+    :class:`PCADetector`'s ``recenter_window``). A shift alarms at its onset and fades after
+    about ``window / 2`` rows; so do anomalies longer than that. The threshold and the
+    smoothing are this wrapper's; the inner detector's raw scores and contributions are used.
+    """
+
+    def __init__(self, *, detector: BaseDetector | None = None, window: int = 1440, threshold: str = "pot",
+                 risk: float = 0.01, level: float = 0.95, rate: float = 0.01, smoothing: int = 5,
+                 random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.detector = detector
+        self.window = window
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        inner = getattr(self, "inner_", self.detector)
+        return int(self.window) + int(getattr(inner, "context_", 0) if inner is not None else 0)
+
+    def _fit(self, X, progress):
+        import copy
+
+        if self.detector is None:
+            raise ConfigError("The 'detector' parameter of RecentredDetector is required.")
+        if not isinstance(self.window, (int, np.integer)) or self.window < 1:
+            raise ConfigError(f"The 'window' parameter of RecentredDetector must be an int >= 1; "
+                              f"got {self.window!r} instead.")
+        self.inner_ = copy.deepcopy(self.detector).fit(recentre(X, self.window, self.median_), progress=progress)
+
+    def _raw_scores(self, X):
+        return self.inner_._raw_scores(recentre(X, self.window, self.median_))
+
+    def _contributions(self, X):
+        return self.inner_._contributions(recentre(X, self.window, self.median_))

@@ -54,6 +54,7 @@ def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetecto
     ax.plot(scores, lw=0.6, color="k")
     ax.axhline(detector.threshold_.value, color="tab:red", lw=0.8, ls="--", label="threshold")
     ax.set_yscale("symlog")
+    ax.set_ylim(bottom=min(0.0, float(np.min(scores))))
     ax.set_ylabel("score")
     for a in axes:
         if series.labels is not None:
