@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hpcopt.data import Workload
 from hpcopt.schedule import simulate
 from hpcopt.schedule.jobs import prepare_jobs
-from hpcopt.schedule.policies import shadow_and_extra  # noqa: F401  (public helper, imported for API stability)
 
 ORDERS = ["fcfs", "sjf", "wfp3", "unicep", "f1"]
 BACKFILLS = ["none", "easy", "conservative"]
@@ -104,17 +103,13 @@ def test_metric_identities(workload, order, backfill):
     assert r.metrics["jobs"] == len(t)
 
 
-class RecordingEASY:
-    """Wraps EASY to record, for FCFS order, each head's shadow time when it became head."""
-
-
 @SETTINGS
 @given(workloads())
 def test_easy_fcfs_head_starts_by_its_shadow_time(workload):
     """With FCFS order and exact estimates, EASY never starts the head later than the
     shadow time computed when it became the head."""
     from hpcopt.schedule.engine import run_generic
-    from hpcopt.schedule.policies import EASY, FCFS, ClusterView
+    from hpcopt.schedule.policies import EASY, FCFS, ClusterView, shadow_and_extra
 
     shadows: dict[int, float] = {}
 
@@ -128,9 +123,7 @@ def test_easy_fcfs_head_starts_by_its_shadow_time(workload):
                 starts = dict(view.running)
                 starts.update({j: view.now for j in started})
                 v = ClusterView(view.now, free, view.jobs, starts, False)
-                from hpcopt.schedule.policies import shadow_and_extra as sx
-
-                shadows[head] = sx(head, v, free, list(starts))[0]
+                shadows[head] = shadow_and_extra(head, v, free, list(starts))[0]
             return started
 
     jobs = prepare_jobs(workload)
