@@ -6,9 +6,11 @@ one is for speed. Data structures are chosen so that no event costs work proport
 to the whole workload:
 
 - completions: a binary heap keyed on (end time, job index);
-- the queue: an array kept in priority order for static orders (FCFS, SJF, F1), with
-  binary-search insertion; time-dependent orders (WFP3, UNICEP) score the queue once per
-  pass and sort only the jobs that fit now;
+- the queue, for static orders (FCFS, SJF, F1) without conservative backfilling: a
+  segment tree over each job's precomputed rank, so arrival, start, the head and EASY's
+  next backfill candidate cost O(log n); time-dependent orders (WFP3, UNICEP) keep an
+  array, score it once per pass (skipped when no queued job fits) and sort only the jobs
+  that fit now; conservative backfilling keeps the array in priority order;
 - running jobs: an array kept sorted by expected end, so EASY's shadow time is a walk
   from the front;
 - conservative backfilling: an incrementally maintained free-processor profile; the
