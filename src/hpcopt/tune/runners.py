@@ -451,6 +451,9 @@ def interleaved(runner: _ProcessRunner, baseline: Mapping[str, Any] | Callable[[
         if i >= warmup:
             comp.baseline.append(pair[0])
             comp.candidate.append(pair[1])
+    if min(comp.baseline + comp.candidate) <= 0:
+        raise InputError("a measured time is zero: the program runs too briefly for this timing", field="timing",
+                         hint="use wall-clock timing, a larger input, or a time the program prints")
     return comp
 
 
