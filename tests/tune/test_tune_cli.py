@@ -7,6 +7,10 @@ import pytest
 
 from hpcopt.cli import main
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+pytest.importorskip("optuna")
+
 HERE = Path(__file__).resolve().parent
 
 

@@ -17,6 +17,11 @@ from hpcopt.tune.storage import Storage
 from hpcopt.tune.strategies import get_strategy
 from hpcopt.tune.study import Study, pareto_front
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+pytest.importorskip("optuna")
+pytest.importorskip("cmaes")
+
 
 def bowl(x, y):
     if x == 2 and y == 2:
