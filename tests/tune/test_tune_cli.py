@@ -7,6 +7,10 @@ import pytest
 
 from hpcopt.cli import main
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+pytest.importorskip("optuna")
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -136,7 +140,7 @@ def test_flags_json_keys_on_a_small_kernel(tmp_path, capsys):
             printf("sum=%.12f\\n", s); return 0;
         }
     """))
-    code, out, _ = run_cli(["tune", "flags", "--source", str(src), "--budget", "4", "--repeats", "1",
+    code, out, _ = run_cli(["tune", "flags", "--source", str(src), "--budget", "4", "--repeats", "1", "--timing", "wall",
                             "--final-repeats", "3", "--json"], capsys)
     rep = json.loads(out)
     assert code == 0

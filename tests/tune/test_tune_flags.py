@@ -5,6 +5,9 @@ import pytest
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.flags import baseline_config, flag_space, flags_of, tune_flags
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+
 TRAP = textwrap.dedent("""
     #include <stdio.h>
     int main(void) {

@@ -19,6 +19,11 @@ from hpcopt.tune.replay import load_cache
 from hpcopt.tune.results import Status
 from hpcopt.tune.strategies import STRATEGIES
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+pytest.importorskip("optuna")
+pytest.importorskip("cmaes")
+
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "autotune_cache"
 
 

@@ -152,3 +152,18 @@ def test_result_round_trip():
     assert Result.from_dict(r.to_dict()) == r
     with pytest.raises(ValueError):
         Result.failure(Status.OK, "no")
+
+
+def test_interleaved_relative_objective(tmp_path):
+    src = tmp_path / "k.c"
+    src.write_text(KERNEL)
+    r = CKernelRunner(src, timing="output", pattern=r"time_s=(\S+)", warmup=1, repeats=3,
+                      check=OutputCheck(pattern=r"result=(\S+)"), reference_config={"N": 40}, interleave=True)
+    try:
+        res = r({"N": 10, "BUG": 0})
+        assert res.ok and res.value == pytest.approx(0.25) and res.extra["reference_median"] == pytest.approx(0.04)
+        assert r({"N": 10, "BUG": 1}).status is Status.WRONG_ANSWER
+    finally:
+        r.close()
+    with pytest.raises(ConfigError, match="needs a reference"):
+        CKernelRunner(src, interleave=True)

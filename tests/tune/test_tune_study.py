@@ -17,6 +17,11 @@ from hpcopt.tune.storage import Storage
 from hpcopt.tune.strategies import get_strategy
 from hpcopt.tune.study import Study, pareto_front
 
+# these tests need the 'tune' extra: pip install -e '.[test,tune]'
+pytest.importorskip("sklearn")
+pytest.importorskip("optuna")
+pytest.importorskip("cmaes")
+
 
 def bowl(x, y):
     if x == 2 and y == 2:
@@ -237,3 +242,20 @@ def test_spaces_and_spec_runners_pickle(tmp_path):
         assert clone.compile_command({"TIME_BLOCK": 4, "UNROLL": 2}, "x")[-4:-2] == [str(runner.source), "-o"]
     finally:
         runner.close()
+
+
+def test_html_report_of_a_multi_objective_study_has_a_pareto_front(tmp_path):
+    from hpcopt.tune.report import study_report, write_html
+
+    sp = SearchSpace([Integer("a", 0, 30), Integer("b", 0, 3)])
+    s = Study(sp, PythonRunner(lambda a, b: (a + 1.0 + b, (30 - a) ** 2 + 1.0 + b), timing="output"),
+              strategy="nsga2", n_objectives=2, objective_names=["time", "memory"], random_state=0)
+    s.optimize(40)
+    rep = study_report(s)
+    front = [tuple(p["values"]) for p in rep["pareto_front"]]
+    others = [t.result.values for t in s.trials if t.result.ok and tuple(t.result.values) not in front]
+    dominates = lambda u, v: all(x <= y for x, y in zip(u, v)) and u != tuple(v)  # noqa: E731
+    assert front and not any(dominates(u, v) for u in front for v in front)
+    assert all(any(dominates(u, v) for u in front) for v in others)
+    page = write_html(s, tmp_path / "r.html").read_text()
+    assert "Pareto front" in page and page.count("data:image/png;base64,") == 3

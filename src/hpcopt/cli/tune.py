@@ -217,7 +217,8 @@ def replay_cmd(
 @sub.command("compare-strategies")
 def compare_cmd(
     cache: list[str] = typer.Option(..., "--cache", help="Cache file(s); repeat or separate by commas."),
-    strategies: Optional[str] = typer.Option(None, "--strategies", help="Comma-separated names (default: all)."),
+    strategies: Optional[str] = typer.Option(
+        None, "--strategies", help="Comma-separated names (default: all; tpe and cmaes take minutes per run at budgets over 1000)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations per run (default: cutoff per space)."),
     repeats: int = typer.Option(10, "--repeats", help="Runs per strategy and space (different seeds)."),
     seed: int = typer.Option(0, "--seed", help="Base random state; run r uses seed + 1000 r."),

@@ -134,7 +134,7 @@ class _ProcessRunner:
     def __init__(self, *, timing: str = "wall", pattern: str | None = None, warmup: int = 1,
                  repeats: int = 5, timeout: float | None = 60.0, check: OutputCheck | None = None,
                  reference_config: Mapping[str, Any] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+                 env: Mapping[str, str] | None = None, interleave: bool = False) -> None:
         if timing not in _TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
         if timing == "output" and not pattern:
@@ -150,6 +150,9 @@ class _ProcessRunner:
         self.reference_config = dict(reference_config) if reference_config is not None else None
         self.cwd = cwd
         self.env = dict(env) if env else None
+        if interleave and reference_config is None:
+            raise ConfigError("interleave=True needs a reference configuration to interleave with")
+        self.interleave = interleave
 
     # subclasses: return argv to run, or a Result (e.g. a compile failure)
     def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:  # pragma: no cover
@@ -192,6 +195,8 @@ class _ProcessRunner:
         if isinstance(prep, Result):
             return prep
         self.ensure_reference()
+        if self.interleave:
+            return self._relative(config, prep)
         samples: list[float] = []
         for i in range(self.warmup + self.repeats):
             run = _run_process(prep, self.timeout, self.cwd, self.env)
@@ -207,6 +212,38 @@ class _ProcessRunner:
                     return Result.failure(Status.RUNTIME_ERROR, s)
                 samples.append(s)
         return _summarise(samples, {"timing": self.timing})
+
+
+    def _relative(self, config: Mapping[str, Any], prep: Sequence[str]) -> Result:
+        """Reference and candidate measured alternately; the objective is the median of the
+        per-pair ratios candidate / reference (dimensionless: 0.5 = twice as fast), which
+        cancels slow drifts of a shared machine."""
+        base = self.prepare(self.reference_config or {})
+        if isinstance(base, Result):
+            raise InputError(f"the reference configuration fails: {base.message}", field="reference")
+        ratios: list[float] = []
+        base_times: list[float] = []
+        for i in range(self.warmup + self.repeats):
+            b = _run_process(base, self.timeout, self.cwd, self.env)
+            c = _run_process(prep, self.timeout, self.cwd, self.env)
+            if b.status is not Status.OK:
+                raise InputError(f"the reference configuration fails: {b.message}", field="reference")
+            if c.status is not Status.OK:
+                return Result.failure(c.status, c.message)
+            if i == 0 and self.check is not None:
+                why = self.check.compare(c.output)
+                if why is not None:
+                    return Result.failure(Status.WRONG_ANSWER, why)
+            if i >= self.warmup:
+                sb, sc = self._sample(b), self._sample(c)
+                if isinstance(sb, str) or isinstance(sc, str):
+                    return Result.failure(Status.RUNTIME_ERROR, sb if isinstance(sb, str) else sc)
+                if sb <= 0:
+                    return Result.failure(Status.RUNTIME_ERROR, "the reference's time is zero; use another timing")
+                ratios.append(sc / sb)
+                base_times.append(sb)
+        return _summarise(ratios, {"timing": self.timing, "relative_to": dict(self.reference_config or {}),
+                                   "reference_median": float(np.median(base_times))})
 
 
 class CommandRunner(_ProcessRunner):
@@ -451,6 +488,9 @@ def interleaved(runner: _ProcessRunner, baseline: Mapping[str, Any] | Callable[[
         if i >= warmup:
             comp.baseline.append(pair[0])
             comp.candidate.append(pair[1])
+    if min(comp.baseline + comp.candidate) <= 0:
+        raise InputError("a measured time is zero: the program runs too briefly for this timing", field="timing",
+                         hint="use wall-clock timing, a larger input, or a time the program prints")
     return comp
 
 

@@ -30,6 +30,8 @@ repeats = 5
 timeout = 60
 check = '(checksum|probe|sumsq)=(\\S+)'   # compared with the reference's output
 reference = { NAIVE = 1 }                 # macros of the reference (and baseline) build
+interleave = false      # true: measure reference and candidate alternately, objective =
+                        # median ratio candidate / reference
 ```
 
 For ``kind = "command"`` give ``command = "./app --tile {TILE_I}"``; for
@@ -51,7 +53,7 @@ from hpcopt.tune.space import SearchSpace, parameter_from_spec
 
 _TOP_KEYS = {"constraints", "study", "parameters", "derived", "runner"}
 _RUNNER_COMMON = {"kind", "timing", "pattern", "warmup", "repeats", "timeout", "check", "rtol", "atol",
-                  "reference", "reference_output"}
+                  "reference", "reference_output", "interleave"}
 _RUNNER_KEYS = {
     "c": _RUNNER_COMMON | {"source", "compiler", "flags", "flag_params", "run_args", "libs"},
     "command": _RUNNER_COMMON | {"command", "cwd"},
@@ -101,6 +103,8 @@ class TuneSpec:
         for k in ("timing", "pattern", "warmup", "repeats", "timeout"):
             if k in r:
                 common[k] = r[k]
+        if kind in ("c", "command") and r.get("interleave"):
+            common["interleave"] = True
         check = None
         if kind in ("c", "command") and "check" in r:
             check = OutputCheck(pattern=r["check"], rtol=r.get("rtol"), atol=r.get("atol"),
