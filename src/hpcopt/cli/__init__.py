@@ -19,7 +19,7 @@ app = typer.Typer(
 
 # Each capability's CLI module adds its commands to ``app`` when imported; list it here so
 # that ``hpcopt --help`` shows everything. Modules import heavy libraries lazily.
-_COMMAND_MODULES: tuple[str, ...] = ("trace", "schedule", "detect", "tune")
+_COMMAND_MODULES: tuple[str, ...] = ("trace", "schedule", "detect", "tune", "estimate")
 
 
 def _register() -> None:
