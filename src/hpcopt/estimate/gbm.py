@@ -38,17 +38,35 @@ DRIFT_THRESHOLD = 1.3  # recent error / training error above which a retrain is 
 POINT_LOSSES = ("l2", "l1", "welsch")
 
 
-class _Additive:
-    """Boosters whose raw outputs add up (a median model refined by a mode-seeking one)."""
+class _PointModel:
+    """The point model's boosters, whose raw outputs add up.
 
-    def __init__(self, boosters: list) -> None:
+    ``boosters[0]`` alone (L2 or L1), or a median model refined by a mode-seeking one
+    (``boosters[1]``) that starts from ``init_col`` -- Tsafrir's estimate among the
+    features -- where it is known, and from the median model elsewhere."""
+
+    def __init__(self, boosters: list, init_col: int | None = None) -> None:
         self.boosters = boosters
+        self.init_col = init_col
+
+    def _base_mask(self, X: np.ndarray) -> np.ndarray:
+        if self.init_col is None:
+            return np.zeros(len(X), dtype=bool)
+        return np.isfinite(X[:, self.init_col])
 
     def predict(self, X: np.ndarray, pred_contrib: bool = False, num_threads: int = 1) -> np.ndarray:
-        out = self.boosters[0].predict(X, pred_contrib=pred_contrib, num_threads=num_threads)
-        for b in self.boosters[1:]:
-            out = out + b.predict(X, pred_contrib=pred_contrib, num_threads=num_threads)
-        return out
+        first = self.boosters[0].predict(X, pred_contrib=pred_contrib, num_threads=num_threads)
+        if len(self.boosters) == 1:
+            return first
+        out = self.boosters[1].predict(X, pred_contrib=pred_contrib, num_threads=num_threads)
+        use = self._base_mask(X)
+        if not pred_contrib:
+            return out + np.where(use, X[:, self.init_col] if use.any() else 0.0, first)
+        base = first.copy()
+        if use.any():
+            base[use] = 0.0
+            base[use, self.init_col] = X[use, self.init_col]
+        return out + base
 
 
 def _welsch(scale: float):
@@ -140,7 +158,9 @@ class GBMEstimator:
         categorical: bool = True,
         cap_at_request: bool = True,
         point_loss: str = "welsch",
-        welsch_scale: float = 0.7,
+        point_init: str = "tsafrir",
+        adaptive_gamma: float = 0.005,
+        welsch_scale: float = 0.5,
         random_state: int | None = 0,
         n_jobs: int = 1,
     ) -> None:
@@ -158,6 +178,8 @@ class GBMEstimator:
         self.categorical = categorical
         self.cap_at_request = cap_at_request
         self.point_loss = point_loss
+        self.point_init = point_init
+        self.adaptive_gamma = adaptive_gamma
         self.welsch_scale = welsch_scale
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -202,6 +224,10 @@ class GBMEstimator:
             raise bad("max_train_jobs", "None or an int >= min_train_jobs")
         if self.point_loss not in POINT_LOSSES:
             raise bad("point_loss", f"one of {', '.join(POINT_LOSSES)}")
+        if not (isinstance(self.adaptive_gamma, (int, float)) and 0 <= self.adaptive_gamma < 1):
+            raise bad("adaptive_gamma", "a float in [0, 1)")
+        if self.point_init not in ("tsafrir", "median"):
+            raise bad("point_init", "'tsafrir' or 'median'")
         if not (isinstance(self.welsch_scale, (int, float)) and self.welsch_scale > 0):
             raise bad("welsch_scale", "a positive float")
         if self.random_state is not None and not isinstance(self.random_state, (int, np.integer)):
@@ -233,14 +259,20 @@ class GBMEstimator:
                            init_score=init_score, free_raw_data=True, params={"verbose": -1, "max_bin": 255})
         return lgb.train(self._lgb_params(objective, alpha), data, num_boost_round=int(self.n_estimators))
 
-    def _point_model(self, X: np.ndarray, y: np.ndarray) -> _Additive:
+    def _point_model(self, X: np.ndarray, y: np.ndarray) -> _PointModel:
         if self.point_loss == "l2":
-            return _Additive([self._booster(X, y, "regression")])
+            return _PointModel([self._booster(X, y, "regression")])
         median = self._booster(X, y, "regression_l1")
         if self.point_loss == "l1":
-            return _Additive([median])
+            return _PointModel([median])
+        col = None
+        if self.point_init == "tsafrir" and "user_tsafrir" in self.feature_names_:
+            col = self.feature_names_.index("user_tsafrir")
+        start = _PointModel([median, None], col)
         init = median.predict(X, num_threads=1)
-        return _Additive([median, self._booster(X, y, _welsch(float(self.welsch_scale)), init_score=init)])
+        if col is not None:
+            init = np.where(start._base_mask(X), X[:, col], init)
+        return _PointModel([median, self._booster(X, y, _welsch(float(self.welsch_scale)), init_score=init)], col)
 
     def _train(self, X: np.ndarray, y_log: np.ndarray, reference_error: float | None = None) -> None:
         """Fit the three boosters on rows ordered by completion; recalibrate."""
@@ -271,6 +303,8 @@ class GBMEstimator:
         lo, hi = self._raw_quantiles(X)
         q = self.q_ if confidence_level is None or confidence_level == self.confidence_level else \
             conformal_quantile(self.calibration_scores_, confidence_level)
+        if q == -math.inf:
+            q = float(self.calibration_scores_.min())
         lower = np.maximum(np.expm1(lo - q), 0.0)
         upper = np.expm1(hi + q) if math.isfinite(q) else np.full(len(hi), np.inf)
         point = np.maximum(point, 0.0)
@@ -300,6 +334,7 @@ class GBMEstimator:
         self._last_train_time = -math.inf
         self.fallback_ = Tsafrir()
         self.fallback_.start(jobs, header)
+        self.alpha_t_ = 1.0 - self.confidence_level
         self.train_log_: list[dict[str, Any]] = []
 
     def _reset_learned(self) -> None:
@@ -367,7 +402,7 @@ class GBMEstimator:
         self.X_[row] = x
         self.submit_time_[row] = now
         if self.is_trained:
-            point, lower, upper = self._predict_arrays(x[None, :], self.req_[row:row + 1])
+            point, lower, upper = self._predict_arrays(x[None, :], self.req_[row:row + 1], self._online_level())
             est, lo, hi = float(point[0]), float(lower[0]), float(upper[0])
             self.trained_[row] = True
         else:
@@ -378,7 +413,18 @@ class GBMEstimator:
         self.estimate_[row], self.lower_[row], self.upper_[row] = est, lo, hi
         return est, hi
 
+    def _online_level(self) -> float:
+        """The level the conformal correction is taken at: the nominal one, moved by
+        adaptive conformal inference (Gibbs & Candes 2021) after each completion: up after
+        a miss, down after a hit, so that long-run coverage tracks the nominal one even
+        when runtimes drift between retrains. Capped so that intervals stay finite."""
+        n = len(self.calibration_scores_)
+        return float(min(max(1.0 - self.alpha_t_, 0.0), n / (n + 1.0)))
+
     def on_complete(self, row: int, now: float, runtime: float) -> None:
+        if self.adaptive_gamma and self.trained_[row] and not math.isnan(self.submit_time_[row]):
+            miss = not (self.lower_[row] <= runtime <= self.upper_[row])
+            self.alpha_t_ += self.adaptive_gamma * ((1.0 - self.confidence_level) - float(miss))
         self.features_.on_complete(row, now, runtime)
         self.fallback_.on_complete(row, now, runtime)
         if not hasattr(self, "runtime_seen_"):

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hpcopt.errors import ConfigError, InputError, require
-from hpcopt.estimate.gbm import GBMEstimator, _Additive
+from hpcopt.estimate.gbm import GBMEstimator, _PointModel
 
 SCHEMA = "hpcopt.estimate.gbm-model/1"
 
@@ -61,6 +61,7 @@ def save_model(model: GBMEstimator, path: str | Path) -> Path:
         "calibration_scores": [float(v) for v in model.calibration_scores_],
         "data_hash": getattr(model, "data_hash_", None),
         "versions": _versions(),
+        "point_init_column": model.point_.init_col,
         "files": files,
     }
     (out / "metadata.json").write_text(json.dumps(meta, indent=2, default=float))
@@ -96,7 +97,8 @@ def load_model(path: str | Path) -> GBMEstimator:
         )
     model = GBMEstimator(**meta["params"])
     try:
-        model.point_ = _Additive([lgb.Booster(model_str=(p / f).read_text()) for f in meta["files"]["point"]])
+        model.point_ = _PointModel([lgb.Booster(model_str=(p / f).read_text()) for f in meta["files"]["point"]],
+                                   meta.get("point_init_column"))
         model.lower_model_ = lgb.Booster(model_str=(p / meta["files"]["lower"]).read_text())
         model.upper_model_ = lgb.Booster(model_str=(p / meta["files"]["upper"]).read_text())
     except (OSError, lgb.basic.LightGBMError) as exc:
