@@ -238,3 +238,25 @@ def test_conformal_quantile_hand_computed():
     assert conformal_quantile(scores, 0.5) == 5.0  # ceil(10 * 0.5) = 5th
     assert conformal_quantile(scores, 0.95) == math.inf  # ceil(9.5) = 10 > 9
     assert conformal_quantile(np.array([]), 0.9) == math.inf
+
+
+def test_adaptive_level_moves_with_misses_and_hits():
+    """After a shift the fixed-level intervals miss more; adaptive conformal inference
+    widens them (level up) and brings coverage of the shifted period nearer the nominal."""
+    w = synthetic(2400, seed=21)
+    jobs = w.jobs.copy()
+    half = jobs["submit"] > jobs["submit"].median()
+    rng = np.random.default_rng(1)
+    jobs.loc[half, "runtime"] = np.round(jobs.loc[half, "runtime"] * rng.lognormal(0, 1.2, half.sum())).clip(1)
+    jobs["req_time"] = -1.0  # no cap: keep the shifted runtimes
+    shifted = Workload(jobs, {}, "shifted")
+    covs, levels = [], []
+    for gamma in (0.0, 0.02):
+        g = GBMEstimator(**{**FAST, "retrain_every": 100000}, adaptive_gamma=gamma)
+        rep = replay_trace(shifted, g)
+        late = rep.submit > np.quantile(rep.submit, 0.6)
+        lo, hi = g.lower_[rep.rows][late], g.upper_[rep.rows][late]
+        covs.append(np.mean((rep.actual[late] >= lo) & (rep.actual[late] <= hi)))
+        levels.append(g._online_level())
+    assert levels[0] == pytest.approx(0.9) and levels[1] > 0.9
+    assert abs(covs[1] - 0.9) < abs(covs[0] - 0.9)

@@ -12,13 +12,26 @@ Two faces over the same models:
   confidence_level=0.9)``, ``explain`` (LightGBM's own SHAP values), ``drift_check``;
   :mod:`hpcopt.estimate.model_io` saves and loads a fitted model with its metadata.
 
-Each training fits three boosters on log1p(runtime): the point model (L2) on every
-training job, and quantile models at alpha/2 and 1 - alpha/2 on all but the most recently
-completed ``calibration_fraction`` of them. On those held-out recent jobs the CQR score
-``max(lo - y, y - hi)`` gives the correction ``q`` (its ceil((n+1)(1-alpha))/n
-empirical quantile); the interval is ``[lo - q, hi + q]`` in log space (Romano, Patterson &
-Candès 2019). ``q`` is recomputed at every retrain. The point estimate is capped at the
-requested time (a job is killed there); the interval is not capped.
+Each training fits boosters on log1p(runtime) from the completed jobs, ordered by
+completion:
+
+- the point model: a median (L1) booster, then a booster with Tsafrir's accuracy as its
+  loss (1 - exp(-|log error|), smoothed at 0) that starts from Tsafrir's estimate (a
+  feature) where the user has history and from the median model elsewhere. The accuracy
+  min(p, a) / max(p, a) rewards being near the mode of an often bimodal distribution
+  (jobs fail at once or run long), where an L2 or L1 model sits between the modes; the
+  start keeps what the user's last jobs say and the trees correct it.
+  ``point_loss="l2"|"l1"|"welsch"`` and ``point_init="median"`` give other variants;
+- quantile boosters at alpha/2 and 1 - alpha/2 on all but the most recently completed
+  ``calibration_fraction`` of the jobs. On those held-out recent jobs the CQR score
+  ``max(lo - y, y - hi)`` gives the correction ``q`` (its ceil((n+1)(1-alpha))/n
+  empirical quantile); the interval is ``[lo - q, hi + q]`` in log space (Romano,
+  Patterson & Candès 2019). ``q`` is recomputed at every retrain; online, the level it is
+  taken at also adapts after each completion (adaptive conformal inference, Gibbs &
+  Candès 2021, step ``adaptive_gamma``; 0 turns it off).
+
+The point estimate is capped at the requested time (a job is killed there); the interval
+is not capped.
 """
 
 from __future__ import annotations
@@ -35,7 +48,7 @@ from hpcopt.estimate.baselines import Tsafrir
 from hpcopt.estimate.features import OnlineFeatures, replay_features
 
 DRIFT_THRESHOLD = 1.3  # recent error / training error above which a retrain is advised
-POINT_LOSSES = ("l2", "l1", "welsch")
+POINT_LOSSES = ("l2", "l1", "welsch", "accuracy")
 
 
 class _PointModel:
@@ -80,6 +93,22 @@ def _welsch(scale: float):
         e = np.exp(-d * d / (2 * s2))
         grad = d / s2 * e
         hess = np.maximum((1 - d * d / s2) * e / s2, 1e-2 / s2)
+        return grad, hess
+
+    return objective
+
+
+def _accuracy_loss(eps: float = 0.1):
+    """Tsafrir's accuracy itself as a loss: 1 - exp(-|d|) on the log error d (|d| smoothed
+    to sqrt(d^2 + eps^2) at 0). It is concave away from 0, so the Hessian is floored
+    (a damped gradient step there)."""
+
+    def objective(pred, data):
+        d = pred - data.get_label()
+        r = np.sqrt(d * d + eps * eps)
+        e = np.exp(-r)
+        grad = e * d / r
+        hess = np.maximum(np.maximum(e * (eps * eps / r**3 - d * d / (r * r)), 0.5 * e), 0.05)
         return grad, hess
 
     return objective
@@ -147,7 +176,7 @@ class GBMEstimator:
         n_estimators: int = 150,
         learning_rate: float = 0.05,
         num_leaves: int = 31,
-        min_child_samples: int = 20,
+        min_child_samples: int = 100,
         confidence_level: float = 0.9,
         calibration_fraction: float = 0.2,
         retrain_every: int | None = 1000,
@@ -157,7 +186,7 @@ class GBMEstimator:
         history: int = 5,
         categorical: bool = True,
         cap_at_request: bool = True,
-        point_loss: str = "welsch",
+        point_loss: str = "accuracy",
         point_init: str = "tsafrir",
         adaptive_gamma: float = 0.005,
         welsch_scale: float = 0.5,
@@ -245,7 +274,7 @@ class GBMEstimator:
             "deterministic": True,
             "force_col_wise": True,
             "verbose": -1,
-            "cat_smooth": 10.0,
+            "cat_smooth": 50.0,
             "max_cat_to_onehot": 8,
         }
         if alpha is not None:
@@ -272,7 +301,8 @@ class GBMEstimator:
         init = median.predict(X, num_threads=1)
         if col is not None:
             init = np.where(start._base_mask(X), X[:, col], init)
-        return _PointModel([median, self._booster(X, y, _welsch(float(self.welsch_scale)), init_score=init)], col)
+        loss = _accuracy_loss() if self.point_loss == "accuracy" else _welsch(float(self.welsch_scale))
+        return _PointModel([median, self._booster(X, y, loss, init_score=init)], col)
 
     def _train(self, X: np.ndarray, y_log: np.ndarray, reference_error: float | None = None) -> None:
         """Fit the three boosters on rows ordered by completion; recalibrate."""
