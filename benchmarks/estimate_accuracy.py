@@ -42,7 +42,41 @@ TRACES = [
 ]
 
 
-def evaluate(path: Path, params: dict) -> dict:
+def figure(trace: str, arrays: dict) -> str:
+    """Predicted vs actual (Tsafrir, GBM) and the GBM interval's coverage by quarter, as
+    an embedded PNG."""
+    import base64
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    a = np.maximum(arrays["actual"], 1)
+    for ax, name in zip(axes[:2], ("tsafrir", "gbm")):
+        p = np.maximum(arrays[name], 1)
+        ax.hexbin(a, p, xscale="log", yscale="log", gridsize=40, bins="log", mincnt=1, cmap="viridis")
+        lim = [1, max(a.max(), p.max())]
+        ax.plot(lim, lim, "r--", lw=1)
+        ax.set_xlabel("actual runtime (s)")
+        ax.set_ylabel(f"{name} estimate (s)")
+        ax.set_title(f"{trace}: {name}")
+    q = arrays["coverage_by_quarter"]
+    axes[2].bar(range(1, len(q) + 1), q, color="tab:blue")
+    axes[2].axhline(0.9, color="r", ls="--", lw=1)
+    axes[2].axhspan(0.87, 0.93, color="r", alpha=0.1)
+    axes[2].set_ylim(0, 1)
+    axes[2].set_xlabel("quarter of the trace (by submit time)")
+    axes[2].set_ylabel("GBM 90% interval coverage")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    plt.close(fig)
+    return f'<img alt="{trace}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+
+
+def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
     w = load_workload(path)
     out: dict = {"trace": path.name, "jobs_in_trace": len(w)}
     results = {}
@@ -68,6 +102,11 @@ def evaluate(path: Path, params: dict) -> dict:
             m["dropped_features"] = est.dropped_features_
             m["features"] = est.feature_names_
         results[name] = m
+        if arrays is not None:
+            arrays[name] = rep.estimate
+            arrays["actual"] = rep.actual
+            if name == "gbm":
+                arrays["coverage_by_quarter"] = m["coverage_by_quarter"]
     out["estimators"] = results
     g, t, r = results["gbm"]["all"], results["tsafrir"]["all"], results["requested"]["all"]
     cov = results["gbm"]["later_half"]["coverage"]
@@ -84,18 +123,24 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--traces", nargs="*", default=TRACES)
     ap.add_argument("--random-state", type=int, default=0)
+    ap.add_argument("--early-stopping", action="store_true", help="stop the point correction early on the held-out recent jobs")
+    ap.add_argument("--report", type=Path, default=None, help="write a self-contained HTML report here")
     ap.add_argument("--retrain-every", type=int, default=1000)
     ap.add_argument("--retrain-interval", type=float, default=None, help="also retrain after this much trace time (s)")
     args = ap.parse_args()
     params = {"random_state": args.random_state, "retrain_every": args.retrain_every,
-              "retrain_interval": args.retrain_interval, "n_jobs": 1}
+              "retrain_interval": args.retrain_interval, "n_jobs": 1, "early_stopping": args.early_stopping}
     t0 = time.perf_counter()
     rows = []
+    figures = []
     for name in args.traces:
         p = SHARED / name
         if not p.exists():
             continue
-        rows.append(evaluate(p, params))
+        arrays: dict = {}
+        rows.append(evaluate(p, params, arrays if args.report else None))
+        if args.report:
+            figures.append(figure(name, arrays))
         if not args.json:
             r = rows[-1]
             e = r["estimators"]
@@ -115,6 +160,14 @@ def main() -> None:
         "traces": rows,
         "total_wall_s": time.perf_counter() - t0,
     }
+    if args.report:
+        import html
+
+        body = "\n".join(f"<h2>{html.escape(r['trace'])}</h2>\n{f}\n<pre>{html.escape(json.dumps({k: v['all'] for k, v in r['estimators'].items()}, indent=1, default=float))}</pre>"
+                         for r, f in zip(rows, figures))
+        args.report.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>hpcopt runtime prediction</title></head>"
+                               f"<body><h1>Runtime prediction: online replay, GBM vs baselines</h1><p>{html.escape(result['protocol'])}; "
+                               f"random_state {args.random_state}</p>{body}</body></html>")
     if args.json:
         print(json.dumps(result, indent=2, default=float))
 

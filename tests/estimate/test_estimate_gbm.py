@@ -142,7 +142,7 @@ def test_explain_contributions_sum_to_the_prediction():
     np.testing.assert_allclose(total, exp.prediction_log, atol=1e-9)
     # the point estimate is that prediction (in seconds), capped at the request
     req = w.column("req_time")[exp.values.index.to_numpy()]
-    np.testing.assert_allclose(model.predict(w), np.minimum(np.expm1(exp.prediction_log).clip(0), req), rtol=1e-9)
+    np.testing.assert_allclose(model.predict(w), np.minimum(np.round(np.expm1(exp.prediction_log).clip(0)), req), rtol=1e-9)
     top = exp.top(0, 3)
     assert len(top) == 3 and abs(top[0]["contribution"]) >= abs(top[2]["contribution"])
 
