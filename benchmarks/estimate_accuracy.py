@@ -98,6 +98,8 @@ def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
             m["coverage_by_quarter"] = [
                 float(np.mean((rep.actual[q] >= lower[q]) & (rep.actual[q] <= upper[q]))) for q in quarters
             ]
+            m["median_interval_width"] = float(np.median(upper - lower))
+            m["trained_jobs"]["median_interval_width"] = float(np.median((upper - lower)[trained]))
             m["trainings"] = int(getattr(est, "trainings_", 0))
             m["dropped_features"] = est.dropped_features_
             m["features"] = est.feature_names_
@@ -116,6 +118,19 @@ def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
         "later_coverage_within_3_points": bool(abs(cov - 0.9) <= 0.03),
     }
     return out
+
+
+def clean(obj):
+    """JSON-safe: inf and NaN become null (an interval with no upper end has infinite width)."""
+    if isinstance(obj, dict):
+        return {k: clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def main() -> None:
@@ -169,7 +184,7 @@ def main() -> None:
                                f"<body><h1>Runtime prediction: online replay, GBM vs baselines</h1><p>{html.escape(result['protocol'])}; "
                                f"random_state {args.random_state}</p>{body}</body></html>")
     if args.json:
-        print(json.dumps(result, indent=2, default=float))
+        print(json.dumps(clean(result), indent=2, allow_nan=False))
 
 
 if __name__ == "__main__":

@@ -95,3 +95,16 @@ def test_a_damaged_booster_file(fitted, tmp_path):
     (tmp_path / "m" / "upper.txt").unlink()
     with pytest.raises(InputError, match="missing or damaged"):
         load_model(tmp_path / "m")
+
+
+def test_a_model_trained_online_can_be_saved(tmp_path):
+    from hpcopt.estimate import replay_trace
+
+    w = workload(900, seed=5)
+    g = GBMEstimator(n_estimators=20, min_train_jobs=100, retrain_every=300, early_stopping=True)
+    replay_trace(w, g)
+    g.save(tmp_path / "online")
+    loaded = load_model(tmp_path / "online")
+    meta = read_metadata(tmp_path / "online")
+    assert meta["training_window"]["jobs"] == g.n_train_ and meta["data_hash"] == g.data_hash_
+    np.testing.assert_array_equal(loaded.predict(w), g.predict(w))
