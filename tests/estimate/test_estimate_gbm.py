@@ -260,3 +260,20 @@ def test_adaptive_level_moves_with_misses_and_hits():
         levels.append(g._online_level())
     assert levels[0] == pytest.approx(0.9) and levels[1] > 0.9
     assert abs(covs[1] - 0.9) < abs(covs[0] - 0.9)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=60), st.floats(0.01, 0.99))
+def test_conformal_quantile_covers_at_least_the_level(scores, level):
+    q = conformal_quantile(np.array(scores), level)
+    n = len(scores)
+    if math.isinf(q):
+        assert math.ceil((n + 1) * level) > n
+    else:
+        # a new exchangeable score falls below q with probability >= level
+        assert np.sum(np.array(scores) <= q) >= math.ceil((n + 1) * level)
+        assert q in scores
