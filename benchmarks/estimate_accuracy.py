@@ -53,7 +53,7 @@ def figure(trace: str, arrays: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    fig, axes = plt.subplots(1, 4, figsize=(19, 4))
     a = np.maximum(arrays["actual"], 1)
     for ax, name in zip(axes[:2], ("tsafrir", "gbm")):
         p = np.maximum(arrays[name], 1)
@@ -70,6 +70,14 @@ def figure(trace: str, arrays: dict) -> str:
     axes[2].set_ylim(0, 1)
     axes[2].set_xlabel("quarter of the trace (by submit time)")
     axes[2].set_ylabel("GBM 90% interval coverage")
+    levels, cov = arrays["levels"], arrays["coverage_by_level"]
+    axes[3].plot(levels, cov, "o-", label="GBM (fit on the first half, later half)")
+    axes[3].plot([0, 1], [0, 1], "r--", lw=1, label="nominal")
+    axes[3].set_xlim(0.45, 1)
+    axes[3].set_ylim(0.45, 1)
+    axes[3].set_xlabel("confidence level")
+    axes[3].set_ylabel("coverage")
+    axes[3].legend(fontsize=8)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
     plt.close(fig)
@@ -110,6 +118,22 @@ def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
             if name == "gbm":
                 arrays["coverage_by_quarter"] = m["coverage_by_quarter"]
     out["estimators"] = results
+    if arrays is not None:
+        # Coverage by confidence level: fit offline on jobs submitted in the first half,
+        # intervals for the later half at several levels (same calibration scores).
+        from hpcopt.data.workload import Workload
+
+        half = w.column("submit") < np.median(w.column("submit"))
+        model = GBMEstimator(**params).fit(Workload(w.jobs[half].reset_index(drop=True), dict(w.header), w.source))
+        X = model.features(w)
+        later = ~half[X.index.to_numpy()]
+        actual = w.column("runtime")[X.index.to_numpy()][later]
+        arrays["levels"] = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+        arrays["coverage_by_level"] = []
+        for level in arrays["levels"]:
+            _, pis = model.predict_interval(X[later], confidence_level=level)
+            arrays["coverage_by_level"].append(float(np.mean((actual >= pis[:, 0]) & (actual <= pis[:, 1]))))
+        out["offline_coverage_by_level"] = dict(zip(map(str, arrays["levels"]), arrays["coverage_by_level"]))
     g, t, r = results["gbm"]["all"], results["tsafrir"]["all"], results["requested"]["all"]
     cov = results["gbm"]["later_half"]["coverage"]
     out["targets"] = {
