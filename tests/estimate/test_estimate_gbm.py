@@ -277,3 +277,14 @@ def test_conformal_quantile_covers_at_least_the_level(scores, level):
         # a new exchangeable score falls below q with probability >= level
         assert np.sum(np.array(scores) <= q) >= math.ceil((n + 1) * level)
         assert q in scores
+
+
+def test_start_resets_everything_learned():
+    """The same object replayed on two traces gives what fresh objects give."""
+    a, b = synthetic(700, seed=30), synthetic(500, seed=31)
+    g = GBMEstimator(**FAST)
+    replay_trace(a, g)
+    second = replay_trace(b, g)
+    fresh = replay_trace(b, GBMEstimator(**FAST))
+    np.testing.assert_array_equal(second.estimate, fresh.estimate)
+    np.testing.assert_array_equal(second.upper, fresh.upper)

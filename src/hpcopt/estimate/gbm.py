@@ -381,6 +381,7 @@ class GBMEstimator:
         self.completed_runtime_: list[float] = []
         self.completed_end_: list[float] = []
         self.submit_time_ = np.full(n, np.nan)
+        self.runtime_seen_ = np.full(n, np.nan)
         self._since_train = 0
         self._last_train_time = -math.inf
         self.fallback_ = Tsafrir()
@@ -389,7 +390,8 @@ class GBMEstimator:
         self.train_log_: list[dict[str, Any]] = []
 
     def _reset_learned(self) -> None:
-        for k in ("point_", "lower_model_", "upper_model_", "q_", "trainings_", "training_error_"):
+        for k in ("point_", "lower_model_", "upper_model_", "q_", "trainings_", "training_error_", "n_train_",
+                  "n_calibration_", "calibration_scores_", "training_metrics_", "data_hash_", "train_window_"):
             if hasattr(self, k):
                 delattr(self, k)
 
@@ -478,8 +480,6 @@ class GBMEstimator:
             self.alpha_t_ += self.adaptive_gamma * ((1.0 - self.confidence_level) - float(miss))
         self.features_.on_complete(row, now, runtime)
         self.fallback_.on_complete(row, now, runtime)
-        if not hasattr(self, "runtime_seen_"):
-            self.runtime_seen_ = np.full(len(self.X_), np.nan)
         self.runtime_seen_[row] = runtime
         if math.isnan(self.submit_time_[row]):
             return  # completion of a job never submitted to us: no feature vector to learn from
