@@ -1,24 +1,200 @@
-"""``hpcopt estimate ...``: runtime estimation."""
+"""``hpcopt estimate``: train, apply and explain the learned runtime predictor."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
 
 from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
-from hpcopt.errors import ConfigError
+from hpcopt.errors import ConfigError, InputError
 
+estimate_app = typer.Typer(help="Predict job runtimes (with intervals), explain and evaluate predictors.",
+                           no_args_is_help=True)
+app.add_typer(estimate_app, name="estimate")
+
+
+def _load_trace(path: str):
+    from hpcopt.data import load_workload
+
+    if not Path(path).is_file():
+        raise InputError("the trace file does not exist", source=path)
+    return load_workload(path)
+
+
+def _dropped_note(model) -> list[str]:
+    return [f"feature {k} dropped: {v}" for k, v in getattr(model, "dropped_features_", {}).items()]
+
+
+@estimate_app.command("train")
+def train_cmd(
+    trace: str = typer.Option(..., "--trace", help="Trace to learn from (SWF, sacct or CSV)."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the model into."),
+    random_state: int = typer.Option(0, "--random-state", "--seed", help="Random state recorded with the model."),
+    n_estimators: int = typer.Option(150, "--n-estimators", help="Boosting rounds per model."),
+    confidence_level: float = typer.Option(0.9, "--confidence-level", help="Nominal interval coverage."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Fit GBMEstimator on a whole trace (features built by honest replay) and save it."""
+    from hpcopt.estimate.gbm import GBMEstimator
+
+    w = _load_trace(trace)
+    model = GBMEstimator(random_state=random_state, n_estimators=n_estimators, confidence_level=confidence_level)
+    with progress_bar("training", enabled=not json_out) as progress:
+        model.fit(w, progress=progress)
+    model.save(out)
+    result = {
+        "model": str(out),
+        "trace": trace,
+        "jobs": model.train_window_["jobs"],
+        "features": model.feature_names_,
+        "dropped_features": model.dropped_features_,
+        "metrics": model.training_metrics_,
+        "data_hash": model.data_hash_,
+        "random_state": random_state,
+    }
+    if json_out:
+        print_json(result)
+        return
+    console.print(f"trained on {result['jobs']} jobs of {trace}; saved to {out}")
+    m = model.training_metrics_
+    console.print(f"held-out (latest {m['calibration_jobs']} jobs): log MAE {m['calibration_log_mae']:.3f}, "
+                  f"interval coverage {m['calibration_coverage']:.3f} at {confidence_level:.2f}")
+    for line in _dropped_note(model):
+        console.print(line)
+
+
+@estimate_app.command("predict")
+def predict_cmd(
+    model_dir: Path = typer.Option(..., "--model", help="Directory written by 'hpcopt estimate train'."),
+    trace: str = typer.Option(..., "--trace", help="Trace whose jobs to predict."),
+    confidence_level: Optional[float] = typer.Option(None, "--confidence-level", help="Interval level (default: the model's)."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Predict even if the trace lacks some of the model's features."),
+    limit: int = typer.Option(20, "--limit", help="Jobs shown in the table (the JSON has all)."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """Estimates and intervals for every job of a trace, with accuracy where runtimes are known."""
+    import numpy as np
+
+    from hpcopt.estimate.gbm import GBMEstimator
+    from hpcopt.estimate.metrics import accuracy_metrics
+
+    model = GBMEstimator.load(model_dir)
+    w = _load_trace(trace)
+    est, pis = model.predict_interval(w, confidence_level=confidence_level, allow_missing=allow_missing)
+    rows = model.features(w, allow_missing=allow_missing).index.to_numpy()
+    job_ids = w.column("job_id")[rows]
+    actual = w.column("runtime")[rows].astype(float)
+    metrics = accuracy_metrics(est, actual, pis[:, 0], pis[:, 1])
+    result = {
+        "model": str(model_dir),
+        "trace": trace,
+        "confidence_level": confidence_level or model.confidence_level,
+        "missing_features": getattr(model, "missing_features_", []),
+        "metrics": metrics,
+        "drift": model.drift_check(w),
+        "predictions": [
+            {"job_id": int(j), "estimate": float(e), "lower": float(lo), "upper": float(hi), "actual": float(a)}
+            for j, e, lo, hi, a in zip(job_ids, est, pis[:, 0], pis[:, 1], actual)
+        ],
+    }
+    if json_out:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    t = Table("job", "estimate (s)", "interval (s)", "actual (s)")
+    for p in result["predictions"][:limit]:
+        t.add_row(str(p["job_id"]), f"{p['estimate']:.0f}", f"[{p['lower']:.0f}, {p['upper']:.0f}]", f"{p['actual']:.0f}")
+    console.print(t)
+    console.print(f"{metrics['jobs']} jobs: MAE {metrics['mae']:.0f} s, median AE {metrics['median_ae']:.0f} s, "
+                  f"accuracy {metrics['accuracy']:.3f}, coverage {metrics['coverage']:.3f}, "
+                  f"mean width {metrics['mean_interval_width']:.0f} s (in-sample if this is the training trace)")
+    console.print(result["drift"]["advice"])
+    if result["missing_features"]:
+        console.print(f"missing features (left empty): {', '.join(result['missing_features'])}")
+
+
+@estimate_app.command("explain")
+def explain_cmd(
+    trace: str = typer.Option(..., "--trace", help="Trace holding the job."),
+    job: int = typer.Option(..., "--job", help="Job id (SWF field 1) to explain."),
+    model_dir: Optional[Path] = typer.Option(None, "--model", help="Saved model; default: train on the jobs that completed before this job's submission."),
+    top: int = typer.Option(8, "--top", help="Contributions shown."),
+    random_state: int = typer.Option(0, "--random-state", "--seed", help="Random state when training here."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """The top feature contributions (TreeSHAP, log1p seconds) behind one job's estimate."""
+    import numpy as np
+
+    from hpcopt.data.workload import Workload
+    from hpcopt.estimate.gbm import GBMEstimator
+
+    w = _load_trace(trace)
+    ids = w.column("job_id")
+    hits = np.flatnonzero(ids == job)
+    if len(hits) == 0:
+        raise InputError(f"no job with id {job}", source=trace, field="field 1 (job number)",
+                         hint=f"job ids run from {int(ids.min())} to {int(ids.max())}")
+    row = int(hits[0])
+    submit = float(w.column("submit")[row])
+    if model_dir is not None:
+        model = GBMEstimator.load(model_dir)
+        trained_on = str(model_dir)
+    else:
+        wait = w.column("wait").astype(float)
+        end = w.column("submit") + np.where(wait >= 0, wait, 0.0) + w.column("runtime")
+        before = (w.column("runtime") >= 0) & (end < submit)
+        model = GBMEstimator(random_state=random_state)
+        if before.sum() < model.min_train_jobs:
+            raise InputError(f"only {int(before.sum())} jobs completed before job {job} was submitted; "
+                             f"{model.min_train_jobs} are needed to train", source=trace,
+                             hint="pick a later job or pass --model")
+        past = Workload(w.jobs[before].reset_index(drop=True), dict(w.header), w.source)
+        model.fit(past)
+        trained_on = f"{int(before.sum())} jobs completed before job {job}'s submission"
+    frame = model.features(w, allow_missing=True)
+    if row not in frame.index:
+        raise InputError(f"job {job} has no submit time or runtime to explain", source=trace)
+    i = int(frame.index.get_loc(row))
+    exp = model.explain(frame.iloc[[i]])
+    est, pis = model.predict_interval(frame.iloc[[i]])
+    result = {
+        "job_id": job,
+        "trained_on": trained_on,
+        "estimate_s": float(est[0]),
+        "interval_s": [float(pis[0, 0]), float(pis[0, 1])],
+        "actual_s": float(w.column("runtime")[row]),
+        "requested_s": float(w.column("req_time")[row]),
+        "base_log": float(exp.bias[0]),
+        "prediction_log": float(exp.prediction_log[0]),
+        "contributions": exp.top(0, top),
+        "random_state": random_state,
+    }
+    if json_out:
+        print_json(result)
+        return
+    from rich.table import Table
+
+    console.print(f"job {job}: estimate {result['estimate_s']:.0f} s, interval [{result['interval_s'][0]:.0f}, "
+                  f"{result['interval_s'][1]:.0f}] s, requested {result['requested_s']:.0f} s, actual {result['actual_s']:.0f} s")
+    console.print(f"model: {trained_on}; base value {result['base_log']:.3f} (log1p s) -> {result['prediction_log']:.3f}")
+    t = Table("feature", "value", "contribution (log1p s)")
+    for c in result["contributions"]:
+        t.add_row(c["feature"], "-" if c["value"] is None else f"{c['value']:.4g}", f"{c['contribution']:+.3f}")
+    console.print(t)
+
+
+# ---------------------------------------------------------------- evaluate: online replay
 
 def html_escape(text: str) -> str:
     import html
 
     return html.escape(text)
 
-estimate_app = typer.Typer(help="Predict job runtimes with calibrated uncertainty.", no_args_is_help=True)
-app.add_typer(estimate_app, name="estimate")
 
 MODELS = ("requested", "tsafrir", "gbm")
 
