@@ -12,7 +12,7 @@ is fitted on the best half of that number plus a random sample of the rest. An
 extremely-randomised-trees surrogate (``surrogate="trees"``: per-tree spread as the
 uncertainty) is the faster alternative; on the two replay caches in ../shared its
 tree-based uncertainty under-explored parameters whose first values looked bad, and the
-GP scored clearly higher (docs/tune.md). The model is refitted after every measurement
+GP scored clearly higher (README, Autotuning). The model is refitted after every measurement
 for the first 60 and then every ``ceil(n / refit_ratio)`` measurements, taking the next
 best candidates of the last ranking in between.
 """
