@@ -258,10 +258,8 @@ def _tree_first(tp, te, size, lo, f, now, shadow, extra, stack):
 
 
 @njit(cache=True)
-def _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn):
-    """Start job j now: its completion into the heap, its expected end into the running array."""
-    hsize = _heap_push(ht, hj, hsize, now + duration[j], j)
-    ee = now + est[j]
+def _running_pos(re, rj, rn, ee, j):
+    """Position of (expected end ee, job j) in the running array sorted on that pair."""
     lo, hi = 0, rn
     while lo < hi:
         mid = (lo + hi) >> 1
@@ -269,6 +267,15 @@ def _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn):
             lo = mid + 1
         else:
             hi = mid
+    return lo
+
+
+@njit(cache=True)
+def _launch(j, now, duration, est, ht, hj, hsize, re, rj, rn):
+    """Start job j now: its completion into the heap, its expected end into the running array."""
+    hsize = _heap_push(ht, hj, hsize, now + duration[j], j)
+    ee = now + est[j]
+    lo = _running_pos(re, rj, rn, ee, j)
     for kk in range(rn, lo, -1):
         re[kk] = re[kk - 1]
         rj[kk] = rj[kk - 1]
@@ -360,14 +367,7 @@ def simulate_kernel(submit, duration, est, procs, P, order, backfill):
                 hsize = _heap_pop(ht, hj, hsize)
                 free += procs[j]
                 ee = start[j] + est[j]
-                # remove from the running array (binary search on (ee, j))
-                lo, hi = 0, rn
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if _less(re[mid], rj[mid], ee, j):
-                        lo = mid + 1
-                    else:
-                        hi = mid
+                lo = _running_pos(re, rj, rn, ee, j)  # remove it from the running array
                 for k in range(lo, rn - 1):
                     re[k] = re[k + 1]
                     rj[k] = rj[k + 1]
