@@ -28,6 +28,18 @@ class _Indexed(Strategy):
         span = np.maximum(self.card_ - 1, 1)
         self.unit_ = self.idx_ / span  # each parameter scaled to [0, 1] by value index
 
+    def _record(self, config: Mapping[str, Any], result: Result) -> tuple[int | None, float | None]:
+        """Common part of ``tell``: remember the result; the point's index and objective
+        (a failure counts as +inf in ``_values``; the index is None for a point outside
+        the space)."""
+        Strategy.tell(self, config, result)
+        i = self._index_of(config)
+        if i is None:
+            return None, None
+        v = objective_of(result)
+        self._values[i] = v if v is not None else np.inf
+        return i, v
+
     def neighbours(self, i: int) -> list[int]:
         """Valid points that differ from point ``i`` in one parameter by one step (any value
         for unordered parameters)."""
@@ -183,12 +195,9 @@ class GreedyLocalSearch(_Indexed):
             self._pending = [k]
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
-        super().tell(config, result)
-        i = self._index_of(config)
+        i, v = self._record(config, result)
         if i is None:
             return
-        v = objective_of(result)
-        self._values[i] = v if v is not None else np.inf
         if v is not None and (self._best is None or v < self._values[self._best]):
             self._best = i
         if i == self._current and self._pending == [] and not np.isfinite(self._values[i]):
@@ -278,12 +287,9 @@ class GeneticAlgorithm(_Indexed):
         return None if k is None else self._config(k)
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
-        super().tell(config, result)
-        i = self._index_of(config)
+        i, v = self._record(config, result)
         if i is None:
             return
-        v = objective_of(result)
-        self._values[i] = v if v is not None else np.inf
         self._told.append(i)
 
 
@@ -314,12 +320,9 @@ class SimulatedAnnealing(_Indexed):
         return None if k is None else self._config(k)
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
-        super().tell(config, result)
-        i = self._index_of(config)
+        i, v = self._record(config, result)
         if i is None:
             return
-        v = objective_of(result)
-        self._values[i] = v if v is not None else np.inf
         self._n += 1
         if self._current is None or not np.isfinite(self._values[self._current]):
             if v is not None:
