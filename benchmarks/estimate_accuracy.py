@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.data import load_workload  # noqa: E402
 from hpcopt.estimate import RequestedTime, Tsafrir, grouped_metrics, replay_trace  # noqa: E402
-from hpcopt.estimate.gbm import GBMEstimator  # noqa: E402
+from hpcopt.estimate.gbm import SOURCES, GBMEstimator  # noqa: E402
 from hpcopt.estimate.metrics import accuracy_metrics  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "traces"
@@ -84,6 +84,10 @@ def figure(trace: str, arrays: dict) -> str:
     return f'<img alt="{trace}" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
 
 
+def source_counts(source: np.ndarray) -> dict:
+    return {name: int((source == i).sum()) for i, name in enumerate(SOURCES)}
+
+
 def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
     w = load_workload(path)
     out: dict = {"trace": path.name, "jobs_in_trace": len(w)}
@@ -109,6 +113,9 @@ def evaluate(path: Path, params: dict, arrays: dict | None = None) -> dict:
             m["median_interval_width"] = float(np.median(upper - lower))
             m["trained_jobs"]["median_interval_width"] = float(np.median((upper - lower)[trained]))
             m["trainings"] = int(getattr(est, "trainings_", 0))
+            # Ablation: the model's own estimates, without the per-user choice of a baseline.
+            m["model_only"] = accuracy_metrics(est.model_estimate_[rep.rows], rep.actual)
+            m["sources"] = source_counts(est.source_[rep.rows])
             m["dropped_features"] = est.dropped_features_
             m["features"] = est.feature_names_
         results[name] = m

@@ -66,3 +66,11 @@ def test_bad_input_exits_2_with_one_line(trace, tmp_path):
     assert r.returncode == 2 and "not a saved model" in r.stderr
     r = run("train", "--trace", str(tmp_path / "nope.swf"), "--out", str(tmp_path / "m"), check=False)
     assert r.returncode == 2 and "does not exist" in r.stderr
+
+
+def test_evaluate_gbm_json_names_the_source_of_every_answer(trace):
+    out = json.loads(run("evaluate", "--trace", str(trace), "--model", "gbm", "--json").stdout)
+    for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate", "coverage", "mean_interval_width"):
+        assert key in out
+    assert set(out["gbm_sources"]) == {"model", "requested", "tsafrir"}
+    assert sum(out["gbm_sources"].values()) == out["jobs"] == 700

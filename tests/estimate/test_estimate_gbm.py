@@ -104,7 +104,7 @@ def test_fallback_is_tsafrir_until_the_first_training():
     rt = replay_trace(w, Tsafrir())
     untrained = ~g.trained_[rg.rows]
     assert 100 < untrained.sum() < 600
-    np.testing.assert_array_equal(rg.estimate[untrained], rt.estimate[untrained])
+    np.testing.assert_array_equal(g.model_estimate_[rg.rows][untrained], rt.estimate[untrained])
     assert g.trained_[rg.rows].sum() > 0
 
 
@@ -195,6 +195,10 @@ def test_bad_parameters_say_which_and_why():
         GBMEstimator(retrain_every=None, retrain_interval=None).start(w.jobs, {})
     with pytest.raises(ConfigError, match="point_loss"):
         GBMEstimator(point_loss="huber").fit(w)
+    with pytest.raises(ConfigError, match="'selection_window'.*None or an int >= 5"):
+        GBMEstimator(selection_window=3).start(w.jobs, {})
+    with pytest.raises(ConfigError, match="'selection_z'"):
+        GBMEstimator(selection_z=-1).start(w.jobs, {})
     with pytest.raises(ConfigError, match="no parameter 'alpha'"):
         GBMEstimator().set_params(alpha=0.1)
 
@@ -288,3 +292,25 @@ def test_start_resets_everything_learned():
     fresh = replay_trace(b, GBMEstimator(**FAST))
     np.testing.assert_array_equal(second.estimate, fresh.estimate)
     np.testing.assert_array_equal(second.upper, fresh.upper)
+
+
+def test_per_user_choice_takes_the_request_for_users_whose_requests_are_exact():
+    """Half the users request exactly their runtime: once 5 of such a user's jobs are known
+    and the request was the better estimate, the answer is the request; without the choice
+    it is the model's own."""
+    w = synthetic(1500, seed=4)
+    jobs = w.jobs.copy()
+    exact = jobs["user"] % 2 == 0
+    jobs.loc[exact, "req_time"] = jobs.loc[exact, "runtime"]
+    w = Workload(jobs, dict(w.header), w.source, [])
+    g = GBMEstimator(**FAST)
+    r = replay_trace(w, g)
+    src = g.source_[r.rows]
+    cand = g.candidates_[r.rows]
+    np.testing.assert_array_equal(r.estimate, cand[np.arange(len(src)), src])
+    assert (src[exact.to_numpy()[r.rows]] == 1).mean() > 0.5
+    off = GBMEstimator(**FAST, selection_window=None)
+    r_off = replay_trace(w, off)
+    np.testing.assert_array_equal(r_off.estimate, off.model_estimate_[r_off.rows])
+    acc = accuracy_metrics(r.estimate, r.actual)["accuracy"]
+    assert acc > accuracy_metrics(r_off.estimate, r_off.actual)["accuracy"] + 0.05

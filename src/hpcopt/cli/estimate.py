@@ -241,6 +241,11 @@ def evaluate_cmd(
         lo = lower[r.rows] if lower is not None else None
         m = grouped_metrics(r.estimate, r.actual, r.user_history, lo, r.upper if lo is not None else None)
         results[name] = m
+        if name == "gbm" and getattr(est, "source_", None) is not None:
+            from hpcopt.estimate.gbm import SOURCES
+
+            # which estimate was answered, per job: the model's or a baseline chosen for the user
+            out["gbm_sources"] = {s: int((est.source_[r.rows] == i).sum()) for i, s in enumerate(SOURCES)}
         notes = getattr(est, "dropped_features_", None)
         if notes:
             m["dropped_features"] = list(notes)
@@ -272,3 +277,6 @@ def evaluate_cmd(
                       f"{m['underestimation_rate']:.1%}", f"{m['coverage']:.1%}" if "coverage" in m else "",
                       f"{m['mean_interval_width']:,.0f}" if "mean_interval_width" in m else "")
     console.print(t)
+    if "gbm_sources" in out:
+        console.print("gbm answers per source (per-user choice): "
+                      + ", ".join(f"{k} {v:,}" for k, v in out["gbm_sources"].items()))

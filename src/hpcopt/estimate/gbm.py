@@ -32,6 +32,15 @@ completion:
 
 The point estimate is capped at the requested time (a job is killed there); the interval
 is not capped.
+
+Online, a last stage chooses per user between the model's estimate and the two baselines
+(the requested time, Tsafrir's estimate): on the user's last ``selection_window``
+completed jobs, a baseline takes over only when its accuracy is better than the model's
+by more than ``selection_z`` standard errors (a paired test on the per-job accuracies)
+and its mean absolute error there is no worse. Some users' requests are tight, or their
+jobs repeat, and a model trained on everyone misses that; the test keeps the switch from
+chasing noise. ``selection_window=None`` turns it off; the offline ``predict`` is the
+model alone.
 """
 
 from __future__ import annotations
@@ -44,11 +53,15 @@ import numpy as np
 import pandas as pd
 
 from hpcopt.errors import ConfigError, InputError, require
-from hpcopt.estimate.baselines import Tsafrir
+from hpcopt.estimate.baselines import RequestedTime, Tsafrir
 from hpcopt.estimate.features import OnlineFeatures, replay_features
+from hpcopt.estimate.selection import PerUserSelection
 
 DRIFT_THRESHOLD = 1.3  # recent error / training error above which a retrain is advised
 POINT_LOSSES = ("l2", "l1", "welsch", "accuracy")
+# Online estimate sources, in the order of ``GBMEstimator.source_`` codes.
+SOURCES = ("model", "requested", "tsafrir")
+MIN_SELECTION_JOBS = 5  # a user's completed jobs needed before the per-user test is made
 
 
 class _PointModel:
@@ -191,6 +204,8 @@ class GBMEstimator:
         adaptive_gamma: float = 0.005,
         early_stopping: bool = False,
         welsch_scale: float = 0.5,
+        selection_window: int | None = 20,
+        selection_z: float = 2.0,
         random_state: int | None = 0,
         n_jobs: int = 1,
     ) -> None:
@@ -212,6 +227,8 @@ class GBMEstimator:
         self.adaptive_gamma = adaptive_gamma
         self.early_stopping = early_stopping
         self.welsch_scale = welsch_scale
+        self.selection_window = selection_window
+        self.selection_z = selection_z
         self.random_state = random_state
         self.n_jobs = n_jobs
 
@@ -261,6 +278,13 @@ class GBMEstimator:
             raise bad("point_init", "'tsafrir' or 'median'")
         if not (isinstance(self.welsch_scale, (int, float)) and self.welsch_scale > 0):
             raise bad("welsch_scale", "a positive float")
+        if self.selection_window is not None and (
+            not isinstance(self.selection_window, (int, np.integer)) or isinstance(self.selection_window, bool)
+            or self.selection_window < MIN_SELECTION_JOBS
+        ):
+            raise bad("selection_window", f"None or an int >= {MIN_SELECTION_JOBS}")
+        if not (isinstance(self.selection_z, (int, float)) and self.selection_z >= 0):
+            raise bad("selection_z", "a float >= 0")
         if self.random_state is not None and not isinstance(self.random_state, (int, np.integer)):
             raise bad("random_state", "an int or None")
 
@@ -373,7 +397,15 @@ class GBMEstimator:
         n = len(jobs)
         self.X_ = np.full((n, len(self.feature_names_)), np.nan)
         self.req_ = jobs["req_time"].to_numpy(dtype=np.float64)
-        self.estimate_ = np.full(n, np.nan)
+        self.estimate_ = np.full(n, np.nan)  # the estimate answered (after the per-user choice)
+        self.model_estimate_ = np.full(n, np.nan)  # the model's own (Tsafrir's before the first training)
+        self.candidates_ = np.full((n, len(SOURCES)), np.nan)
+        self.source_ = np.zeros(n, dtype=np.int8)  # index into SOURCES
+        self.user_ = jobs["user"].to_numpy() if "user" in jobs else np.full(n, -1)
+        self.requested_baseline_ = RequestedTime()
+        self.requested_baseline_.start(jobs, header)
+        self.selection_ = (PerUserSelection(len(SOURCES), self.selection_window, self.selection_z, MIN_SELECTION_JOBS)
+                           if self.selection_window is not None else None)
         self.lower_ = np.full(n, np.nan)
         self.upper_ = np.full(n, np.nan)
         self.trained_ = np.zeros(n, dtype=bool)  # estimate made by a trained model
@@ -432,7 +464,7 @@ class GBMEstimator:
         ref = None
         if trained.any():
             r = rows[trained][-max(self.min_train_jobs, 1):]
-            ref = float(np.mean(np.abs(np.log1p(self.estimate_[r]) - np.log1p(np.asarray(self._runtime_of(r))))))
+            ref = float(np.mean(np.abs(np.log1p(self.model_estimate_[r]) - np.log1p(np.asarray(self._runtime_of(r))))))
         self._train(self.X_[rows], y, ref)
         self.data_hash_ = _hash(self.X_[rows], y)
         self.train_window_ = {
@@ -463,8 +495,23 @@ class GBMEstimator:
             lo = 0.0
             if not math.isfinite(hi) or hi <= 0:
                 hi = math.inf
-        self.estimate_[row], self.lower_[row], self.upper_[row] = est, lo, hi
+        self.model_estimate_[row], self.lower_[row], self.upper_[row] = est, lo, hi
+        est = self._choose(row, now, est)
+        self.estimate_[row] = est
         return est, hi
+
+    def _choose(self, row: int, now: float, model_est: float) -> float:
+        """The per-user choice between the model and the baselines (see the module doc)."""
+        cand = self.candidates_[row]
+        cand[0] = model_est
+        cand[1] = self.requested_baseline_.on_submit(row, now)[0]
+        cand[2] = self.fallback_.on_submit(row, now)[0]
+        user = int(self.user_[row])
+        if self.selection_ is None or user < 0:
+            return model_est
+        src = self.selection_.choose(user)
+        self.source_[row] = src
+        return float(cand[src])
 
     def _online_level(self) -> float:
         """The level the conformal correction is taken at: the nominal one, moved by
@@ -480,9 +527,12 @@ class GBMEstimator:
             self.alpha_t_ += self.adaptive_gamma * ((1.0 - self.confidence_level) - float(miss))
         self.features_.on_complete(row, now, runtime)
         self.fallback_.on_complete(row, now, runtime)
+        self.requested_baseline_.on_complete(row, now, runtime)
         self.runtime_seen_[row] = runtime
         if math.isnan(self.submit_time_[row]):
             return  # completion of a job never submitted to us: no feature vector to learn from
+        if self.selection_ is not None and self.user_[row] >= 0:
+            self.selection_.update(int(self.user_[row]), self.candidates_[row], runtime)
         self.completed_rows_.append(row)
         self.completed_runtime_.append(runtime)
         self.completed_end_.append(now)
@@ -613,7 +663,7 @@ class GBMEstimator:
             rows = rows[self.trained_[rows]] if len(rows) else rows
             if len(rows) == 0:
                 raise ConfigError("no job estimated by a trained model has completed yet")
-            err = np.abs(np.log1p(self.estimate_[rows]) - np.log1p(self.runtime_seen_[rows]))
+            err = np.abs(np.log1p(self.model_estimate_[rows]) - np.log1p(self.runtime_seen_[rows]))
         else:
             if _is_workload(X):
                 frame = self.features(X)
