@@ -525,10 +525,6 @@ class GBMEstimator:
         if self.adaptive_gamma and self.trained_[row] and not math.isnan(self.submit_time_[row]):
             miss = not (self.lower_[row] <= runtime <= self.upper_[row])
             self.alpha_t_ += self.adaptive_gamma * ((1.0 - self.confidence_level) - float(miss))
-            # Anti-windup: below 0 the level is already at its cap, so further misses would
-            # only store up debt that takes thousands of hits to repay (a burst of misses,
-            # e.g. an array job's elements, all estimated before the first one ends).
-            self.alpha_t_ = min(max(self.alpha_t_, 0.0), 1.0)
         self.features_.on_complete(row, now, runtime)
         self.fallback_.on_complete(row, now, runtime)
         self.requested_baseline_.on_complete(row, now, runtime)
