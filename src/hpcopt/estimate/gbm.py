@@ -524,6 +524,9 @@ class GBMEstimator:
     def on_complete(self, row: int, now: float, runtime: float) -> None:
         if self.adaptive_gamma and self.trained_[row] and not math.isnan(self.submit_time_[row]):
             miss = not (self.lower_[row] <= runtime <= self.upper_[row])
+            # Not clipped: the debt a burst of misses leaves below 0 is what restores the
+            # long-run coverage afterwards (clipping at 0 measured 0.879 instead of 0.900 on
+            # the later half of CEA-Curie).
             self.alpha_t_ += self.adaptive_gamma * ((1.0 - self.confidence_level) - float(miss))
         self.features_.on_complete(row, now, runtime)
         self.fallback_.on_complete(row, now, runtime)
