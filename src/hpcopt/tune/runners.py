@@ -17,17 +17,26 @@ Correctness: give ``check`` (a regex whose groups are compared) and either a
 configuration whose checked values differ (exactly, or beyond ``rtol``/``atol`` when
 given) is ``WRONG_ANSWER``. Compile errors, crashes, timeouts and wrong answers are
 recorded as results with a message.
+
+Objectives: ``objectives=("time",)`` by default; ``"max_rss"`` (peak resident memory of
+the child in MiB, from ``wait4``) and ``"energy"`` (joules from RAPL, where readable)
+may be added for multi-objective studies; see :mod:`hpcopt.tune.observers`. The peak
+memory is recorded in ``Result.extra["max_rss_mib"]`` in any case.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
+import pickle
 import re
 import resource
+import select
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -39,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from hpcopt.errors import ConfigError, InputError
+from hpcopt.tune.observers import RaplEnergy, aggregate, check_objectives
 from hpcopt.tune.results import Result, Status
 
 _TIMINGS = ("wall", "user", "output")
@@ -53,28 +63,61 @@ class Run:
     user: float = math.nan
     output: str = ""
     message: str = ""
+    max_rss: float = math.nan   # MiB, peak resident set of the child
+    energy: float = math.nan    # J, RAPL packages, when observed
+
+
+class _RusagePopen(subprocess.Popen):
+    """Popen that reaps its child with ``wait4`` and keeps the child's own rusage."""
+
+    rusage = None
+
+    def _try_wait(self, wait_flags):  # CPython's hook around waitpid (stable since 3.3)
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # pragma: no cover - SIGCHLD ignored
+            return (self.pid, 0)
+        if pid == self.pid:
+            self.rusage = ru
+        return (pid, sts)
+
+
+def _rss_mib(ru) -> float:
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    import sys
+
+    return ru.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
 def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None) -> Run:
-    """Run a child process, measuring wall time and its user CPU time."""
+                 env: Mapping[str, str] | None = None, energy: RaplEnergy | None = None) -> Run:
+    """Run a child process, measuring wall time, its user CPU time and peak memory."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    e0 = energy.read() if energy is not None else None
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              env=None if env is None else {**os.environ, **env})
-    except subprocess.TimeoutExpired:
-        return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+        with _RusagePopen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                          env=None if env is None else {**os.environ, **env}) as proc:
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
     except (FileNotFoundError, PermissionError, OSError) as exc:
         return Run(Status.RUNTIME_ERROR, message=f"cannot run {argv[0]!r}: {exc}")
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    user = after.ru_utime - before.ru_utime
+    joules = energy.joules(e0, energy.read()) if energy is not None and e0 is not None else math.nan
+    if proc.rusage is not None:
+        user, rss = proc.rusage.ru_utime, _rss_mib(proc.rusage)
+    else:  # pragma: no cover - fall back to the difference of all children
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        user, rss = after.ru_utime - before.ru_utime, math.nan
     if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or "").strip()[-500:]
+        tail = (err or out or "").strip()[-500:]
         how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        return Run(Status.RUNTIME_ERROR, wall, user, proc.stdout, f"{how}: {tail}")
-    return Run(Status.OK, wall, user, proc.stdout + proc.stderr)
+        return Run(Status.RUNTIME_ERROR, wall, user, out, f"{how}: {tail}", rss, joules)
+    return Run(Status.OK, wall, user, out + err, "", rss, joules)
 
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
@@ -128,13 +171,32 @@ def _summarise(samples: list[float], extra: dict[str, Any] | None = None) -> Res
     return Result.success(float(np.median(samples)), samples, extra=extra)
 
 
+def _with_objectives(objectives: Sequence[str], time_samples: list[float], rss: list[float],
+                     energy: list[float], extra: dict[str, Any]) -> Result:
+    """A Result whose values are the objectives, in order (time as the median of the samples)."""
+    per = {"time": time_samples, "max_rss": rss, "energy": energy}
+    if any(not math.isnan(v) for v in rss):
+        extra["max_rss_mib"] = aggregate("max_rss", rss)
+    if any(not math.isnan(v) for v in energy):
+        extra["energy_j"] = aggregate("energy", energy)
+    vals = [aggregate(o, per[o]) for o in objectives]
+    missing = [o for o, v in zip(objectives, vals) if math.isnan(v)]
+    if missing:
+        return Result.failure(Status.RUNTIME_ERROR, f"objective(s) {', '.join(missing)} could not be observed",
+                              extra=extra)
+    if list(objectives) == ["time"]:
+        return Result.success(vals[0], time_samples, extra=extra)
+    return Result.success(vals[0], per[objectives[0]], values=vals, extra={**extra, "objectives": list(objectives)})
+
+
 class _ProcessRunner:
     """Shared measurement loop for command and kernel runners."""
 
     def __init__(self, *, timing: str = "wall", pattern: str | None = None, warmup: int = 1,
                  repeats: int = 5, timeout: float | None = 60.0, check: OutputCheck | None = None,
                  reference_config: Mapping[str, Any] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, interleave: bool = False) -> None:
+                 env: Mapping[str, str] | None = None, interleave: bool = False,
+                 objectives: Sequence[str] = ("time",), powercap_root: str | None = None) -> None:
         if timing not in _TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
         if timing == "output" and not pattern:
@@ -153,6 +215,11 @@ class _ProcessRunner:
         if interleave and reference_config is None:
             raise ConfigError("interleave=True needs a reference configuration to interleave with")
         self.interleave = interleave
+        self.objectives = list(objectives)
+        kw = {"powercap_root": powercap_root} if powercap_root else {}
+        self._energy = check_objectives(self.objectives, **kw)
+        if interleave and self.objectives != ["time"]:
+            raise ConfigError("interleave=True measures a time ratio; it cannot be combined with other objectives")
 
     # subclasses: return argv to run, or a Result (e.g. a compile failure)
     def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:  # pragma: no cover
@@ -198,8 +265,10 @@ class _ProcessRunner:
         if self.interleave:
             return self._relative(config, prep)
         samples: list[float] = []
+        rss: list[float] = []
+        joules: list[float] = []
         for i in range(self.warmup + self.repeats):
-            run = _run_process(prep, self.timeout, self.cwd, self.env)
+            run = _run_process(prep, self.timeout, self.cwd, self.env, self._energy if i >= self.warmup else None)
             if run.status is not Status.OK:
                 return Result.failure(run.status, run.message)
             if i == 0 and self.check is not None:
@@ -211,8 +280,9 @@ class _ProcessRunner:
                 if isinstance(s, str):
                     return Result.failure(Status.RUNTIME_ERROR, s)
                 samples.append(s)
-        return _summarise(samples, {"timing": self.timing})
-
+                rss.append(run.max_rss)
+                joules.append(run.energy)
+        return _with_objectives(self.objectives, samples, rss, joules, {"timing": self.timing})
 
     def _relative(self, config: Mapping[str, Any], prep: Sequence[str]) -> Result:
         """Reference and candidate measured alternately; the objective is the median of the
@@ -383,35 +453,61 @@ class PythonRunner:
     ``timing="wall"`` or ``"user"`` times the call (perf_counter / process_time);
     ``timing="output"`` takes the number ``fn`` returns as the objective (for a sequence,
     every element is an objective: multi-objective). ``check(returned) -> bool`` marks a
-    wrong answer. A call slower than ``timeout`` is recorded as TIMEOUT (it is not
-    interrupted; run untrusted code through CommandRunner for hard timeouts).
+    wrong answer.
+
+    With a ``timeout`` (or ``isolate=True``) the calls run in a forked child process: a
+    call that does not return within ``timeout`` seconds is killed with the child and
+    recorded as TIMEOUT, a crash of the interpreter (a segfault in an extension, a
+    ``sys.exit``) as RUNTIME_ERROR, and the child's peak memory can be an objective
+    (``objectives=("time", "max_rss")``). Without, the calls run in this process.
     """
 
     name = "python"
 
     def __init__(self, fn: Callable[..., Any], *, timing: str = "wall", warmup: int = 1, repeats: int = 5,
-                 timeout: float | None = None, check: Callable[[Any], bool] | None = None) -> None:
+                 timeout: float | None = None, check: Callable[[Any], bool] | None = None,
+                 isolate: bool | None = None, objectives: Sequence[str] | None = None,
+                 powercap_root: str | None = None) -> None:
         if timing not in _TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.fn = fn
         self.timing = timing
         self.warmup = warmup if timing != "output" else 0
         self.repeats = repeats if timing != "output" else 1
         self.timeout = timeout
         self.check = check
+        self.isolate = bool(timeout is not None if isolate is None else isolate)
+        if self.isolate and not hasattr(os, "fork"):  # pragma: no cover - Windows
+            raise ConfigError("timeouts and isolation of Python callables need os.fork (POSIX)")
+        self.objectives = list(objectives) if objectives is not None else None
+        kw = {"powercap_root": powercap_root} if powercap_root else {}
+        self._energy = (check_objectives(self.objectives, python_isolated=self.isolate, **kw)
+                        if self.objectives is not None else None)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(f"python|{getattr(self.fn, '__qualname__', repr(self.fn))}|{self.timing}".encode()).hexdigest()[:16]
 
     def __call__(self, config: Mapping[str, Any]) -> Result:
+        if self.isolate:
+            return self._in_child(config)
+        return self._finish(self._measure(config), math.nan)
+
+    def _measure(self, config: Mapping[str, Any], tick: Callable[[], None] | None = None) -> Result | dict[str, Any]:
+        """The repetitions: a failure Result, or the raw measurements."""
         samples: list[float] = []
+        joules: list[float] = []
         for i in range(self.warmup + self.repeats):
+            e0 = self._energy.read() if self._energy is not None else None
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 out = self.fn(**config)
             except Exception as exc:  # noqa: BLE001 - a failing configuration is a result
                 return Result.failure(Status.RUNTIME_ERROR, f"{type(exc).__name__}: {exc}")
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            if tick is not None:
+                tick()
             if self.timeout is not None and wall > self.timeout:
                 return Result.failure(Status.TIMEOUT, f"took {wall:.3g} s, more than {self.timeout} s")
             if i == 0 and self.check is not None:
@@ -429,10 +525,95 @@ class PythonRunner:
                     return Result.failure(Status.RUNTIME_ERROR, f"returned {out!r}, not a number")
                 if not all(math.isfinite(v) for v in vals):
                     return Result.failure(Status.RUNTIME_ERROR, f"returned a non-finite objective {vals}")
-                return Result.success(vals[0], values=vals)
+                return {"output": vals}
             if i >= self.warmup:
                 samples.append(wall if self.timing == "wall" else cpu)
-        return _summarise(samples, {"timing": self.timing})
+                if self._energy is not None and e0 is not None:
+                    joules.append(self._energy.joules(e0, self._energy.read()))
+        return {"samples": samples, "energy": joules}
+
+    def _finish(self, raw: Result | dict[str, Any], max_rss: float) -> Result:
+        if isinstance(raw, Result):
+            if not math.isnan(max_rss) and not raw.ok:
+                return dataclasses.replace(raw, extra={**raw.extra, "max_rss_mib": max_rss})
+            return raw
+        if "output" in raw:
+            vals = raw["output"]
+            if self.objectives is not None and self.objectives != ["time"]:
+                rss = [max_rss]
+                return _with_objectives(self.objectives, [vals[0]], rss, [math.nan], {"timing": "output"})
+            extra = {"max_rss_mib": max_rss} if not math.isnan(max_rss) else {}
+            return Result.success(vals[0], values=vals, extra=extra)
+        samples = raw["samples"]
+        if self.objectives is None:
+            extra: dict[str, Any] = {"timing": self.timing}
+            if not math.isnan(max_rss):
+                extra["max_rss_mib"] = max_rss
+            return _summarise(samples, extra)
+        energy = raw["energy"] or [math.nan]
+        return _with_objectives(self.objectives, samples, [max_rss], energy, {"timing": self.timing})
+
+    def _in_child(self, config: Mapping[str, Any]) -> Result:
+        """Run :meth:`_measure` in a forked child; the parent enforces the timeout per call.
+
+        The child writes one byte after each call, then ``R`` and the pickled measurements;
+        the parent waits at most ``timeout`` (plus a little for the fork) between bytes."""
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: measure, report, leave without running any cleanup
+            code = 0
+            try:
+                os.close(rfd)
+                raw = self._measure(config, tick=lambda: os.write(wfd, b"."))
+                data = b"R" + pickle.dumps(raw)
+                while data:
+                    data = data[os.write(wfd, data):]
+            except BaseException:  # noqa: BLE001 - reported as a crash by the parent
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        buf = bytearray()
+        got_result = False
+        timed_out = False
+        per_call = (self.timeout or 0.0) + 1.0
+        calls = 0
+        try:
+            while True:
+                ready, _, _ = select.select([rfd], [], [], per_call if self.timeout is not None else None)
+                if not ready:
+                    timed_out = True
+                    break
+                chunk = os.read(rfd, 1 << 16)
+                if not chunk:
+                    break
+                if got_result:
+                    buf.extend(chunk)
+                    continue
+                head, sep, tail = chunk.partition(b"R")
+                calls += len(head)
+                if sep:
+                    got_result = True
+                    buf.extend(tail)
+        finally:
+            os.close(rfd)
+            if timed_out:
+                os.kill(pid, signal.SIGKILL)
+            _, status, ru = os.wait4(pid, 0)
+        rss = _rss_mib(ru)
+        if timed_out:
+            return Result.failure(Status.TIMEOUT, f"call {calls + 1} did not return within {self.timeout} s; "
+                                  "the child process was killed", extra={"max_rss_mib": rss})
+        if not got_result:
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit code {os.WEXITSTATUS(status)}")
+            return Result.failure(Status.RUNTIME_ERROR, f"the child process running the call died ({how})",
+                                  extra={"max_rss_mib": rss})
+        try:
+            raw = pickle.loads(bytes(buf))
+        except Exception as exc:  # noqa: BLE001
+            return Result.failure(Status.RUNTIME_ERROR, f"cannot read the child's result: {exc}")
+        return self._finish(raw, rss)
 
 
 @dataclass
