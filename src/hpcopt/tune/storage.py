@@ -348,17 +348,26 @@ class SQLAlchemyStorage(Storage):
             sa.Column("state", T, nullable=False), sa.Column("source", T, nullable=False), sa.Column("result", T),
             sa.Column("started", sa.Float, nullable=False), sa.Column("finished", sa.Float), sa.Column("owner", T),
             sa.Index("trials_key", "study", "key"))
-        try:
-            md.create_all(self._engine)
-            with self._engine.begin() as c:
-                row = c.execute(sa.select(self._meta.c.value).where(self._meta.c.key == "schema")).first()
-                if row is None:
-                    c.execute(self._meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
-        except sa.exc.IntegrityError:
-            row = None  # another process wrote the schema row first
-        except sa.exc.DBAPIError as exc:
-            raise InputError(f"cannot open the study database: {exc.orig}", source=self.path,
-                             hint="check the URL, that the server runs and that the user may create tables") from None
+        row = None
+        for attempt in range(40):
+            try:
+                md.create_all(self._engine)
+                with self._engine.begin() as c:
+                    row = c.execute(sa.select(self._meta.c.value).where(self._meta.c.key == "schema")).first()
+                    if row is None:
+                        c.execute(self._meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+                break
+            except sa.exc.IntegrityError:
+                break  # another process wrote the schema row first
+            except sa.exc.DBAPIError as exc:
+                msg = str(exc.orig).lower()
+                # several processes creating the tables at once: one wins, the others retry
+                if attempt < 39 and any(w in msg for w in ("already exists", "locked", "duplicate")):
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                raise InputError(f"cannot open the study database: {exc.orig}", source=self.path,
+                                 hint="check the URL, that the server runs and that the user may create "
+                                 "tables") from None
         if row is not None and int(row[0]) != SCHEMA_VERSION:
             raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=self.path)
 

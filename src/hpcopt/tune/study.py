@@ -223,6 +223,8 @@ class Study:
         (and counts toward ``max_done``, after which None is returned)."""
         free = 0
         self._sync()
+        if max_done is not None and self.n_done() + self.n_running() >= max_done:
+            return None  # other processes finished or hold the rest of the budget
         pending_keys = {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
         while True:
             cfg = self.strategy.ask() if free < MAX_FREE_PROPOSALS else self._random_unmeasured()
