@@ -20,8 +20,7 @@ recorded as results with a message.
 
 Objectives: ``objectives=("time",)`` by default; ``"max_rss"`` (peak resident memory of
 the child in MiB, from ``wait4``) and ``"energy"`` (joules from RAPL, where readable)
-may be added for multi-objective studies; see :mod:`hpcopt.tune.observers`. The peak
-memory is recorded in ``Result.extra["max_rss_mib"]`` in any case.
+may be added for multi-objective studies; see :mod:`hpcopt.tune.observers`.
 """
 
 from __future__ import annotations
@@ -89,33 +88,85 @@ def _rss_mib(ru) -> float:
     return ru.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
+# A small launcher for runs whose peak memory is measured: the kernel charges a child
+# with the resident memory of the process it was forked from, so a child forked
+# directly from a tuner holding a few hundred MiB would report at least that. Forked
+# from this launcher (a bare interpreter, a few MiB), the child's peak is its own. The
+# launcher times the child itself and writes "status wall user maxrss_kib" to fd 3.
+_LAUNCHER = r"""
+import os, sys, time
+fd = int(sys.argv[1])
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        os.write(2, ("cannot run %r: %s\n" % (sys.argv[2], exc)).encode())
+        os._exit(127)
+_, st, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+os.write(fd, ("%d %r %r %d" % (st, wall, ru.ru_utime, ru.ru_maxrss)).encode())
+"""
+
+
 def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, energy: RaplEnergy | None = None) -> Run:
-    """Run a child process, measuring wall time, its user CPU time and peak memory."""
+                 env: Mapping[str, str] | None = None, energy: RaplEnergy | None = None,
+                 memory: bool = False) -> Run:
+    """Run a child process, measuring wall time, its user CPU time and (``memory``) its peak memory."""
+    import sys
+
+    argv = list(argv)
+    report_r = report_w = None
+    if memory:
+        report_r, report_w = os.pipe()
+        argv = [sys.executable, "-S", "-c", _LAUNCHER, str(report_w), *argv]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     e0 = energy.read() if energy is not None else None
     t0 = time.perf_counter()
     try:
-        with _RusagePopen(list(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
-                          env=None if env is None else {**os.environ, **env}) as proc:
+        with _RusagePopen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                          env=None if env is None else {**os.environ, **env},
+                          pass_fds=(report_w,) if memory else (), start_new_session=memory) as proc:
+            if report_w is not None:
+                os.close(report_w)
+                report_w = None
             try:
                 out, err = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
+                if memory:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the measured child
                 proc.kill()
                 proc.communicate()
                 return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+        report = os.read(report_r, 4096).decode() if report_r is not None else ""
     except (FileNotFoundError, PermissionError, OSError) as exc:
         return Run(Status.RUNTIME_ERROR, message=f"cannot run {argv[0]!r}: {exc}")
+    finally:
+        for fd in (report_r, report_w):
+            if fd is not None:
+                os.close(fd)
     wall = time.perf_counter() - t0
     joules = energy.joules(e0, energy.read()) if energy is not None and e0 is not None else math.nan
-    if proc.rusage is not None:
-        user, rss = proc.rusage.ru_utime, _rss_mib(proc.rusage)
+    rss = math.nan
+    returncode = proc.returncode
+    if memory:
+        try:
+            st, wall_s, user_s, maxrss = report.split()
+        except ValueError:
+            return Run(Status.RUNTIME_ERROR, message=f"the measuring launcher failed: {err.strip()[-300:]}")
+        st = int(st)
+        wall, user = float(wall_s), float(user_s)
+        rss = int(maxrss) / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
+        returncode = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
+    elif proc.rusage is not None:
+        user = proc.rusage.ru_utime
     else:  # pragma: no cover - fall back to the difference of all children
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        user, rss = after.ru_utime - before.ru_utime, math.nan
-    if proc.returncode != 0:
+        user = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before.ru_utime
+    if returncode != 0:
         tail = (err or out or "").strip()[-500:]
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
+        how = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
         return Run(Status.RUNTIME_ERROR, wall, user, out, f"{how}: {tail}", rss, joules)
     return Run(Status.OK, wall, user, out + err, "", rss, joules)
 
@@ -268,7 +319,8 @@ class _ProcessRunner:
         rss: list[float] = []
         joules: list[float] = []
         for i in range(self.warmup + self.repeats):
-            run = _run_process(prep, self.timeout, self.cwd, self.env, self._energy if i >= self.warmup else None)
+            run = _run_process(prep, self.timeout, self.cwd, self.env, self._energy if i >= self.warmup else None,
+                               memory="max_rss" in self.objectives)
             if run.status is not Status.OK:
                 return Result.failure(run.status, run.message)
             if i == 0 and self.check is not None:
