@@ -71,7 +71,7 @@ def test_storage_conformance(kind, tmp_path):
     assert not created and again["strategy"] == "random"
     with pytest.raises(InputError, match="different search space"):
         st.create_or_load_study("a", {"space": {"other": 1}}, "fp")
-    st.create_or_load_study("b", info, "fp")
+    st.create_or_load_study("b", info, "fp2")
     assert st.study_names() == ["a", "b"]
     with pytest.raises(InputError, match="no study named 'zz'"):
         st.study_info("zz")
@@ -80,6 +80,8 @@ def test_storage_conformance(kind, tmp_path):
     n1 = st.start_trial("a", {"x": 3, "y": 4}, "[3,4]", owner=dead_owner())
     n2 = st.start_trial("a", {"x": 5, "y": 6}, "[5,6]", owner=None)
     assert (n0, n1, n2) == (0, 1, 2)
+    assert st.start_trial("a", {"x": 1, "y": 2}, "[1,2]", owner="h:2", unique=True) is None  # taken
+    assert st.start_trial("b", {"x": 1, "y": 2}, "[1,2]", owner="h:2", unique=True) == 0  # other study
     assert st.finish_trial("a", n0, ok) is True
     assert st.cached_result("fp", "[1,2]") == ok and st.cached_result("fp", "[3,4]") is None
     assert st.cached_result(None, "[1,2]") is None and st.cached_result("other", "[1,2]") is None
@@ -89,14 +91,14 @@ def test_storage_conformance(kind, tmp_path):
     assert st.delete_running("a") == 2
     assert [(t.number, t.state) for t in st.trials("a")] == [(0, "done"), (3, "running")]
     assert st.finish_trial("a", n1, ok) is False  # deleted: the study then re-adds it
-    assert st.trials("b") == []
+    assert [t.number for t in st.trials("b")] == [0]
     t = st.trials("a")[0]
     assert t.config == {"x": 1, "y": 2} and t.result == ok and t.owner == "elsewhere:1"
     assert st.delete_running("a", only_gone=False) == 1
     st.close()
     if kind != "memory":  # everything is there for a second connection
         st2 = Storage(url)
-        assert st2.study_names() == ["a", "b"] and len(st2.trials("a")) == 1
+        assert st2.study_names() == ["a", "b"] and len(st2.trials("a")) == 1 and len(st2.trials("b")) == 1
         st2.close()
 
 

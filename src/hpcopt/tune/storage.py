@@ -157,7 +157,11 @@ class Storage:
                              hint="give a new --study name, or the same spec to resume")
 
     # -- trials
-    def start_trial(self, study: str, config: Mapping[str, Any], key: str, owner: str | None = None) -> int:
+    def start_trial(self, study: str, config: Mapping[str, Any], key: str, owner: str | None = None,
+                    unique: bool = False) -> int | None:
+        """Store a ``running`` trial and return its number. With ``unique``, atomically
+        only if no trial of the study has this key yet (else None: another process took
+        it), so concurrent workers never measure one configuration twice."""
         raise NotImplementedError
 
     def finish_trial(self, study: str, number: int, result: Result, source: str = "measured") -> bool:
@@ -256,17 +260,22 @@ class SQLiteStorage(Storage):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def start_trial(self, study, config, key, owner=None):
+    def start_trial(self, study, config, key, owner=None, unique=False):
+        # one statement: SQLite runs it under its write lock, so the number and the
+        # uniqueness check cannot race with another process
+        guard = "WHERE NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k)" if unique else ""
         for _ in range(50):
-            n = self._db.execute("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=?",
-                                 (study,)).fetchone()[0]
             try:
-                self._db.execute(f"INSERT INTO trials ({_COLUMNS}, study) VALUES (?, ?, ?, 'running', 'measured', "
-                                 "NULL, ?, NULL, ?, ?)",
-                                 (n, json.dumps(dict(config), default=str), key, time.time(), owner, study))
-                return int(n)
-            except sqlite3.IntegrityError:  # another worker took the number
+                cur = self._db.execute(
+                    f"INSERT INTO trials ({_COLUMNS}, study) SELECT "
+                    "(SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=:s), :c, :k, 'running', "
+                    f"'measured', NULL, :t, NULL, :o, :s {guard}",
+                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": time.time(), "o": owner})
+            except sqlite3.IntegrityError:  # pragma: no cover - another worker took the number
                 continue
+            if cur.rowcount == 0:
+                return None
+            return int(self._db.execute("SELECT number FROM trials WHERE rowid=?", (cur.lastrowid,)).fetchone()[0])
         raise RuntimeError("could not allocate a trial number")  # pragma: no cover
 
     def finish_trial(self, study, number, result, source="measured"):
@@ -371,16 +380,21 @@ class SQLAlchemyStorage(Storage):
         if row is not None and int(row[0]) != SCHEMA_VERSION:
             raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=self.path)
 
-    def _retry(self, fn):
-        """Run ``fn(connection)`` in a transaction; retry on lock contention."""
+    def _retry(self, fn, serializable: bool = False):
+        """Run ``fn(connection)`` in a transaction; retry on lock contention and
+        serialisation failures."""
         sa = self._sa
         delay = 0.005
         for _ in range(400):
             try:
-                with self._engine.begin() as c:
-                    return fn(c)
-            except sa.exc.OperationalError as exc:
-                if "locked" not in str(exc.orig).lower() and "deadlock" not in str(exc.orig).lower():
+                with self._engine.connect() as conn:
+                    if serializable:
+                        conn = conn.execution_options(isolation_level="SERIALIZABLE")
+                    with conn.begin():
+                        return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                msg = str(exc.orig).lower()
+                if not any(w in msg for w in ("locked", "deadlock", "serializ")):
                     raise
                 time.sleep(delay)
                 delay = min(delay * 2, 0.2)
@@ -413,10 +427,12 @@ class SQLAlchemyStorage(Storage):
         row = self._retry(lambda c: c.execute(self._sa.select(S.c.info).where(S.c.name == name)).first())
         return None if row is None else json.loads(row[0])
 
-    def start_trial(self, study, config, key, owner=None):
+    def start_trial(self, study, config, key, owner=None, unique=False):
         sa, T = self._sa, self._trials
 
         def go(c):
+            if unique and c.execute(sa.select(T.c.number).where(T.c.study == study, T.c.key == key).limit(1)).first():
+                return None
             n = c.execute(sa.select(sa.func.coalesce(sa.func.max(T.c.number), -1) + 1)
                           .where(T.c.study == study)).scalar_one()
             c.execute(T.insert().values(study=study, number=int(n), key=key,
@@ -425,8 +441,8 @@ class SQLAlchemyStorage(Storage):
                                         owner=owner))
             return int(n)
         for _ in range(50):
-            try:
-                return self._retry(go)
+            try:  # serializable: on PostgreSQL two workers cannot both pass the uniqueness check
+                return self._retry(go, serializable=True)
             except sa.exc.IntegrityError:  # another worker took the number
                 continue
         raise RuntimeError("could not allocate a trial number")  # pragma: no cover
@@ -635,8 +651,10 @@ class JournalStorage(Storage):
         s = self._studies.get(name)
         return None if s is None else s["info"]
 
-    def start_trial(self, study, config, key, owner=None):
+    def start_trial(self, study, config, key, owner=None, unique=False):
         def make():
+            if unique and any(t["key"] == key for t in self._trials.get(study, {}).values()):
+                return None, None
             n = self._next.get(study, 0)
             return ({"op": "start", "study": study, "number": n, "key": key,
                      "config": json.loads(json.dumps(dict(config), default=str)), "t": time.time(),

@@ -205,14 +205,14 @@ class Study:
     def _random_unmeasured(self) -> dict[str, Any] | None:
         if self.space.enumerable():
             pts = self.space.valid_points()
-            taken = set(self._done) | {self.key(c) for c in self._pending.values()}
+            taken = set(self._done) | {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
             free = [p for p in pts if self.key(self.space.to_config(p)) not in taken]
             if not free:
                 return None
             return self.space.to_config(free[int(self._rng.integers(len(free)))])
         for _ in range(1000):
             c = self.space.sample_valid(self._rng)
-            if self.key(c) not in self._done:
+            if self.key(c) not in self._done and self.key(c) not in self._foreign.values():
                 return c
         return None
 
@@ -254,7 +254,11 @@ class Study:
                 if max_done is not None and self.n_done() + self.n_running() >= max_done:
                     return None
                 continue
-            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner)
+            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True)
+            if number is None:  # another process took this configuration a moment ago
+                pending_keys.add(k)
+                free += 1
+                continue
             self._pending[number] = dict(cfg)
             return number, dict(cfg)
 
