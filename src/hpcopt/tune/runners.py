@@ -628,7 +628,7 @@ class PythonRunner:
         buf = bytearray()
         got_result = False
         timed_out = False
-        per_call = (self.timeout or 0.0) + 1.0
+        per_call = (self.timeout or 0.0) + 0.25  # + the fork and the pipe
         calls = 0
         try:
             while True:
