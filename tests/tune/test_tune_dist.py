@@ -295,3 +295,22 @@ def test_cli_executor_and_storage_options(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["tune", "run", str(spec), "--executor-opt", "nonsense", "--workers", "2", "--json"])
     assert e.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+
+
+def test_parallel_workers_building_the_same_kernel(tmp_path):
+    """Two workers build the reference binary at the same moment: each writes a private
+    file and renames it, so neither runs a file the other is still writing."""
+    import shutil
+
+    from hpcopt.tune.spec import example_path, load_spec
+
+    if shutil.which("gcc") is None:
+        pytest.skip("needs gcc")
+    sp = load_spec(example_path("stencil"))
+    runner = sp.make_runner(run_args=["256", "256", "2"], repeats=1, warmup=0)
+    try:
+        s = Study(sp.space, runner, strategy="random", random_state=1)
+        out = s.optimize(4, n_workers=2)
+    finally:
+        runner.close()
+    assert out["status_counts"] == {"ok": 4}

@@ -460,7 +460,14 @@ class CKernelRunner(_ProcessRunner):
         if digest in self._built:
             return self._built[digest]
         exe = self.build_dir / f"k_{digest}"
-        cmd = self.compile_command(config, exe)
+        if exe.is_file():  # built by another worker sharing the build folder
+            self._built[digest] = exe
+            return exe
+        # build under a private name, then rename: parallel workers building the same
+        # configuration never write into a file another one is running ("text file busy")
+        tmp = exe.with_name(f"{exe.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        cmd = self.compile_command(config, tmp)
+        shown = self.compile_command(config, exe)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.compile_timeout)
         except subprocess.TimeoutExpired:
@@ -469,9 +476,12 @@ class CKernelRunner(_ProcessRunner):
             if proc.returncode != 0:
                 err = (proc.stderr or proc.stdout).strip()
                 first = next((ln for ln in err.splitlines() if "error" in ln), err[:300])
-                out = Result.failure(Status.COMPILE_ERROR, f"{' '.join(cmd[1:])}: {first}"[:1500])
+                out = Result.failure(Status.COMPILE_ERROR, f"{' '.join(shown[1:])}: {first}"[:1500])
             else:
+                os.replace(tmp, exe)
                 out = exe
+        if tmp.exists():
+            tmp.unlink()
         self._built[digest] = out
         return out
 
