@@ -203,7 +203,8 @@ def test_nsga2_front_on_a_hand_made_case():
     up = Study(sp, PythonRunner(lookup, timing="output"), strategy="nsga2", n_objectives=2, random_state=0,
                directions=["minimize", "maximize"])
     out = up.optimize(5)
-    # maximising the second: e (2, 6) dominates a, b, c; d is still best on the first? no: a (1, 5)
+    # minimising the first and maximising the second: a has the lowest first value, e (2, 6)
+    # the highest second and dominates b (2, 3), c (3, 4) and d (4, 1)
     assert sorted(p["config"]["p"] for p in out["pareto_front"]) == ["a", "e"]
     with pytest.raises(ConfigError, match="directions"):
         Study(sp, None, n_objectives=2, directions=["minimize", "up"])

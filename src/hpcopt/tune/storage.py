@@ -16,8 +16,11 @@
 Every trial is written twice: as ``running`` (with the host and process id of its
 owner) before it is measured and with its result after, each in its own transaction or
 record, so a study killed at any point loses at most the measurements in flight. A
-trial whose owner process on this host is gone is interrupted and measured again; a
-trial owned by a live process or by another host is left to its owner.
+trial whose owner process on this host is gone was interrupted: it is deleted, and its
+configuration may be proposed again; a trial owned by a live process or by another
+host is left to its owner. A trial is started only if no trial of the study has its
+configuration (``unique=True``), atomically, so concurrent workers never measure one
+configuration twice.
 """
 
 from __future__ import annotations
