@@ -161,10 +161,12 @@ class Storage:
 
     # -- trials
     def start_trial(self, study: str, config: Mapping[str, Any], key: str, owner: str | None = None,
-                    unique: bool = False) -> int | None:
+                    unique: bool = False, limit: int | None = None) -> int | None:
         """Store a ``running`` trial and return its number. With ``unique``, atomically
-        only if no trial of the study has this key yet (else None: another process took
-        it), so concurrent workers never measure one configuration twice."""
+        only if no trial of the study has this key yet, and with ``limit`` only if the
+        study holds fewer trials than that; else None (another process took the
+        configuration or the rest of the budget). So concurrent workers never measure
+        one configuration twice, nor start more trials than the budget."""
         raise NotImplementedError
 
     def finish_trial(self, study: str, number: int, result: Result, source: str = "measured") -> bool:
@@ -263,17 +265,23 @@ class SQLiteStorage(Storage):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
-    def start_trial(self, study, config, key, owner=None, unique=False):
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         # one statement: SQLite runs it under its write lock, so the number and the
-        # uniqueness check cannot race with another process
-        guard = "WHERE NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k)" if unique else ""
+        # checks cannot race with another process
+        conds = []
+        if unique:
+            conds.append("NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k)")
+        if limit is not None:
+            conds.append("(SELECT COUNT(*) FROM trials WHERE study=:s) < :lim")
+        guard = ("WHERE " + " AND ".join(conds)) if conds else ""
         for _ in range(50):
             try:
                 cur = self._db.execute(
                     f"INSERT INTO trials ({_COLUMNS}, study) SELECT "
                     "(SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=:s), :c, :k, 'running', "
                     f"'measured', NULL, :t, NULL, :o, :s {guard}",
-                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": time.time(), "o": owner})
+                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": time.time(), "o": owner,
+                     "lim": limit})
             except sqlite3.IntegrityError:  # pragma: no cover - another worker took the number
                 continue
             if cur.rowcount == 0:
@@ -430,11 +438,14 @@ class SQLAlchemyStorage(Storage):
         row = self._retry(lambda c: c.execute(self._sa.select(S.c.info).where(S.c.name == name)).first())
         return None if row is None else json.loads(row[0])
 
-    def start_trial(self, study, config, key, owner=None, unique=False):
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         sa, T = self._sa, self._trials
 
         def go(c):
             if unique and c.execute(sa.select(T.c.number).where(T.c.study == study, T.c.key == key).limit(1)).first():
+                return None
+            if limit is not None and c.execute(sa.select(sa.func.count()).select_from(T)
+                                               .where(T.c.study == study)).scalar_one() >= limit:
                 return None
             n = c.execute(sa.select(sa.func.coalesce(sa.func.max(T.c.number), -1) + 1)
                           .where(T.c.study == study)).scalar_one()
@@ -654,9 +665,11 @@ class JournalStorage(Storage):
         s = self._studies.get(name)
         return None if s is None else s["info"]
 
-    def start_trial(self, study, config, key, owner=None, unique=False):
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         def make():
             if unique and any(t["key"] == key for t in self._trials.get(study, {}).values()):
+                return None, None
+            if limit is not None and len(self._trials.get(study, {})) >= limit:
                 return None, None
             n = self._next.get(study, 0)
             return ({"op": "start", "study": study, "number": n, "key": key,

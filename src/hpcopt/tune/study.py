@@ -254,8 +254,11 @@ class Study:
                 if max_done is not None and self.n_done() + self.n_running() >= max_done:
                     return None
                 continue
-            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True)
-            if number is None:  # another process took this configuration a moment ago
+            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True, limit=max_done)
+            if number is None:  # another process took this configuration, or the rest of the budget
+                self._sync()
+                if max_done is not None and self.n_done() + self.n_running() >= max_done:
+                    return None
                 pending_keys.add(k)
                 free += 1
                 continue
