@@ -105,9 +105,12 @@ def shared(n_proc: int = 3) -> dict:
             wall = time.perf_counter() - t0
             trials = Storage(url).trials("shared")
             keys = [t.key for t in trials if t.state == "done"]
-            out[kind] = {"processes": n_proc, "wall_s": wall, "trials": len(trials),
-                         "measured_twice": len(keys) - len(set(keys)),
-                         "owners": len({t.owner for t in trials})}
+        with tempfile.TemporaryDirectory() as d:  # the same study in one process, for scale
+            t0 = time.perf_counter()
+            _worker(urls(Path(d))[kind], 0)
+            one = time.perf_counter() - t0
+        out[kind] = {"processes": n_proc, "wall_s": wall, "one_process_wall_s": one, "trials": len(trials),
+                     "measured_twice": len(keys) - len(set(keys)), "owners": len({t.owner for t in trials})}
     return out
 
 
