@@ -100,7 +100,7 @@ def test_a_hanging_callable_is_killed_and_recorded_as_timeout():
     assert time.perf_counter() - t0 < 3  # not 30 s
     assert res.status is Status.TIMEOUT and "killed" in res.message
     ok = r({"s": 0.01})
-    assert ok.ok and len(ok.samples) == 2 and 0.01 <= ok.value < 0.3 and ok.extra["max_rss_mib"] > 1
+    assert ok.ok and len(ok.samples) == 2 and 0.01 <= ok.value < 0.3 and 0 <= ok.extra["max_rss_mib"] < 20
     dead = PythonRunner(exits, timing="wall", warmup=0, repeats=1, timeout=5)({"code": 3})
     assert dead.status is Status.RUNTIME_ERROR and "exit code 3" in dead.message
     boom = PythonRunner(det, timing="output", timeout=5)({"x": 1, "y": 1})
@@ -141,7 +141,8 @@ def allocate(mib):
 def test_peak_memory_of_an_isolated_callable():
     r = PythonRunner(allocate, timing="wall", warmup=0, repeats=1, isolate=True, objectives=["time", "max_rss"])
     small, big = r({"mib": 10}), r({"mib": 160})
-    assert 140 <= big.values[1] - small.values[1] <= 165
+    # the memory the call added to the child, whatever the tuner's own size
+    assert 9 <= small.values[1] <= 25 and 159 <= big.values[1] <= 175
     with pytest.raises(ConfigError, match="child process"):
         PythonRunner(allocate, objectives=["time", "max_rss"])
     with pytest.raises(ConfigError, match="unknown objective 'watts'"):
@@ -253,9 +254,9 @@ def test_spec_objectives_through_the_cli(tmp_path, monkeypatch, capsys):
 
     rep = json.loads(cli(["tune", "run", str(spec), "--storage", db, "--json"]))
     assert rep["strategy"] == "nsga2" and rep["objectives"] == ["time", "max_rss"]
-    assert sorted(p["config"]["k"] for p in rep["pareto_front"]) == [1, 2, 3]
+    assert sorted(p["config"]["k"] for p in rep["pareto_front"]) == [1, 2, 3], [(t["config"], t["values"]) for t in json.loads(cli(["tune", "report", "--storage", db, "--json"]))["pareto_front"]]
     rss = {p["config"]["k"]: p["values"][1] for p in rep["pareto_front"]}
-    assert 70 <= rss[3] - rss[1] <= 90  # 80 MiB more, measured
+    assert 39 <= rss[1] <= 55 and 119 <= rss[3] <= 135  # 40 and 120 MiB allocated, measured
     rep2 = json.loads(cli(["tune", "report", "--storage", db, "--json"]))
     assert rep2["pareto_front"] == rep["pareto_front"] and rep2["objectives"] == ["time", "max_rss"]
     text = cli(["tune", "report", "--storage", db])

@@ -2,10 +2,11 @@
 
 * ``max_rss`` -- the peak resident set size of the measured child process, in MiB,
   from the ``rusage`` that ``wait4`` returns for that very child (not the running
-  maximum over all children that ``getrusage(RUSAGE_CHILDREN)`` gives). For a Python
-  callable it needs the call to run in a child process (``isolate=True`` or a
-  timeout); a forked child starts with its parent's resident pages, so the figure
-  includes them.
+  maximum over all children that ``getrusage(RUSAGE_CHILDREN)`` gives). Commands and
+  kernels are started through a small launcher, so the tuner's own memory is not
+  charged to them. For a Python callable it needs the call to run in a forked child
+  (``isolate=True`` or a timeout), and it is the memory the calls *added*: the child's
+  peak minus its resident size right after the fork (the tuner's pages it shares).
 * ``energy`` -- joules from the Linux RAPL counters under ``/sys/class/powercap``
   (``intel-rapl:N/energy_uj`` of every package, also used by AMD's ``amd_rapl``
   driver), read before and after each run, with the counter's wrap-around handled.

@@ -520,8 +520,10 @@ class PythonRunner:
     With a ``timeout`` (or ``isolate=True``) the calls run in a forked child process: a
     call that does not return within ``timeout`` seconds is killed with the child and
     recorded as TIMEOUT, a crash of the interpreter (a segfault in an extension, a
-    ``sys.exit``) as RUNTIME_ERROR, and the child's peak memory can be an objective
-    (``objectives=("time", "max_rss")``). Without, the calls run in this process.
+    ``sys.exit``) as RUNTIME_ERROR, and peak memory can be an objective
+    (``objectives=("time", "max_rss")``): for a callable it is the resident memory the
+    calls added to the child (its peak minus its size right after the fork, which is the
+    tuner's own and varies with it). Without, the calls run in this process.
     """
 
     name = "python"
@@ -626,7 +628,11 @@ class PythonRunner:
             code = 0
             try:
                 os.close(rfd)
+                # resident size right after the fork: the pages shared with the tuner
+                base = resource.getrusage(resource.RUSAGE_SELF)
                 raw = self._measure(config, tick=lambda: os.write(wfd, b"."))
+                if isinstance(raw, dict):
+                    raw["rss_at_fork"] = _rss_mib(base)
                 data = b"R" + pickle.dumps(raw)
                 while data:
                     data = data[os.write(wfd, data):]
@@ -675,6 +681,8 @@ class PythonRunner:
             raw = pickle.loads(bytes(buf))
         except Exception as exc:  # noqa: BLE001
             return Result.failure(Status.RUNTIME_ERROR, f"cannot read the child's result: {exc}")
+        if isinstance(raw, dict):  # the memory the call added, not what the child inherited
+            rss = max(0.0, rss - raw.pop("rss_at_fork"))
         return self._finish(raw, rss)
 
 
