@@ -11,6 +11,40 @@ from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
 from hpcopt.errors import ConfigError, InputError
 
+_STORAGE_HELP = ("Where studies are stored: a SQLite file (default), sqlite:///x.db, journal:///x.log "
+                 "(append-only file, several processes/machines), or a SQLAlchemy URL (postgresql://...).")
+
+
+def _must_exist(storage: str, hint: str) -> None:
+    """A file-backed storage must exist before reading from it (a server URL is not checked)."""
+    for prefix in ("sqlite:///", "journal:///", "journal://"):
+        if storage.startswith(prefix):
+            storage = storage[len(prefix):]
+            break
+    else:
+        if "://" in storage:
+            return
+    if not Path(storage).is_file():
+        raise InputError("the study storage does not exist", source=storage, hint=hint)
+
+
+def _options(pairs: list[str] | None) -> dict:
+    out: dict = {}
+    for p in pairs or []:
+        k, eq, v = p.partition("=")
+        if not eq or not k:
+            raise ConfigError(f"--executor-opt wants KEY=VALUE; got {p!r}")
+        for cast in (int, float):
+            try:
+                out[k] = cast(v)
+                break
+            except ValueError:
+                continue
+        else:
+            out[k] = {"true": True, "false": False}.get(v.lower(), v)
+    return out
+
+
 sub = typer.Typer(help="Autotune kernels, compiler flags and runtime parameters.", no_args_is_help=True)
 app.add_typer(sub, name="tune")
 
@@ -44,9 +78,14 @@ def run_cmd(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default: the spec's, else bo)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Finished trials wanted (resumed ones count)."),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random state (default: the spec's, else 0)."),
-    workers: int = typer.Option(1, "--workers", help="Parallel evaluations (process pool); 1 measures one at a time."),
+    workers: int = typer.Option(1, "--workers", help="Parallel evaluations; 1 measures one at a time."),
+    executor: str = typer.Option("process", "--executor",
+                                 help="Where parallel evaluations run: process (local pool), dask, submitit."),
+    executor_opt: Optional[list[str]] = typer.Option(
+        None, "--executor-opt", help="KEY=VALUE for the executor, repeatable: dask address=tcp://host:8786; "
+        "submitit folder=jobs cluster=slurm|local|debug slurm_partition=cpu timeout_min=30 ..."),
     run_args: Optional[str] = typer.Option(None, "--run-args", help="Override the program's arguments (space-separated)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Override timed repetitions per configuration."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Measure best vs reference interleaved."),
@@ -66,12 +105,17 @@ def run_cmd(
         over["repeats"] = repeats
     runner = sp.make_runner(**over)
     name = study or sp.name
-    st = Study(sp.space, runner, strategy=strategy or sp.study.get("strategy"), name=name, storage=storage,
+    objectives = sp.objectives
+    multi = len(objectives) > 1
+    st = Study(sp.space, runner, strategy=strategy or sp.study.get("strategy") or ("nsga2" if multi else None),
+               name=name, storage=storage,
                random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
-               extra_info={"spec": str(sp.path)})
+               extra_info={"spec": str(sp.path)}, n_objectives=len(objectives), objective_names=objectives,
+               directions=sp.directions)
     n = budget or int(sp.study.get("budget", 50))
     with progress_bar(f"tuning {name}", enabled=not json_out) as bar:
-        out = st.optimize(n, progress=bar, n_workers=workers)
+        out = st.optimize(n, progress=bar, n_workers=workers, executor=executor,
+                          executor_options=_options(executor_opt))
     best = st.best
     if best is None:
         if isinstance(runner, CKernelRunner):
@@ -80,7 +124,7 @@ def run_cmd(
         raise InputError(f"no configuration gave a valid result ({out['status_counts']}); first failure: {first[:300]}",
                          source=str(sp.path), hint=f"the {out['trials']} trials are saved in {storage} (study {name!r}); "
                          "fix the kernel and rerun with the same --study to resume")
-    if compare and best is not None and sp.baseline is not None and hasattr(runner, "run_once"):
+    if compare and not multi and sp.baseline is not None and hasattr(runner, "run_once"):
         comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
         out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}
     if isinstance(runner, CKernelRunner):
@@ -96,6 +140,8 @@ def run_cmd(
                   f"{out['resumed_trials']} resumed; statuses {out['status_counts']}")
     if best is None:
         console.print("[red]no configuration produced a valid result[/]")
+    elif multi:
+        _print_front(out.get("pareto_front") or [], objectives)
     else:
         console.print(f"best {best['value']:.6g} (trial {best['number']}): {best['config']}")
     if "versus_reference" in out:
@@ -105,11 +151,36 @@ def run_cmd(
                       f"{v['pairs']} interleaved pairs)")
 
 
+def _print_front(front: list[dict], names: list[str]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Pareto front ({len(front)} configurations)")
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("configuration")
+    for p in sorted(front, key=lambda p: p["values"]):
+        t.add_row(*[f"{v:.6g}" for v in p["values"]], str(p["config"]))
+    console.print(t)
+
+
+@sub.command("observers")
+def observers_cmd(json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
+    """What this machine can measure as objectives: time, max_rss (peak memory), energy (RAPL)."""
+    from hpcopt.tune.observers import observer_status
+
+    rep = observer_status()
+    if json_out:
+        print_json(rep)
+        return
+    for k, v in rep.items():
+        console.print(f"{k}: {v}")
+
+
 @sub.command("ask")
 def ask_cmd(
     spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the spec's)."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
     strategy: Optional[str] = typer.Option(None, "--strategy"),
     seed: Optional[int] = typer.Option(None, "--seed"),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -140,7 +211,7 @@ def tell_cmd(
     status: str = typer.Option("ok", "--status", help="ok, compile_error, runtime_error, timeout, wrong_answer."),
     message: str = typer.Option("", "--message", help="Why it failed."),
     study: str = typer.Option(..., "--study", help="Study name."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Record the result of a trial proposed by 'tune ask'."""
@@ -153,8 +224,7 @@ def tell_cmd(
         raise ConfigError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}") from None
     if st_ is Status.OK and value is None:
         raise ConfigError("give --value for a successful trial, or --status for a failure")
-    if not Path(storage).is_file():
-        raise InputError("the study database does not exist", source=storage, hint="run 'hpcopt tune ask' first")
+    _must_exist(storage, "run 'hpcopt tune ask' first")
     db = Storage(storage)
     db.study_info(study)
     running = {t.number: t for t in db.trials(study) if t.state == "running"}
@@ -266,7 +336,7 @@ def compare_cmd(
 
 @sub.command("report")
 def report_cmd(
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help="SQLite file of the studies."),
+    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only/last one)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
@@ -274,8 +344,7 @@ def report_cmd(
     """Summarise a stored study; optionally an HTML report (convergence, importance, Pareto)."""
     from hpcopt.tune.report import load_study, study_report, write_html
 
-    if not Path(storage).is_file():
-        raise InputError("the study database does not exist", source=storage, hint="run 'hpcopt tune run' first")
+    _must_exist(storage, "run 'hpcopt tune run' first")
     st = load_study(storage, study)
     rep = study_report(st)
     if html is not None:
@@ -284,7 +353,10 @@ def report_cmd(
         print_json(rep)
         return
     console.print(f"study [bold]{rep['study']}[/]: {rep['trials']} trials, statuses {rep['status_counts']}")
-    if rep["best"]:
+    if rep.get("pareto_front"):
+        _print_front(rep["pareto_front"], rep.get("objectives") or [f"objective_{i}" for i in
+                                                                     range(len(rep["pareto_front"][0]["values"]))])
+    elif rep["best"]:
         console.print(f"best {rep['best']['value']:.6g}: {rep['best']['config']}")
     if rep.get("importance"):
         console.print("parameter importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importance"].items()))

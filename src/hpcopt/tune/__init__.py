@@ -21,13 +21,16 @@ from hpcopt.tune.space import (
     SearchSpace,
 )
 from hpcopt.tune.spec import load_spec
-from hpcopt.tune.storage import Storage
+from hpcopt.tune.executors import get_executor
+from hpcopt.tune.observers import observer_status
+from hpcopt.tune.storage import JournalStorage, SQLAlchemyStorage, SQLiteStorage, Storage
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 from hpcopt.tune.study import Study
 
 __all__ = [
     "SearchSpace", "Integer", "Real", "Categorical", "Ordinal", "PowerOfTwo",
     "Result", "Status", "PythonRunner", "CommandRunner", "CKernelRunner", "OutputCheck", "interleaved",
-    "Study", "Storage", "get_strategy", "STRATEGIES", "DEFAULT_STRATEGY",
+    "Study", "Storage", "SQLiteStorage", "JournalStorage", "SQLAlchemyStorage", "get_executor",
+    "observer_status", "get_strategy", "STRATEGIES", "DEFAULT_STRATEGY",
     "load_cache", "ReplayCache", "replay_run", "compare_strategies", "cutoff_budget", "load_spec",
 ]

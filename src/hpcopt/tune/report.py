@@ -55,7 +55,8 @@ def study_report(study: Study | StoredStudy) -> dict[str, Any]:
     counts: dict[str, int] = {}
     for t in trials:
         counts[t.result.status.value] = counts.get(t.result.status.value, 0) + 1
-    best = min(ok, key=lambda t: t.result.value) if ok else None
+    first = -1.0 if (view.info.get("directions") or ["minimize"])[0] == "maximize" else 1.0
+    best = min(ok, key=lambda t: first * t.result.value) if ok else None
     rep: dict[str, Any] = {
         "schema": "hpcopt.tune.report/1", "study": view.name, "strategy": view.info.get("strategy"),
         "random_state": view.info.get("random_state"), "trials": len(trials), "status_counts": counts,
@@ -75,8 +76,12 @@ def study_report(study: Study | StoredStudy) -> dict[str, Any]:
         except InputError:
             pass
     n_obj = int(view.info.get("n_objectives", 1))
+    if n_obj > 1:
+        rep["objectives"] = view.info.get("objective_names")
+        rep["directions"] = view.info.get("directions") or ["minimize"] * n_obj
     if n_obj > 1 and ok:
-        vals = np.array([t.result.values for t in ok])
+        signs = np.array([1.0 if d == "minimize" else -1.0 for d in rep["directions"]])
+        vals = np.array([t.result.values for t in ok]) * signs
         rep["pareto_front"] = [{"config": ok[i].config, "values": list(ok[i].result.values)} for i in pareto_front(vals)]
     return rep
 

@@ -17,17 +17,25 @@ Correctness: give ``check`` (a regex whose groups are compared) and either a
 configuration whose checked values differ (exactly, or beyond ``rtol``/``atol`` when
 given) is ``WRONG_ANSWER``. Compile errors, crashes, timeouts and wrong answers are
 recorded as results with a message.
+
+Objectives: ``objectives=("time",)`` by default; ``"max_rss"`` (peak resident memory of
+the child in MiB, from ``wait4``) and ``"energy"`` (joules from RAPL, where readable)
+may be added for multi-objective studies; see :mod:`hpcopt.tune.observers`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import os
+import pickle
 import re
 import resource
+import select
 import shlex
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -39,6 +47,7 @@ from typing import Any
 import numpy as np
 
 from hpcopt.errors import ConfigError, InputError
+from hpcopt.tune.observers import RaplEnergy, aggregate, check_objectives
 from hpcopt.tune.results import Result, Status
 
 _TIMINGS = ("wall", "user", "output")
@@ -53,28 +62,113 @@ class Run:
     user: float = math.nan
     output: str = ""
     message: str = ""
+    max_rss: float = math.nan   # MiB, peak resident set of the child
+    energy: float = math.nan    # J, RAPL packages, when observed
+
+
+class _RusagePopen(subprocess.Popen):
+    """Popen that reaps its child with ``wait4`` and keeps the child's own rusage."""
+
+    rusage = None
+
+    def _try_wait(self, wait_flags):  # CPython's hook around waitpid (stable since 3.3)
+        try:
+            pid, sts, ru = os.wait4(self.pid, wait_flags)
+        except ChildProcessError:  # pragma: no cover - SIGCHLD ignored
+            return (self.pid, 0)
+        if pid == self.pid:
+            self.rusage = ru
+        return (pid, sts)
+
+
+def _rss_mib(ru) -> float:
+    # ru_maxrss is in KiB on Linux, bytes on macOS
+    import sys
+
+    return ru.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
+
+
+# A small launcher for runs whose peak memory is measured: the kernel charges a child
+# with the resident memory of the process it was forked from, so a child forked
+# directly from a tuner holding a few hundred MiB would report at least that. Forked
+# from this launcher (a bare interpreter, a few MiB), the child's peak is its own. The
+# launcher times the child itself and writes "status wall user maxrss_kib" to fd 3.
+_LAUNCHER = r"""
+import os, sys, time
+fd = int(sys.argv[1])
+t0 = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    os.close(fd)
+    try:
+        os.execvp(sys.argv[2], sys.argv[2:])
+    except OSError as exc:
+        os.write(2, ("cannot run %r: %s\n" % (sys.argv[2], exc)).encode())
+        os._exit(127)
+_, st, ru = os.wait4(pid, 0)
+wall = time.perf_counter() - t0
+os.write(fd, ("%d %r %r %d" % (st, wall, ru.ru_utime, ru.ru_maxrss)).encode())
+"""
 
 
 def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None) -> Run:
-    """Run a child process, measuring wall time and its user CPU time."""
+                 env: Mapping[str, str] | None = None, energy: RaplEnergy | None = None,
+                 memory: bool = False) -> Run:
+    """Run a child process, measuring wall time, its user CPU time and (``memory``) its peak memory."""
+    import sys
+
+    argv = list(argv)
+    report_r = report_w = None
+    if memory:
+        report_r, report_w = os.pipe()
+        argv = [sys.executable, "-S", "-c", _LAUNCHER, str(report_w), *argv]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    e0 = energy.read() if energy is not None else None
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, cwd=cwd,
-                              env=None if env is None else {**os.environ, **env})
-    except subprocess.TimeoutExpired:
-        return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+        with _RusagePopen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd,
+                          env=None if env is None else {**os.environ, **env},
+                          pass_fds=(report_w,) if memory else (), start_new_session=memory) as proc:
+            if report_w is not None:
+                os.close(report_w)
+                report_w = None
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                if memory:
+                    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the measured child
+                proc.kill()
+                proc.communicate()
+                return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+        report = os.read(report_r, 4096).decode() if report_r is not None else ""
     except (FileNotFoundError, PermissionError, OSError) as exc:
         return Run(Status.RUNTIME_ERROR, message=f"cannot run {argv[0]!r}: {exc}")
+    finally:
+        for fd in (report_r, report_w):
+            if fd is not None:
+                os.close(fd)
     wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    user = after.ru_utime - before.ru_utime
-    if proc.returncode != 0:
-        tail = (proc.stderr or proc.stdout or "").strip()[-500:]
-        how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-        return Run(Status.RUNTIME_ERROR, wall, user, proc.stdout, f"{how}: {tail}")
-    return Run(Status.OK, wall, user, proc.stdout + proc.stderr)
+    joules = energy.joules(e0, energy.read()) if energy is not None and e0 is not None else math.nan
+    rss = math.nan
+    returncode = proc.returncode
+    if memory:
+        try:
+            st, wall_s, user_s, maxrss = report.split()
+        except ValueError:
+            return Run(Status.RUNTIME_ERROR, message=f"the measuring launcher failed: {err.strip()[-300:]}")
+        st = int(st)
+        wall, user = float(wall_s), float(user_s)
+        rss = int(maxrss) / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
+        returncode = -os.WTERMSIG(st) if os.WIFSIGNALED(st) else os.WEXITSTATUS(st)
+    elif proc.rusage is not None:
+        user = proc.rusage.ru_utime
+    else:  # pragma: no cover - fall back to the difference of all children
+        user = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime - before.ru_utime
+    if returncode != 0:
+        tail = (err or out or "").strip()[-500:]
+        how = f"signal {-returncode}" if returncode < 0 else f"exit code {returncode}"
+        return Run(Status.RUNTIME_ERROR, wall, user, out, f"{how}: {tail}", rss, joules)
+    return Run(Status.OK, wall, user, out + err, "", rss, joules)
 
 
 _NUM = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?(?:nan|inf)", re.IGNORECASE)
@@ -128,13 +222,32 @@ def _summarise(samples: list[float], extra: dict[str, Any] | None = None) -> Res
     return Result.success(float(np.median(samples)), samples, extra=extra)
 
 
+def _with_objectives(objectives: Sequence[str], time_samples: list[float], rss: list[float],
+                     energy: list[float], extra: dict[str, Any]) -> Result:
+    """A Result whose values are the objectives, in order (time as the median of the samples)."""
+    per = {"time": time_samples, "max_rss": rss, "energy": energy}
+    if any(not math.isnan(v) for v in rss):
+        extra["max_rss_mib"] = aggregate("max_rss", rss)
+    if any(not math.isnan(v) for v in energy):
+        extra["energy_j"] = aggregate("energy", energy)
+    vals = [aggregate(o, per[o]) for o in objectives]
+    missing = [o for o, v in zip(objectives, vals) if math.isnan(v)]
+    if missing:
+        return Result.failure(Status.RUNTIME_ERROR, f"objective(s) {', '.join(missing)} could not be observed",
+                              extra=extra)
+    if list(objectives) == ["time"]:
+        return Result.success(vals[0], time_samples, extra=extra)
+    return Result.success(vals[0], per[objectives[0]], values=vals, extra={**extra, "objectives": list(objectives)})
+
+
 class _ProcessRunner:
     """Shared measurement loop for command and kernel runners."""
 
     def __init__(self, *, timing: str = "wall", pattern: str | None = None, warmup: int = 1,
                  repeats: int = 5, timeout: float | None = 60.0, check: OutputCheck | None = None,
                  reference_config: Mapping[str, Any] | None = None, cwd: str | None = None,
-                 env: Mapping[str, str] | None = None, interleave: bool = False) -> None:
+                 env: Mapping[str, str] | None = None, interleave: bool = False,
+                 objectives: Sequence[str] = ("time",), powercap_root: str | None = None) -> None:
         if timing not in _TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
         if timing == "output" and not pattern:
@@ -153,6 +266,11 @@ class _ProcessRunner:
         if interleave and reference_config is None:
             raise ConfigError("interleave=True needs a reference configuration to interleave with")
         self.interleave = interleave
+        self.objectives = list(objectives)
+        kw = {"powercap_root": powercap_root} if powercap_root else {}
+        self._energy = check_objectives(self.objectives, **kw)
+        if interleave and self.objectives != ["time"]:
+            raise ConfigError("interleave=True measures a time ratio; it cannot be combined with other objectives")
 
     # subclasses: return argv to run, or a Result (e.g. a compile failure)
     def prepare(self, config: Mapping[str, Any]) -> Sequence[str] | Result:  # pragma: no cover
@@ -198,8 +316,11 @@ class _ProcessRunner:
         if self.interleave:
             return self._relative(config, prep)
         samples: list[float] = []
+        rss: list[float] = []
+        joules: list[float] = []
         for i in range(self.warmup + self.repeats):
-            run = _run_process(prep, self.timeout, self.cwd, self.env)
+            run = _run_process(prep, self.timeout, self.cwd, self.env, self._energy if i >= self.warmup else None,
+                               memory="max_rss" in self.objectives)
             if run.status is not Status.OK:
                 return Result.failure(run.status, run.message)
             if i == 0 and self.check is not None:
@@ -211,8 +332,9 @@ class _ProcessRunner:
                 if isinstance(s, str):
                     return Result.failure(Status.RUNTIME_ERROR, s)
                 samples.append(s)
-        return _summarise(samples, {"timing": self.timing})
-
+                rss.append(run.max_rss)
+                joules.append(run.energy)
+        return _with_objectives(self.objectives, samples, rss, joules, {"timing": self.timing})
 
     def _relative(self, config: Mapping[str, Any], prep: Sequence[str]) -> Result:
         """Reference and candidate measured alternately; the objective is the median of the
@@ -338,7 +460,14 @@ class CKernelRunner(_ProcessRunner):
         if digest in self._built:
             return self._built[digest]
         exe = self.build_dir / f"k_{digest}"
-        cmd = self.compile_command(config, exe)
+        if exe.is_file():  # built by another worker sharing the build folder
+            self._built[digest] = exe
+            return exe
+        # build under a private name, then rename: parallel workers building the same
+        # configuration never write into a file another one is running ("text file busy")
+        tmp = exe.with_name(f"{exe.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        cmd = self.compile_command(config, tmp)
+        shown = self.compile_command(config, exe)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.compile_timeout)
         except subprocess.TimeoutExpired:
@@ -347,9 +476,12 @@ class CKernelRunner(_ProcessRunner):
             if proc.returncode != 0:
                 err = (proc.stderr or proc.stdout).strip()
                 first = next((ln for ln in err.splitlines() if "error" in ln), err[:300])
-                out = Result.failure(Status.COMPILE_ERROR, f"{' '.join(cmd[1:])}: {first}"[:1500])
+                out = Result.failure(Status.COMPILE_ERROR, f"{' '.join(shown[1:])}: {first}"[:1500])
             else:
+                os.replace(tmp, exe)
                 out = exe
+        if tmp.exists():
+            tmp.unlink()
         self._built[digest] = out
         return out
 
@@ -383,35 +515,63 @@ class PythonRunner:
     ``timing="wall"`` or ``"user"`` times the call (perf_counter / process_time);
     ``timing="output"`` takes the number ``fn`` returns as the objective (for a sequence,
     every element is an objective: multi-objective). ``check(returned) -> bool`` marks a
-    wrong answer. A call slower than ``timeout`` is recorded as TIMEOUT (it is not
-    interrupted; run untrusted code through CommandRunner for hard timeouts).
+    wrong answer.
+
+    With a ``timeout`` (or ``isolate=True``) the calls run in a forked child process: a
+    call that does not return within ``timeout`` seconds is killed with the child and
+    recorded as TIMEOUT, a crash of the interpreter (a segfault in an extension, a
+    ``sys.exit``) as RUNTIME_ERROR, and peak memory can be an objective
+    (``objectives=("time", "max_rss")``): for a callable it is the resident memory the
+    calls added to the child (its peak minus its size right after the fork, which is the
+    tuner's own and varies with it). Without, the calls run in this process.
     """
 
     name = "python"
 
     def __init__(self, fn: Callable[..., Any], *, timing: str = "wall", warmup: int = 1, repeats: int = 5,
-                 timeout: float | None = None, check: Callable[[Any], bool] | None = None) -> None:
+                 timeout: float | None = None, check: Callable[[Any], bool] | None = None,
+                 isolate: bool | None = None, objectives: Sequence[str] | None = None,
+                 powercap_root: str | None = None) -> None:
         if timing not in _TIMINGS:
             raise ConfigError(f"timing must be one of {', '.join(_TIMINGS)}; got {timing!r}")
+        if timeout is not None and not timeout > 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {timeout!r}")
         self.fn = fn
         self.timing = timing
         self.warmup = warmup if timing != "output" else 0
         self.repeats = repeats if timing != "output" else 1
         self.timeout = timeout
         self.check = check
+        self.isolate = bool(timeout is not None if isolate is None else isolate)
+        if self.isolate and not hasattr(os, "fork"):  # pragma: no cover - Windows
+            raise ConfigError("timeouts and isolation of Python callables need os.fork (POSIX)")
+        self.objectives = list(objectives) if objectives is not None else None
+        kw = {"powercap_root": powercap_root} if powercap_root else {}
+        self._energy = (check_objectives(self.objectives, python_isolated=self.isolate, **kw)
+                        if self.objectives is not None else None)
 
     def fingerprint(self) -> str:
         return hashlib.sha256(f"python|{getattr(self.fn, '__qualname__', repr(self.fn))}|{self.timing}".encode()).hexdigest()[:16]
 
     def __call__(self, config: Mapping[str, Any]) -> Result:
+        if self.isolate:
+            return self._in_child(config)
+        return self._finish(self._measure(config), math.nan)
+
+    def _measure(self, config: Mapping[str, Any], tick: Callable[[], None] | None = None) -> Result | dict[str, Any]:
+        """The repetitions: a failure Result, or the raw measurements."""
         samples: list[float] = []
+        joules: list[float] = []
         for i in range(self.warmup + self.repeats):
+            e0 = self._energy.read() if self._energy is not None else None
             t0, c0 = time.perf_counter(), time.process_time()
             try:
                 out = self.fn(**config)
             except Exception as exc:  # noqa: BLE001 - a failing configuration is a result
                 return Result.failure(Status.RUNTIME_ERROR, f"{type(exc).__name__}: {exc}")
             wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            if tick is not None:
+                tick()
             if self.timeout is not None and wall > self.timeout:
                 return Result.failure(Status.TIMEOUT, f"took {wall:.3g} s, more than {self.timeout} s")
             if i == 0 and self.check is not None:
@@ -429,10 +589,101 @@ class PythonRunner:
                     return Result.failure(Status.RUNTIME_ERROR, f"returned {out!r}, not a number")
                 if not all(math.isfinite(v) for v in vals):
                     return Result.failure(Status.RUNTIME_ERROR, f"returned a non-finite objective {vals}")
-                return Result.success(vals[0], values=vals)
+                return {"output": vals}
             if i >= self.warmup:
                 samples.append(wall if self.timing == "wall" else cpu)
-        return _summarise(samples, {"timing": self.timing})
+                if self._energy is not None and e0 is not None:
+                    joules.append(self._energy.joules(e0, self._energy.read()))
+        return {"samples": samples, "energy": joules}
+
+    def _finish(self, raw: Result | dict[str, Any], max_rss: float) -> Result:
+        if isinstance(raw, Result):
+            if not math.isnan(max_rss) and not raw.ok:
+                return dataclasses.replace(raw, extra={**raw.extra, "max_rss_mib": max_rss})
+            return raw
+        if "output" in raw:
+            vals = raw["output"]
+            if self.objectives is not None and self.objectives != ["time"]:
+                rss = [max_rss]
+                return _with_objectives(self.objectives, [vals[0]], rss, [math.nan], {"timing": "output"})
+            extra = {"max_rss_mib": max_rss} if not math.isnan(max_rss) else {}
+            return Result.success(vals[0], values=vals, extra=extra)
+        samples = raw["samples"]
+        if self.objectives is None:
+            extra: dict[str, Any] = {"timing": self.timing}
+            if not math.isnan(max_rss):
+                extra["max_rss_mib"] = max_rss
+            return _summarise(samples, extra)
+        energy = raw["energy"] or [math.nan]
+        return _with_objectives(self.objectives, samples, [max_rss], energy, {"timing": self.timing})
+
+    def _in_child(self, config: Mapping[str, Any]) -> Result:
+        """Run :meth:`_measure` in a forked child; the parent enforces the timeout per call.
+
+        The child writes one byte after each call, then ``R`` and the pickled measurements;
+        the parent waits at most ``timeout`` (plus a little for the fork) between bytes."""
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: measure, report, leave without running any cleanup
+            code = 0
+            try:
+                os.close(rfd)
+                # resident size right after the fork: the pages shared with the tuner
+                base = resource.getrusage(resource.RUSAGE_SELF)
+                raw = self._measure(config, tick=lambda: os.write(wfd, b"."))
+                if isinstance(raw, dict):
+                    raw["rss_at_fork"] = _rss_mib(base)
+                data = b"R" + pickle.dumps(raw)
+                while data:
+                    data = data[os.write(wfd, data):]
+            except BaseException:  # noqa: BLE001 - reported as a crash by the parent
+                code = 70
+            finally:
+                os._exit(code)
+        os.close(wfd)
+        buf = bytearray()
+        got_result = False
+        timed_out = False
+        per_call = (self.timeout or 0.0) + 0.25  # + the fork and the pipe
+        calls = 0
+        try:
+            while True:
+                ready, _, _ = select.select([rfd], [], [], per_call if self.timeout is not None else None)
+                if not ready:
+                    timed_out = True
+                    break
+                chunk = os.read(rfd, 1 << 16)
+                if not chunk:
+                    break
+                if got_result:
+                    buf.extend(chunk)
+                    continue
+                head, sep, tail = chunk.partition(b"R")
+                calls += len(head)
+                if sep:
+                    got_result = True
+                    buf.extend(tail)
+        finally:
+            os.close(rfd)
+            if timed_out:
+                os.kill(pid, signal.SIGKILL)
+            _, status, ru = os.wait4(pid, 0)
+        rss = _rss_mib(ru)
+        if timed_out:
+            return Result.failure(Status.TIMEOUT, f"call {calls + 1} did not return within {self.timeout} s; "
+                                  "the child process was killed", extra={"max_rss_mib": rss})
+        if not got_result:
+            how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit code {os.WEXITSTATUS(status)}")
+            return Result.failure(Status.RUNTIME_ERROR, f"the child process running the call died ({how})",
+                                  extra={"max_rss_mib": rss})
+        try:
+            raw = pickle.loads(bytes(buf))
+        except Exception as exc:  # noqa: BLE001
+            return Result.failure(Status.RUNTIME_ERROR, f"cannot read the child's result: {exc}")
+        if isinstance(raw, dict):  # the memory the call added, not what the child inherited
+            rss = max(0.0, rss - raw.pop("rss_at_fork"))
+        return self._finish(raw, rss)
 
 
 @dataclass

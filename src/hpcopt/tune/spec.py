@@ -8,6 +8,8 @@ name = "matmul"
 strategy = "bo"        # any registered strategy
 budget = 60
 random_state = 0
+# objectives = ["time", "max_rss"]       # optional, several -> multi-objective (nsga2)
+# directions = ["minimize", "minimize"]  # optional; time, max_rss (MiB), energy (J, RAPL)
 
 [parameters]
 TILE_I = { type = "pow2", low = 8, high = 512 }
@@ -57,8 +59,9 @@ _RUNNER_COMMON = {"kind", "timing", "pattern", "warmup", "repeats", "timeout", "
 _RUNNER_KEYS = {
     "c": _RUNNER_COMMON | {"source", "compiler", "flags", "flag_params", "run_args", "libs"},
     "command": _RUNNER_COMMON | {"command", "cwd"},
-    "python": {"kind", "function", "timing", "warmup", "repeats", "timeout"},
+    "python": {"kind", "function", "timing", "warmup", "repeats", "timeout", "isolate"},
 }
+_STUDY_KEYS = {"name", "strategy", "budget", "random_state", "objectives", "directions"}
 
 
 class _WithDerived:
@@ -88,6 +91,14 @@ class TuneSpec:
         return str(self.study.get("name") or self.path.stem)
 
     @property
+    def objectives(self) -> list[str]:
+        return list(self.study.get("objectives") or ["time"])
+
+    @property
+    def directions(self) -> list[str]:
+        return list(self.study.get("directions") or ["minimize"] * len(self.objectives))
+
+    @property
     def baseline(self) -> dict[str, Any] | None:
         ref = self.runner_spec.get("reference")
         return dict(ref) if isinstance(ref, Mapping) else None
@@ -105,6 +116,8 @@ class TuneSpec:
                 common[k] = r[k]
         if kind in ("c", "command") and r.get("interleave"):
             common["interleave"] = True
+        if self.objectives != ["time"]:
+            common["objectives"] = self.objectives
         check = None
         if kind in ("c", "command") and "check" in r:
             check = OutputCheck(pattern=r["check"], rtol=r.get("rtol"), atol=r.get("atol"),
@@ -135,6 +148,8 @@ class TuneSpec:
                 fn = getattr(importlib.import_module(mod), attr)
             except (ImportError, AttributeError) as exc:
                 raise InputError(f"cannot import {target!r}: {exc}", source=src, field="runner.function") from None
+            if "isolate" in r:
+                common["isolate"] = bool(r["isolate"])
             return PythonRunner(fn, **common)
         raise InputError(f"unknown runner kind {kind!r}", source=src, field="runner.kind",
                          hint="one of: c, command, python")
@@ -176,10 +191,33 @@ def load_spec(path: str | Path) -> TuneSpec:
         raise InputError(f"unknown runner key {bad[0]!r} for kind {kind!r}", source=src, field=f"runner.{bad[0]}",
                          hint=f"allowed: {', '.join(sorted(_RUNNER_KEYS[kind]))}")
     study = dict(raw.get("study") or {})
+    bad = sorted(set(study) - _STUDY_KEYS)
+    if bad:
+        raise InputError(f"unknown study key {bad[0]!r}", source=src, field=f"study.{bad[0]}",
+                         hint=f"allowed: {', '.join(sorted(_STUDY_KEYS))}")
+    _check_objectives(study, src)
     if space.enumerable() and space.size_report()["valid"] == 0:
         raise InputError("no configuration satisfies the constraints (an empty space)", source=src,
                          field="constraints", hint="relax the constraints or widen the parameter ranges")
     return TuneSpec(path=path, space=space, study=study, runner_spec=runner, raw=raw)
+
+
+def _check_objectives(study: dict[str, Any], src: str) -> None:
+    from hpcopt.tune.observers import OBJECTIVES
+
+    objs = study.get("objectives", ["time"])
+    if isinstance(objs, str):
+        objs = study["objectives"] = [objs]
+    if not isinstance(objs, list) or not objs or any(o not in OBJECTIVES for o in objs) or len(set(objs)) != len(objs):
+        raise InputError(f"objectives must be distinct names among {', '.join(OBJECTIVES)}; got {objs!r}",
+                         source=src, field="study.objectives")
+    dirs = study.get("directions", ["minimize"] * len(objs))
+    if isinstance(dirs, str):
+        dirs = study["directions"] = [dirs]
+    if (not isinstance(dirs, list) or len(dirs) != len(objs)
+            or any(d not in ("minimize", "maximize") for d in dirs)):
+        raise InputError(f"directions must give 'minimize' or 'maximize' for each of the {len(objs)} objective(s); "
+                         f"got {dirs!r}", source=src, field="study.directions")
 
 
 def example_path(name: str) -> Path:

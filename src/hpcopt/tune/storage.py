@@ -1,17 +1,36 @@
-"""Where studies remember their trials: SQLite by default (one file, safe for several
-processes on one machine through SQLite's own locking), or memory.
+"""Where studies remember their trials.
 
-Every trial is written twice: as ``running`` before it is measured and with its result
-after, each in its own transaction, so a study killed at any point loses at most the
-measurement in flight, which is redone on resume.
+``Storage(url)`` picks the backend from the URL:
+
+* a path, ``sqlite:///path`` or ``":memory:"`` -- SQLite through the standard library
+  (the default; one file, safe for several processes on one machine through SQLite's
+  own locking, WAL journal);
+* ``journal:///path.log`` -- :class:`JournalStorage`, an append-only file of JSON
+  records, one per operation, written under a lock file created with ``O_EXCL`` (atomic
+  on local and NFS file systems), so several processes, on one machine or several
+  sharing the file, can write one study; the state is the replay of the records;
+* any other URL (``postgresql://user@host/db``, ``postgresql+psycopg://...``,
+  ``mysql+pymysql://...``, ``sqlite+pysqlite:///path``) -- :class:`SQLAlchemyStorage`
+  over the same schema (needs SQLAlchemy and the database's driver).
+
+Every trial is written twice: as ``running`` (with the host and process id of its
+owner) before it is measured and with its result after, each in its own transaction or
+record, so a study killed at any point loses at most the measurements in flight. A
+trial whose owner process on this host is gone was interrupted: it is deleted, and its
+configuration may be proposed again; a trial owned by a live process or by another
+host is left to its owner. A trial is started only if no trial of the study has its
+configuration (``unique=True``), atomically, so concurrent workers never measure one
+configuration twice.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +38,7 @@ from typing import Any
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trials.owner
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -39,10 +58,13 @@ CREATE TABLE IF NOT EXISTS trials (
     result TEXT,
     started REAL NOT NULL,
     finished REAL,
+    owner TEXT,                     -- host:pid of the process measuring it; NULL: ask/tell
     PRIMARY KEY (study, number)
 );
 CREATE INDEX IF NOT EXISTS trials_key ON trials(study, key);
 """
+
+_COLUMNS = "number, config, key, state, source, result, started, finished, owner"
 
 
 @dataclass(frozen=True)
@@ -57,33 +79,154 @@ class Trial:
     result: Result | None
     started: float
     finished: float | None
+    owner: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "config": self.config, "state": self.state, "source": self.source,
                 "result": self.result.to_dict() if self.result else None,
-                "started": self.started, "finished": self.finished}
+                "started": self.started, "finished": self.finished, "owner": self.owner}
 
 
 def config_key(config: Mapping[str, Any], names: list[str]) -> str:
     return json.dumps([config[n] for n in names], separators=(",", ":"), default=str)
 
 
+def this_owner() -> str:
+    """``host:pid`` of the calling process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_gone(owner: str | None) -> bool:
+    """True when ``owner`` is a process of this host that no longer runs, or unknown
+    (``None``: an ask/tell trial, or one written by an older hpcopt). Owners on other
+    hosts cannot be checked and count as alive."""
+    if owner is None:
+        return True
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    # a zombie (killed, not yet reaped by its parent) still answers kill(0)
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return False
+
+
+def _trial_from_row(r) -> Trial:
+    return Trial(int(r[0]), json.loads(r[1]), r[2], r[3], r[4],
+                 Result.from_dict(json.loads(r[5])) if r[5] else None, r[6], r[7], r[8])
+
+
 class Storage:
-    """SQLite storage. ``url`` is a path, ``sqlite:///path`` or ``":memory:"``."""
+    """Base class and factory: ``Storage(url)`` returns the backend the URL names (see
+    the module docstring). Backends implement the methods that raise here."""
+
+    url: str
+    path: str
+
+    def __new__(cls, url: str | Path = ":memory:", *args: Any, **kwargs: Any):
+        if cls is Storage:
+            cls = _backend_for(str(url))
+        return super().__new__(cls)
+
+    # -- studies
+    def create_or_load_study(self, name: str, info: Mapping[str, Any], fingerprint: str | None) -> tuple[dict, bool]:
+        """Returns (info, created). An existing study must describe the same space."""
+        raise NotImplementedError
+
+    def study_names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _study_row(self, name: str) -> dict[str, Any] | None:
+        raise NotImplementedError
+
+    def study_info(self, name: str) -> dict[str, Any]:
+        info = self._study_row(name)
+        if info is None:
+            raise InputError(f"no study named {name!r} in {self.path}", field="study",
+                             hint=f"known: {', '.join(self.study_names()) or '(none)'}")
+        return info
+
+    def _check_same(self, name: str, old: dict[str, Any], info: Mapping[str, Any]) -> None:
+        if old.get("space") != json.loads(json.dumps(info.get("space"), default=str)):
+            raise InputError(f"study {name!r} already exists with a different search space", field="study",
+                             hint="give a new --study name, or the same spec to resume")
+
+    # -- trials
+    def start_trial(self, study: str, config: Mapping[str, Any], key: str, owner: str | None = None,
+                    unique: bool = False, limit: int | None = None) -> int | None:
+        """Store a ``running`` trial and return its number. With ``unique``, atomically
+        only if no trial of the study has this key yet, and with ``limit`` only if the
+        study holds fewer trials than that; else None (another process took the
+        configuration or the rest of the budget). So concurrent workers never measure
+        one configuration twice, nor start more trials than the budget."""
+        raise NotImplementedError
+
+    def finish_trial(self, study: str, number: int, result: Result, source: str = "measured") -> bool:
+        """Store the result; False when the trial is no longer there (deleted as interrupted)."""
+        raise NotImplementedError
+
+    def add_done_trial(self, study: str, config: Mapping[str, Any], key: str, result: Result, source: str) -> int:
+        n = self.start_trial(study, config, key, owner=this_owner())
+        self.finish_trial(study, n, result, source)
+        return n
+
+    def _delete_running(self, study: str, numbers: list[int]) -> int:
+        raise NotImplementedError
+
+    def delete_running(self, study: str, only_gone: bool = True) -> int:
+        """Forget trials left ``running`` by a process that is gone (they are measured
+        again); with ``only_gone=False`` every running trial."""
+        nums = [t.number for t in self.trials(study)
+                if t.state == "running" and (not only_gone or owner_is_gone(t.owner))]
+        return self._delete_running(study, nums) if nums else 0
+
+    def trials(self, study: str) -> list[Trial]:
+        raise NotImplementedError
+
+    def cached_result(self, fingerprint: str | None, key: str) -> Result | None:
+        """A finished measurement of the same configuration by a study with the same runner."""
+        raise NotImplementedError
+
+    def version(self) -> Any:
+        """A token that changes when another process wrote (None: unknown, always re-read)."""
+        return None
+
+    def close(self) -> None:
+        pass
+
+
+def _backend_for(url: str) -> type[Storage]:
+    if url.startswith("journal://"):
+        return JournalStorage
+    if "://" in url and not url.startswith("sqlite:///"):
+        return SQLAlchemyStorage
+    return SQLiteStorage
+
+
+def _check_parent(path: str, what: str) -> None:
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise InputError(f"the folder of the {what} does not exist", source=path, hint=f"create {parent} first")
+
+
+class SQLiteStorage(Storage):
+    """SQLite through the standard library. ``url`` is a path, ``sqlite:///path`` or ``":memory:"``."""
 
     def __init__(self, url: str | Path = ":memory:") -> None:
         url = str(url)
         if url.startswith("sqlite:///"):
             url = url[len("sqlite:///"):]
-        elif "://" in url:
-            raise ConfigError(f"storage {url!r} is not supported here; give a SQLite path or sqlite:///path "
-                              "(PostgreSQL is not implemented)")
-        self.path = url
+        self.url = self.path = url
         if url != ":memory:":
-            parent = Path(url).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise InputError("the folder of the study database does not exist", source=url,
-                                 hint=f"create {parent} first")
+            _check_parent(url, "study database")
         try:
             self._db = sqlite3.connect(url, timeout=30.0, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL" if url != ":memory:" else "PRAGMA journal_mode=MEMORY")
@@ -94,71 +237,75 @@ class Storage:
                              hint="give a new file name or an hpcopt study database") from None
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+        elif int(row[0]) == 1:  # schema 1 had no owner column: add it
+            cols = [r[1] for r in self._db.execute("PRAGMA table_info(trials)")]
+            if "owner" not in cols:
+                self._db.execute("ALTER TABLE trials ADD COLUMN owner TEXT")
+            self._db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=url)
 
-    # -- studies
-    def create_or_load_study(self, name: str, info: Mapping[str, Any], fingerprint: str | None) -> tuple[dict, bool]:
-        """Returns (info, created). An existing study must describe the same space."""
+    def create_or_load_study(self, name, info, fingerprint):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
         if row is not None:
             old = json.loads(row[0])
-            if old.get("space") != json.loads(json.dumps(info.get("space"), default=str)):
-                raise InputError(f"study {name!r} already exists with a different search space", field="study",
-                                 hint="give a new --study name, or the same spec to resume")
+            self._check_same(name, old, info)
             return old, False
-        self._db.execute("INSERT INTO studies VALUES (?, ?, ?, ?)",
-                         (name, time.time(), fingerprint, json.dumps(info, default=str)))
+        try:
+            self._db.execute("INSERT INTO studies VALUES (?, ?, ?, ?)",
+                             (name, time.time(), fingerprint, json.dumps(info, default=str)))
+        except sqlite3.IntegrityError:  # another process created it just now
+            return self.create_or_load_study(name, info, fingerprint)
         return dict(info), True
 
-    def study_names(self) -> list[str]:
+    def study_names(self):
         return [r[0] for r in self._db.execute("SELECT name FROM studies ORDER BY created")]
 
-    def study_info(self, name: str) -> dict[str, Any]:
+    def _study_row(self, name):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
-        if row is None:
-            raise InputError(f"no study named {name!r} in {self.path}", field="study",
-                             hint=f"known: {', '.join(self.study_names()) or '(none)'}")
-        return json.loads(row[0])
+        return None if row is None else json.loads(row[0])
 
-    # -- trials
-    def next_number(self, study: str) -> int:
-        row = self._db.execute("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=?", (study,)).fetchone()
-        return int(row[0])
-
-    def start_trial(self, study: str, config: Mapping[str, Any], key: str) -> int:
-        for _ in range(20):
-            n = self.next_number(study)
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
+        # one statement: SQLite runs it under its write lock, so the number and the
+        # checks cannot race with another process
+        conds = []
+        if unique:
+            conds.append("NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k)")
+        if limit is not None:
+            conds.append("(SELECT COUNT(*) FROM trials WHERE study=:s) < :lim")
+        guard = ("WHERE " + " AND ".join(conds)) if conds else ""
+        for _ in range(50):
             try:
-                self._db.execute("INSERT INTO trials VALUES (?, ?, ?, ?, 'running', 'measured', NULL, ?, NULL)",
-                                 (study, n, key, json.dumps(dict(config), default=str), time.time()))
-                return n
-            except sqlite3.IntegrityError:  # another worker took the number
+                cur = self._db.execute(
+                    f"INSERT INTO trials ({_COLUMNS}, study) SELECT "
+                    "(SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=:s), :c, :k, 'running', "
+                    f"'measured', NULL, :t, NULL, :o, :s {guard}",
+                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": time.time(), "o": owner,
+                     "lim": limit})
+            except sqlite3.IntegrityError:  # pragma: no cover - another worker took the number
                 continue
+            if cur.rowcount == 0:
+                return None
+            return int(self._db.execute("SELECT number FROM trials WHERE rowid=?", (cur.lastrowid,)).fetchone()[0])
         raise RuntimeError("could not allocate a trial number")  # pragma: no cover
 
-    def finish_trial(self, study: str, number: int, result: Result, source: str = "measured") -> None:
-        self._db.execute("UPDATE trials SET state='done', source=?, result=?, finished=? WHERE study=? AND number=?",
-                         (source, json.dumps(result.to_dict(), default=str), time.time(), study, number))
+    def finish_trial(self, study, number, result, source="measured"):
+        cur = self._db.execute("UPDATE trials SET state='done', source=?, result=?, finished=? "
+                               "WHERE study=? AND number=?",
+                               (source, json.dumps(result.to_dict(), default=str), time.time(), study, number))
+        return cur.rowcount == 1
 
-    def add_done_trial(self, study: str, config: Mapping[str, Any], key: str, result: Result, source: str) -> int:
-        n = self.start_trial(study, config, key)
-        self.finish_trial(study, n, result, source)
-        return n
-
-    def delete_running(self, study: str) -> int:
-        """Forget trials left ``running`` by a crash (they are measured again)."""
-        cur = self._db.execute("DELETE FROM trials WHERE study=? AND state='running'", (study,))
+    def _delete_running(self, study, numbers):
+        q = ",".join("?" * len(numbers))
+        cur = self._db.execute(f"DELETE FROM trials WHERE study=? AND state='running' AND number IN ({q})",
+                               (study, *numbers))
         return cur.rowcount
 
-    def trials(self, study: str) -> list[Trial]:
-        rows = self._db.execute("SELECT number, config, key, state, source, result, started, finished FROM trials "
-                                "WHERE study=? ORDER BY number", (study,)).fetchall()
-        return [Trial(r[0], json.loads(r[1]), r[2], r[3], r[4], Result.from_dict(json.loads(r[5])) if r[5] else None,
-                      r[6], r[7]) for r in rows]
+    def trials(self, study):
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE study=? ORDER BY number", (study,)).fetchall()
+        return [_trial_from_row(r) for r in rows]
 
-    def cached_result(self, fingerprint: str | None, key: str) -> Result | None:
-        """A finished measurement of the same configuration by a study with the same runner."""
+    def cached_result(self, fingerprint, key):
         if not fingerprint:
             return None
         row = self._db.execute(
@@ -167,8 +314,418 @@ class Storage:
             (fingerprint, key)).fetchone()
         return Result.from_dict(json.loads(row[0])) if row else None
 
-    def close(self) -> None:
+    def version(self):
+        return self._db.execute("PRAGMA data_version").fetchone()[0]
+
+    def close(self):
         self._db.close()
 
 
-__all__ = ["Storage", "Trial", "config_key", "SCHEMA_VERSION"]
+class SQLAlchemyStorage(Storage):
+    """The same schema through SQLAlchemy, for PostgreSQL (``postgresql://...``) or any
+    database SQLAlchemy has a driver for. ``sqlite+pysqlite:///path`` uses SQLite through
+    this code path (that is how it is tested; no PostgreSQL server is needed for that)."""
+
+    def __init__(self, url: str, **engine_kwargs: Any) -> None:
+        from hpcopt.errors import require
+
+        sa = require("sqlalchemy", "tune-dist")
+        self._sa = sa
+        self.url = url
+        try:
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise InputError(f"not a database URL: {exc}", source=url,
+                             hint="sqlite:///x.db, journal:///x.log or postgresql://user@host/db") from None
+        self.path = parsed.render_as_string(hide_password=True)
+        kw = dict(engine_kwargs)
+        if parsed.get_backend_name() == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                _check_parent(parsed.database, "study database")
+            kw.setdefault("connect_args", {"timeout": 30.0})
+        try:
+            self._engine = sa.create_engine(url, future=True, **kw)
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise ConfigError(f"the database driver for {self.path} is not installed ({exc}); for PostgreSQL: "
+                              "pip install psycopg (URL postgresql+psycopg://...) or psycopg2") from None
+        except sa.exc.ArgumentError as exc:
+            raise InputError(f"not a usable database URL: {exc}", source=self.path) from None
+        if parsed.get_backend_name() == "sqlite":
+            @sa.event.listens_for(self._engine, "connect")
+            def _wal(dbapi_conn, _rec):  # pragma: no cover - trivial
+                dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+        md = sa.MetaData()
+        T = sa.Text
+        self._meta = sa.Table("meta", md, sa.Column("key", T, primary_key=True), sa.Column("value", T, nullable=False))
+        self._studies = sa.Table("studies", md, sa.Column("name", T, primary_key=True),
+                                 sa.Column("created", sa.Float, nullable=False), sa.Column("fingerprint", T),
+                                 sa.Column("info", T, nullable=False))
+        self._trials = sa.Table(
+            "trials", md, sa.Column("study", T, sa.ForeignKey("studies.name"), primary_key=True),
+            sa.Column("number", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("key", T, nullable=False), sa.Column("config", T, nullable=False),
+            sa.Column("state", T, nullable=False), sa.Column("source", T, nullable=False), sa.Column("result", T),
+            sa.Column("started", sa.Float, nullable=False), sa.Column("finished", sa.Float), sa.Column("owner", T),
+            sa.Index("trials_key", "study", "key"))
+        row = None
+        for attempt in range(40):
+            try:
+                md.create_all(self._engine)
+                with self._engine.begin() as c:
+                    row = c.execute(sa.select(self._meta.c.value).where(self._meta.c.key == "schema")).first()
+                    if row is None:
+                        c.execute(self._meta.insert().values(key="schema", value=str(SCHEMA_VERSION)))
+                break
+            except sa.exc.IntegrityError:
+                break  # another process wrote the schema row first
+            except sa.exc.DBAPIError as exc:
+                msg = str(exc.orig).lower()
+                # several processes creating the tables at once: one wins, the others retry
+                if attempt < 39 and any(w in msg for w in ("already exists", "locked", "duplicate")):
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                raise InputError(f"cannot open the study database: {exc.orig}", source=self.path,
+                                 hint="check the URL, that the server runs and that the user may create "
+                                 "tables") from None
+        if row is not None and int(row[0]) != SCHEMA_VERSION:
+            raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=self.path)
+
+    def _retry(self, fn, serializable: bool = False):
+        """Run ``fn(connection)`` in a transaction; retry on lock contention and
+        serialisation failures."""
+        sa = self._sa
+        delay = 0.005
+        for _ in range(400):
+            try:
+                with self._engine.connect() as conn:
+                    if serializable:
+                        conn = conn.execution_options(isolation_level="SERIALIZABLE")
+                    with conn.begin():
+                        return fn(conn)
+            except sa.exc.DBAPIError as exc:
+                msg = str(exc.orig).lower()
+                if not any(w in msg for w in ("locked", "deadlock", "serializ")):
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        raise RuntimeError("the study database stayed locked")  # pragma: no cover
+
+    def create_or_load_study(self, name, info, fingerprint):
+        sa, S = self._sa, self._studies
+
+        def go(c):
+            row = c.execute(sa.select(S.c.info).where(S.c.name == name)).first()
+            if row is not None:
+                return json.loads(row[0]), False
+            c.execute(S.insert().values(name=name, created=time.time(), fingerprint=fingerprint,
+                                        info=json.dumps(info, default=str)))
+            return dict(info), True
+        try:
+            out, created = self._retry(go)
+        except sa.exc.IntegrityError:
+            out, created = self._retry(go)
+        if not created:
+            self._check_same(name, out, info)
+        return out, created
+
+    def study_names(self):
+        S = self._studies
+        return self._retry(lambda c: [r[0] for r in c.execute(self._sa.select(S.c.name).order_by(S.c.created))])
+
+    def _study_row(self, name):
+        S = self._studies
+        row = self._retry(lambda c: c.execute(self._sa.select(S.c.info).where(S.c.name == name)).first())
+        return None if row is None else json.loads(row[0])
+
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
+        sa, T = self._sa, self._trials
+
+        def go(c):
+            if unique and c.execute(sa.select(T.c.number).where(T.c.study == study, T.c.key == key).limit(1)).first():
+                return None
+            if limit is not None and c.execute(sa.select(sa.func.count()).select_from(T)
+                                               .where(T.c.study == study)).scalar_one() >= limit:
+                return None
+            n = c.execute(sa.select(sa.func.coalesce(sa.func.max(T.c.number), -1) + 1)
+                          .where(T.c.study == study)).scalar_one()
+            c.execute(T.insert().values(study=study, number=int(n), key=key,
+                                        config=json.dumps(dict(config), default=str), state="running",
+                                        source="measured", result=None, started=time.time(), finished=None,
+                                        owner=owner))
+            return int(n)
+        for _ in range(50):
+            try:  # serializable: on PostgreSQL two workers cannot both pass the uniqueness check
+                return self._retry(go, serializable=True)
+            except sa.exc.IntegrityError:  # another worker took the number
+                continue
+        raise RuntimeError("could not allocate a trial number")  # pragma: no cover
+
+    def finish_trial(self, study, number, result, source="measured"):
+        T = self._trials
+        stmt = (T.update().where(T.c.study == study, T.c.number == number)
+                .values(state="done", source=source, result=json.dumps(result.to_dict(), default=str),
+                        finished=time.time()))
+        return self._retry(lambda c: c.execute(stmt).rowcount) == 1
+
+    def _delete_running(self, study, numbers):
+        T = self._trials
+        stmt = T.delete().where(T.c.study == study, T.c.state == "running", T.c.number.in_(numbers))
+        return self._retry(lambda c: c.execute(stmt).rowcount)
+
+    def trials(self, study):
+        T = self._trials
+        cols = [getattr(T.c, n.strip()) for n in _COLUMNS.split(",")]
+        stmt = self._sa.select(*cols).where(T.c.study == study).order_by(T.c.number)
+        return [_trial_from_row(r) for r in self._retry(lambda c: c.execute(stmt).all())]
+
+    def cached_result(self, fingerprint, key):
+        if not fingerprint:
+            return None
+        sa, T, S = self._sa, self._trials, self._studies
+        stmt = (sa.select(T.c.result).join(S, S.c.name == T.c.study)
+                .where(S.c.fingerprint == fingerprint, T.c.key == key, T.c.state == "done",
+                       T.c.source == "measured").limit(1))
+        row = self._retry(lambda c: c.execute(stmt).first())
+        return Result.from_dict(json.loads(row[0])) if row else None
+
+    def close(self):
+        self._engine.dispose()
+
+
+class JournalStorage(Storage):
+    """An append-only journal file (``journal:///relative.log``, ``journal:////abs.log``).
+
+    Each operation is one JSON line, appended with a single ``write`` while holding a lock
+    file created with ``O_CREAT | O_EXCL`` (atomic on local file systems and on NFS v3 and
+    later; ``flock`` is not reliable on NFS). Readers need no lock: they replay the
+    complete lines they have not seen yet. A line torn by a writer killed mid-write is
+    ended by the next writer and skipped by every reader (``skipped_lines`` counts them).
+    A lock whose holder on this host is gone, or older than ``stale_lock_s``, is broken.
+    Trial numbers are never reused, so a late result cannot land on another trial.
+    """
+
+    def __init__(self, url: str | Path, *, stale_lock_s: float = 30.0, fsync: bool = True) -> None:
+        url = str(url)
+        path = url[len("journal:///"):] if url.startswith("journal:///") else url[len("journal://"):]
+        if not path:
+            raise InputError("a journal URL needs a file", source=url, hint="journal:///studies.log")
+        _check_parent(path, "journal")
+        self.url, self.path = url, path
+        self._lock_path = path + ".lock"
+        self.stale_lock_s = stale_lock_s
+        self.fsync = fsync
+        self._offset = 0
+        self._studies: dict[str, dict[str, Any]] = {}
+        self._trials: dict[str, dict[int, dict[str, Any]]] = {}
+        self._next: dict[str, int] = {}
+        self.skipped_lines = 0
+        fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
+        os.close(fd)
+        self._catch_up()
+
+    # -- reading
+    def _apply(self, rec: dict[str, Any]) -> None:
+        op = rec.get("op")
+        if op == "study":
+            self._studies.setdefault(rec["name"], rec)
+            self._trials.setdefault(rec["name"], {})
+        elif op == "start":
+            tr = self._trials.setdefault(rec["study"], {})
+            tr[rec["number"]] = {"number": rec["number"], "config": rec["config"], "key": rec["key"],
+                                 "state": "running", "source": "measured", "result": None,
+                                 "started": rec["t"], "finished": None, "owner": rec.get("owner")}
+            self._next[rec["study"]] = max(self._next.get(rec["study"], 0), rec["number"] + 1)
+        elif op == "finish":
+            t = self._trials.get(rec["study"], {}).get(rec["number"])
+            if t is not None and t["state"] == "running":
+                t.update(state="done", source=rec["source"], result=rec["result"], finished=rec["t"])
+        elif op == "delete":
+            tr = self._trials.get(rec["study"], {})
+            for n in rec["numbers"]:
+                if n in tr and tr[n]["state"] == "running":
+                    del tr[n]
+        else:
+            self.skipped_lines += 1
+
+    def _catch_up(self) -> None:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self._offset)
+                data = fh.read()
+        except OSError as exc:
+            raise InputError(f"cannot read the journal: {exc.strerror}", source=self.path) from None
+        end = data.rfind(b"\n")
+        if end < 0:
+            return
+        for line in data[:end].split(b"\n"):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError
+                self._apply(rec)
+            except (ValueError, KeyError, TypeError):
+                self.skipped_lines += 1
+        self._offset += end + 1
+
+    # -- writing
+    def _lock(self) -> None:
+        delay, t0 = 0.001, time.monotonic()
+        me = f"{this_owner()} {time.time():.6f}".encode()
+        while True:
+            try:
+                fd = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._maybe_break_lock()
+                if time.monotonic() - t0 > 10 * self.stale_lock_s:
+                    raise InputError("the journal stays locked", source=self._lock_path,
+                                     hint="remove the .lock file if no hpcopt process uses the journal")
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+                continue
+            os.write(fd, me)
+            os.close(fd)
+            return
+
+    def _maybe_break_lock(self) -> None:
+        try:
+            with open(self._lock_path, "rb") as fh:
+                text = fh.read().decode(errors="replace")
+            age = time.time() - os.stat(self._lock_path).st_mtime
+        except OSError:
+            return
+        owner = text.split(" ")[0] if text else ""
+        if (owner and owner_is_gone(owner)) or age > self.stale_lock_s:
+            stale = f"{self._lock_path}.stale.{os.getpid()}.{time.monotonic_ns()}"
+            try:
+                os.rename(self._lock_path, stale)  # only one breaker succeeds
+                os.unlink(stale)
+            except OSError:
+                pass
+
+    def _unlock(self) -> None:
+        try:
+            os.unlink(self._lock_path)
+        except FileNotFoundError:  # pragma: no cover - broken as stale by someone else
+            pass
+
+    def _append(self, make_record) -> Any:
+        """Under the lock: catch up, build the record from the current state, append it."""
+        self._lock()
+        try:
+            self._catch_up()
+            rec, ret = make_record()
+            if rec is None:
+                return ret
+            line = json.dumps(rec, default=str, separators=(",", ":")).encode() + b"\n"
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            try:
+                size = os.fstat(fd).st_size
+                if size > 0:
+                    with open(self.path, "rb") as fh:
+                        fh.seek(size - 1)
+                        if fh.read(1) != b"\n":
+                            line = b"\n" + line  # end a line torn by a killed writer
+                os.write(fd, line)
+                if self.fsync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            self._catch_up()
+            return ret
+        finally:
+            self._unlock()
+
+    # -- the interface
+    def create_or_load_study(self, name, info, fingerprint):
+        def make():
+            if name in self._studies:
+                return None, (self._studies[name]["info"], False)
+            rec = {"op": "study", "name": name, "created": time.time(), "fingerprint": fingerprint,
+                   "info": json.loads(json.dumps(info, default=str))}
+            return rec, (dict(info), True)
+        self._catch_up()
+        if name in self._studies:
+            old = self._studies[name]["info"]
+            self._check_same(name, old, info)
+            return old, False
+        out, created = self._append(make)
+        if not created:
+            self._check_same(name, out, info)
+        return out, created
+
+    def study_names(self):
+        self._catch_up()
+        return sorted(self._studies, key=lambda n: self._studies[n]["created"])
+
+    def _study_row(self, name):
+        self._catch_up()
+        s = self._studies.get(name)
+        return None if s is None else s["info"]
+
+    def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
+        def make():
+            if unique and any(t["key"] == key for t in self._trials.get(study, {}).values()):
+                return None, None
+            if limit is not None and len(self._trials.get(study, {})) >= limit:
+                return None, None
+            n = self._next.get(study, 0)
+            return ({"op": "start", "study": study, "number": n, "key": key,
+                     "config": json.loads(json.dumps(dict(config), default=str)), "t": time.time(),
+                     "owner": owner}, n)
+        return self._append(make)
+
+    def finish_trial(self, study, number, result, source="measured"):
+        def make():
+            t = self._trials.get(study, {}).get(number)
+            if t is None or t["state"] != "running":
+                return None, False
+            return {"op": "finish", "study": study, "number": number, "source": source,
+                    "result": json.loads(json.dumps(result.to_dict(), default=str)), "t": time.time()}, True
+        return self._append(make)
+
+    def _delete_running(self, study, numbers):
+        def make():
+            tr = self._trials.get(study, {})
+            nums = [n for n in numbers if n in tr and tr[n]["state"] == "running"]
+            return ({"op": "delete", "study": study, "numbers": nums, "t": time.time()} if nums else None), len(nums)
+        return self._append(make)
+
+    def trials(self, study):
+        self._catch_up()
+        out = []
+        for n in sorted(self._trials.get(study, {})):
+            t = self._trials[study][n]
+            out.append(Trial(n, dict(t["config"]), t["key"], t["state"], t["source"],
+                             Result.from_dict(t["result"]) if t["result"] else None, t["started"], t["finished"],
+                             t["owner"]))
+        return out
+
+    def cached_result(self, fingerprint, key):
+        if not fingerprint:
+            return None
+        self._catch_up()
+        for name, s in self._studies.items():
+            if s.get("fingerprint") != fingerprint:
+                continue
+            for t in self._trials.get(name, {}).values():
+                if t["key"] == key and t["state"] == "done" and t["source"] == "measured" and t["result"]:
+                    return Result.from_dict(t["result"])
+        return None
+
+    def version(self):
+        try:
+            return os.stat(self.path).st_size
+        except OSError:  # pragma: no cover
+            return None
+
+
+def open_storage(url: str | Path | Storage) -> Storage:
+    """A storage object for a URL (or the object itself)."""
+    return url if isinstance(url, Storage) else Storage(url)
+
+
+__all__ = ["Storage", "SQLiteStorage", "SQLAlchemyStorage", "JournalStorage", "Trial", "config_key",
+           "open_storage", "owner_is_gone", "this_owner", "SCHEMA_VERSION"]

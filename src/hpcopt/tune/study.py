@@ -10,6 +10,14 @@ measured again. A configuration already measured -- in this study, or by another
 in the same storage with the same runner fingerprint -- is never measured twice.
 
 ``ask``/``tell`` give the same bookkeeping for evaluations run elsewhere.
+
+Several processes may work on one study in one storage (SQLite on one machine, a
+journal file or PostgreSQL across machines): before each proposal a study reads what
+the others finished (told to its strategy) and what they are measuring (never proposed
+twice); the budget counts every process's trials.
+
+Objectives are minimised unless ``directions`` says ``"maximize"`` for one; the
+strategy always sees values to minimise, the stored results keep the measured ones.
 """
 
 from __future__ import annotations
@@ -17,7 +25,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -25,7 +33,7 @@ import numpy as np
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result, Status
 from hpcopt.tune.space import SearchSpace
-from hpcopt.tune.storage import Storage, Trial, config_key
+from hpcopt.tune.storage import Storage, Trial, config_key, owner_is_gone, this_owner
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
 Progress = Callable[[int, int, str], None]
@@ -66,9 +74,15 @@ class Study:
         warm_start: Iterable[tuple[Mapping[str, Any], float | None]] | None = None,
         extra_info: Mapping[str, Any] | None = None,
         redo_interrupted: bool = True,
+        directions: Iterable[str] | None = None,
     ) -> None:
         if n_objectives < 1:
             raise ConfigError(f"n_objectives must be at least 1, got {n_objectives}")
+        directions = list(directions or ["minimize"] * n_objectives)
+        if len(directions) != n_objectives or any(d not in ("minimize", "maximize") for d in directions):
+            raise ConfigError(f"directions must be {n_objectives} of 'minimize'/'maximize'; got {directions}")
+        self.directions = directions
+        self._signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
         self.space = space
         self.runner = runner
         self.name = name
@@ -84,27 +98,68 @@ class Study:
         info = {"space": space.to_dict(), "strategy": strat_name, "strategy_params": dict(strategy_params or {}),
                 "random_state": self.random_state, "n_objectives": n_objectives,
                 "objective_names": self.objective_names, **dict(extra_info or {})}
+        if any(d == "maximize" for d in directions):
+            info["directions"] = directions
         from hpcopt import __version__
 
         info["hpcopt_version"] = __version__
         self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
         # trials left 'running' were interrupted (redo them) -- or, for ask/tell across
         # processes, are still being evaluated elsewhere (keep them pending)
-        self.interrupted = self.storage.delete_running(name) if redo_interrupted else 0
+        self.interrupted = self.storage.delete_running(name, only_gone=True) if redo_interrupted else 0
+        # trials this process starts name it as their owner (ask/tell-only studies,
+        # whose trials are measured by processes that come and go, leave it empty)
+        self.owner = this_owner() if redo_interrupted else None
         self.strategy = get_strategy(strategy, **dict(strategy_params or {}))
         self.strategy.setup(space, random_state=self.random_state, n_objectives=n_objectives)
         if warm_start is not None:
             self.strategy.warm_start(warm_start)
         self._done: dict[str, Result] = {}
         self._pending: dict[int, dict[str, Any]] = {}
+        self._foreign: dict[int, str] = {}  # trials other processes are measuring: number -> key
+        self._seen_version: Any = object()
         self._rng = np.random.default_rng(self.random_state + 104729)
         for t in self.storage.trials(name):
             if t.state == "done" and t.result is not None:
                 self._done[t.key] = t.result
-                self.strategy.tell(t.config, t.result)
+                self.strategy.tell(t.config, self._minimised(t.result))
             elif t.state == "running":
-                self._pending[t.number] = dict(t.config)
+                if redo_interrupted:
+                    self._foreign[t.number] = t.key
+                else:
+                    self._pending[t.number] = dict(t.config)
+        self._seen_version = self.storage.version()
         self.resumed_trials = len(self._done)
+
+    def _minimised(self, result: Result) -> Result:
+        """The result as the strategy sees it: every objective to be minimised."""
+        if not result.ok or bool(np.all(self._signs > 0)):
+            return result
+        vals = tuple(float(s * v) for s, v in zip(self._signs, result.values or (result.value,)))
+        return dataclasses.replace(result, value=vals[0], values=vals)
+
+    def _sync(self) -> None:
+        """Take in what other processes wrote to this study since the last look."""
+        v = self.storage.version()
+        if v is not None and v == self._seen_version:
+            return
+        self._seen_version = v
+        foreign: dict[int, str] = {}
+        gone = False
+        for t in self.storage.trials(self.name):
+            if t.state == "done" and t.result is not None:
+                if t.key not in self._done:
+                    self._done[t.key] = t.result
+                    self.strategy.tell(t.config, self._minimised(t.result))
+            elif t.state == "running" and t.number not in self._pending:
+                if t.owner is not None and owner_is_gone(t.owner):
+                    gone = True
+                else:
+                    foreign[t.number] = t.key
+        self._foreign = foreign
+        if gone:  # a worker of this host was killed: its trials are measured again
+            self.storage.delete_running(self.name, only_gone=True)
+            self._seen_version = self.storage.version()
 
     # ------------------------------------------------------------------ bookkeeping
     def key(self, config: Mapping[str, Any]) -> str:
@@ -115,13 +170,18 @@ class Study:
         return self.storage.trials(self.name)
 
     def n_done(self) -> int:
+        """Finished trials (distinct configurations), by any process."""
         return len(self._done)
+
+    def n_running(self) -> int:
+        """Trials being measured, by this process or others."""
+        return len(self._pending) + len(self._foreign)
 
     def best_trial(self) -> Trial | None:
         ok = [t for t in self.trials if t.result is not None and t.result.ok]
         if not ok:
             return None
-        return min(ok, key=lambda t: t.result.value)  # type: ignore[union-attr]
+        return min(ok, key=lambda t: self._signs[0] * t.result.value)  # type: ignore[union-attr]
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -133,7 +193,7 @@ class Study:
         ok = [t for t in self.trials if t.result is not None and t.result.ok and t.result.values]
         if not ok:
             return []
-        vals = np.array([t.result.values for t in ok])
+        vals = np.array([t.result.values for t in ok]) * self._signs
         return [ok[i] for i in pareto_front(vals)]
 
     def history(self) -> list[tuple[dict[str, Any], float | None]]:
@@ -145,14 +205,14 @@ class Study:
     def _random_unmeasured(self) -> dict[str, Any] | None:
         if self.space.enumerable():
             pts = self.space.valid_points()
-            taken = set(self._done) | {self.key(c) for c in self._pending.values()}
+            taken = set(self._done) | {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
             free = [p for p in pts if self.key(self.space.to_config(p)) not in taken]
             if not free:
                 return None
             return self.space.to_config(free[int(self._rng.integers(len(free)))])
         for _ in range(1000):
             c = self.space.sample_valid(self._rng)
-            if self.key(c) not in self._done:
+            if self.key(c) not in self._done and self.key(c) not in self._foreign.values():
                 return c
         return None
 
@@ -162,7 +222,10 @@ class Study:
         configuration measured by a study with the same runner is stored from the cache
         (and counts toward ``max_done``, after which None is returned)."""
         free = 0
-        pending_keys = {self.key(c) for c in self._pending.values()}
+        self._sync()
+        if max_done is not None and self.n_done() + self.n_running() >= max_done:
+            return None  # other processes finished or hold the rest of the budget
+        pending_keys = {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
         while True:
             cfg = self.strategy.ask() if free < MAX_FREE_PROPOSALS else self._random_unmeasured()
             if cfg is None:
@@ -172,7 +235,7 @@ class Study:
                     return None
             k = self.key(cfg)
             if k in self._done:
-                self.strategy.tell(cfg, self._done[k])
+                self.strategy.tell(cfg, self._minimised(self._done[k]))
                 free += 1
                 continue
             if k in pending_keys:
@@ -186,12 +249,19 @@ class Study:
             if cached is not None:
                 self.storage.add_done_trial(self.name, cfg, k, cached, "cache")
                 self._done[k] = cached
-                self.strategy.tell(cfg, cached)
+                self.strategy.tell(cfg, self._minimised(cached))
                 free = 0
-                if max_done is not None and self.n_done() + len(self._pending) >= max_done:
+                if max_done is not None and self.n_done() + self.n_running() >= max_done:
                     return None
                 continue
-            number = self.storage.start_trial(self.name, cfg, k)
+            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True, limit=max_done)
+            if number is None:  # another process took this configuration, or the rest of the budget
+                self._sync()
+                if max_done is not None and self.n_done() + self.n_running() >= max_done:
+                    return None
+                pending_keys.add(k)
+                free += 1
+                continue
             self._pending[number] = dict(cfg)
             return number, dict(cfg)
 
@@ -202,9 +272,11 @@ class Study:
                              hint="tell each asked trial once")
         if not isinstance(result, Result):
             raise InputError(f"tell needs a Result, got {type(result).__name__}", field="result")
-        self.storage.finish_trial(self.name, number, result, source)
+        if not self.storage.finish_trial(self.name, number, result, source):
+            # the trial was removed meanwhile (taken for interrupted): keep the measurement
+            self.storage.add_done_trial(self.name, cfg, self.key(cfg), result, source)
         self._done[self.key(cfg)] = result
-        self.strategy.tell(cfg, result)
+        self.strategy.tell(cfg, self._minimised(result))
 
     def add(self, config: Mapping[str, Any], result: Result) -> None:
         """Record an evaluation made outside the study (e.g. imported results)."""
@@ -212,7 +284,7 @@ class Study:
         k = self.key(cfg)
         self.storage.add_done_trial(self.name, cfg, k, result, "told")
         self._done[k] = result
-        self.strategy.tell(cfg, result)
+        self.strategy.tell(cfg, self._minimised(result))
 
     # ------------------------------------------------------------------ the loop
     def _safe_run(self, cfg: Mapping[str, Any]) -> Result:
@@ -232,8 +304,16 @@ class Study:
         return f"best {b['value']:.4g}" if b else "no valid result yet"
 
     def optimize(self, budget: int, *, progress: Progress | None = None, n_workers: int = 1,
-                 time_limit: float | None = None) -> dict[str, Any]:
-        """Measure until the study holds ``budget`` finished trials (resumed ones count)."""
+                 time_limit: float | None = None, executor: Any = None,
+                 executor_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Measure until the study holds ``budget`` finished trials (resumed ones, and
+        those of other processes on the same study, count).
+
+        ``n_workers`` > 1 measures in parallel through ``executor``: ``"process"`` (a
+        local process pool, the default), ``"dask"``, ``"submitit"`` or an
+        :class:`~hpcopt.tune.executors.Executor`; naming dask or submitit uses them even
+        with one worker. ``executor_options`` go to the executor (see
+        :mod:`hpcopt.tune.executors`)."""
         if self.runner is None:
             raise ConfigError("this study has no runner; use ask/tell")
         if budget < 1:
@@ -242,7 +322,7 @@ class Study:
         measured = 0
         if progress:
             progress(self.n_done(), budget, self._message())
-        if n_workers <= 1:
+        if n_workers <= 1 and executor in (None, "process"):
             while self.n_done() < budget:
                 if time_limit is not None and time.perf_counter() - t0 > time_limit:
                     break
@@ -254,45 +334,54 @@ class Study:
                 measured += 1
                 if progress:
                     progress(min(self.n_done(), budget), budget, self._message())
+            engine = "serial"
         else:
-            measured = self._optimize_parallel(budget, n_workers, progress, t0, time_limit)
-        return self.summary(measured=measured, seconds=time.perf_counter() - t0)
+            from hpcopt.tune.executors import get_executor
 
-    def _optimize_parallel(self, budget: int, n_workers: int, progress: Progress | None, t0: float,
+            ex = get_executor(executor, max(1, n_workers), executor_options)
+            try:
+                measured = self._optimize_parallel(ex, budget, progress, t0, time_limit)
+            finally:
+                if not hasattr(executor, "submit_many"):
+                    ex.close()
+            engine = ex.name
+        return self.summary(measured=measured, seconds=time.perf_counter() - t0, executor=engine,
+                            n_workers=max(1, n_workers))
+
+    def _optimize_parallel(self, ex: Any, budget: int, progress: Progress | None, t0: float,
                            time_limit: float | None) -> int:
-        import pickle
-
-        try:
-            pickle.dumps(self.runner)
-        except Exception as exc:  # noqa: BLE001 - any pickling failure means the same
-            raise ConfigError(f"the runner cannot be sent to worker processes ({type(exc).__name__}: {exc}); "
-                              "use n_workers=1 or a runner built from module-level functions") from None
+        ex.check(self.runner)
         measured = 0
-        running: dict[Future, int] = {}
+        running: dict[Any, int] = {}
         exhausted = False
-        with ProcessPoolExecutor(max_workers=n_workers) as pool:
-            while True:
-                while (not exhausted and len(running) < n_workers and self.n_done() + len(running) < budget
-                       and (time_limit is None or time.perf_counter() - t0 <= time_limit)):
-                    nxt = self.ask(max_done=budget)
-                    if nxt is None:
-                        exhausted = True
-                        break
-                    number, cfg = nxt
-                    running[pool.submit(self.runner, cfg)] = number  # type: ignore[arg-type]
-                if not running:
+        while True:
+            batch: list[tuple[int, dict[str, Any]]] = []
+            while (not exhausted and len(running) + len(batch) < ex.n_workers
+                   and self.n_done() + self.n_running() < budget
+                   and (time_limit is None or time.perf_counter() - t0 <= time_limit)):
+                nxt = self.ask(max_done=budget)
+                if nxt is None:
+                    exhausted = True
                     break
-                done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-                for fut in done:
-                    number = running.pop(fut)
-                    try:
-                        res = fut.result()
-                    except Exception as exc:  # noqa: BLE001
-                        res = Result.failure(Status.RUNTIME_ERROR, f"worker failed: {type(exc).__name__}: {exc}")
-                    self.tell(number, res)
-                    measured += 1
-                    if progress:
-                        progress(min(self.n_done(), budget), budget, self._message())
+                batch.append(nxt)
+            if batch:
+                handles = ex.submit_many(self.runner, [cfg for _, cfg in batch])
+                for h, (number, _) in zip(handles, batch):
+                    running[h] = number
+            if not running:
+                break
+            for h in ex.wait(list(running)):
+                number = running.pop(h)
+                try:
+                    res = ex.result(h)
+                except Exception as exc:  # noqa: BLE001 - a lost worker is a result, not a crash
+                    res = Result.failure(Status.RUNTIME_ERROR, f"worker failed: {type(exc).__name__}: {exc}")
+                if not isinstance(res, Result):
+                    res = Result.failure(Status.RUNTIME_ERROR, f"runner returned {type(res).__name__}, not a Result")
+                self.tell(number, res)
+                measured += 1
+                if progress:
+                    progress(min(self.n_done(), budget), budget, self._message())
         return measured
 
     def summary(self, **extra: Any) -> dict[str, Any]:
@@ -315,6 +404,8 @@ class Study:
             "space": self.space.size_report(),
         }
         if self.n_objectives > 1:
+            out["objectives"] = self.objective_names
+            out["directions"] = self.directions
             out["pareto_front"] = [{"config": t.config, "values": list(t.result.values)} for t in self.pareto()]
         out.update(extra)
         return out
