@@ -10,17 +10,25 @@
   on local and NFS file systems), so several processes, on one machine or several
   sharing the file, can write one study; the state is the replay of the records;
 * any other URL (``postgresql://user@host/db``, ``postgresql+psycopg://...``,
-  ``mysql+pymysql://...``, ``sqlite+pysqlite:///path``) -- :class:`SQLAlchemyStorage`
-  over the same schema (needs SQLAlchemy and the database's driver).
+  ``sqlite+pysqlite:///path``) -- :class:`SQLAlchemyStorage` over the same schema
+  (needs SQLAlchemy and the database's driver; tested on SQLite, written for
+  PostgreSQL; MySQL is not supported: its keys need bounded string columns).
 
-Every trial is written twice: as ``running`` (with the host and process id of its
-owner) before it is measured and with its result after, each in its own transaction or
-record, so a study killed at any point loses at most the measurements in flight. A
-trial whose owner process on this host is gone was interrupted: it is deleted, and its
-configuration may be proposed again; a trial owned by a live process or by another
-host is left to its owner. A trial is started only if no trial of the study has its
-configuration (``unique=True``), atomically, so concurrent workers never measure one
-configuration twice.
+Every trial is written twice: as ``running`` (with its owner and a heartbeat time)
+before it is measured and with its result after, each in its own transaction or record,
+so a study killed at any point loses at most the measurements in flight. The owner
+names the host, the process id and the process's start time (``/proc/<pid>/stat`` field
+22, with the boot id), so a reused process id is not taken for the old owner. A
+running trial is *released* (marked ``interrupted``; its configuration may be proposed
+again) when its owner on this host is gone, or when its heartbeat is older than the
+study's lease (any host: the heartbeat is refreshed while the trial is measured). Trials
+handed out by ask/tell have an ``ask@`` owner and are released only by an explicit lease
+or ``release_running``. Rows are never deleted and trial numbers never reused, and a
+result is written only onto a ``running`` trial with the same configuration key, so a
+late result cannot land on another configuration. A trial is started only if no live
+trial of the study has its configuration (``unique=True``) and the study holds fewer
+distinct configurations than ``limit``, atomically, so concurrent workers never measure
+one configuration twice nor start more than the budget.
 """
 
 from __future__ import annotations
@@ -30,15 +38,24 @@ import os
 import socket
 import sqlite3
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result
 
-SCHEMA_VERSION = 2  # 2: trials.owner
+SCHEMA_VERSION = 3  # 2: trials.owner; 3: trials.heartbeat, state 'interrupted' (rows never deleted)
+
+#: a running trial whose heartbeat is older than this is released (seconds); studies
+#: refresh the heartbeat of their trials every ``lease / 4`` while measuring
+DEFAULT_LEASE_S = 120.0
+#: owner prefix of trials handed out by ask/tell (never released as "gone")
+ASK_PREFIX = "ask@"
+_LIVE = "('running','done')"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,18 +70,26 @@ CREATE TABLE IF NOT EXISTS trials (
     number INTEGER NOT NULL,
     key TEXT NOT NULL,
     config TEXT NOT NULL,
-    state TEXT NOT NULL,            -- running | done
+    state TEXT NOT NULL,            -- running | done | interrupted
     source TEXT NOT NULL,           -- measured | cache | told
     result TEXT,
     started REAL NOT NULL,
     finished REAL,
-    owner TEXT,                     -- host:pid of the process measuring it; NULL: ask/tell
+    owner TEXT,                     -- host:pid:start of its process; ask@...: ask/tell
+    heartbeat REAL,                 -- last sign of life of the owner (running trials)
     PRIMARY KEY (study, number)
 );
 CREATE INDEX IF NOT EXISTS trials_key ON trials(study, key);
 """
 
-_COLUMNS = "number, config, key, state, source, result, started, finished, owner"
+_COLUMNS = "number, config, key, state, source, result, started, finished, owner, heartbeat"
+
+
+class Refused(str, Enum):
+    """Why :meth:`Storage.start_trial` started nothing."""
+
+    TAKEN = "taken"    # a running or finished trial of the study has this configuration
+    BUDGET = "budget"  # the study holds ``limit`` distinct configurations already
 
 
 @dataclass(frozen=True)
@@ -80,48 +105,112 @@ class Trial:
     started: float
     finished: float | None
     owner: str | None = None
+    heartbeat: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, "config": self.config, "state": self.state, "source": self.source,
                 "result": self.result.to_dict() if self.result else None,
-                "started": self.started, "finished": self.finished, "owner": self.owner}
+                "started": self.started, "finished": self.finished, "owner": self.owner,
+                "heartbeat": self.heartbeat}
 
 
 def config_key(config: Mapping[str, Any], names: list[str]) -> str:
     return json.dumps([config[n] for n in names], separators=(",", ":"), default=str)
 
 
+def _proc_start(pid: int | str) -> str | None:
+    """``<boot id>.<start time>`` of a process (Linux), None where /proc is missing."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            start = fh.read().rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks
+    except (OSError, IndexError):
+        return None
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as fh:
+            boot = fh.read().strip()[:8]
+    except OSError:
+        boot = "0"
+    return f"{boot}.{start}"
+
+
 def this_owner() -> str:
-    """``host:pid`` of the calling process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+    """``host:pid:start`` of the calling process (``host:pid`` where the start time is
+    unknown)."""
+    start = _proc_start(os.getpid())
+    return f"{socket.gethostname()}:{os.getpid()}" + (f":{start}" if start else "")
 
 
 def owner_is_gone(owner: str | None) -> bool:
-    """True when ``owner`` is a process of this host that no longer runs, or unknown
-    (``None``: an ask/tell trial, or one written by an older hpcopt). Owners on other
-    hosts cannot be checked and count as alive."""
-    if owner is None:
-        return True
-    host, _, pid = owner.rpartition(":")
+    """True when ``owner`` is a process of this host that no longer runs: its pid is
+    free, a zombie, or now names another process (another start time, or -- for an
+    owner written without one -- this very process under a new identity, as after a
+    restart in a container or a Slurm requeue that reuses the pid). Owners on other
+    hosts cannot be checked here (their trials are released by the lease); ask/tell
+    trials (``ask@...``) and owners of unknown form (``None``) are never "gone"."""
+    if owner is None or owner.startswith(ASK_PREFIX):
+        return False
+    if owner == this_owner():
+        return False
+    host, pid, start = (owner.split(":") + ["", ""])[:3]
     if host != socket.gethostname() or not pid.isdigit():
         return False
+    if int(pid) == os.getpid():
+        return True  # our pid, but not us: a predecessor of this process
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return True
     except PermissionError:
+        pass
+    now = _proc_start(pid)
+    if now is None:
         return False
+    if start and now != start:
+        return True  # the pid was reused by another process
     # a zombie (killed, not yet reaped by its parent) still answers kill(0)
     try:
         with open(f"/proc/{pid}/stat") as fh:
             return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except OSError:
+    except (OSError, IndexError):
         return False
+
+
+def releasable(t: "Trial", lease_s: float | None, now: float | None = None,
+               ask_lease_s: float | None = None) -> bool:
+    """Whether a running trial may be released: its owner is gone, or its heartbeat is
+    older than ``lease_s`` (``ask_lease_s`` for ask/tell trials, whose results come from
+    elsewhere at their own pace: never released when None)."""
+    if t.state != "running":
+        return False
+    if owner_is_gone(t.owner):
+        return True
+    if t.owner is not None and t.owner.startswith(ASK_PREFIX):
+        lease_s = ask_lease_s
+    if lease_s is None:
+        return False
+    beat = t.heartbeat if t.heartbeat is not None else t.started
+    return (now if now is not None else time.time()) - beat > lease_s
+
+
+def _first_fitting(results: Iterable[Any], n_values: int | None) -> Result | None:
+    """The first stored result (JSON text or dict) with ``n_values`` objective values."""
+    for r in results:
+        res = Result.from_dict(json.loads(r) if isinstance(r, str) else r)
+        if n_values is None or not res.ok or len(res.values or (res.value,)) == n_values:
+            return res
+    return None
+
+
+def stored_objectives(info: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(objective names, directions) a study's stored info describes (defaults filled in)."""
+    n = int(info.get("n_objectives") or len(info.get("objective_names") or []) or 1)
+    names = list(info.get("objective_names") or (["objective"] if n == 1 else [f"objective_{i}" for i in range(n)]))
+    return names, list(info.get("directions") or ["minimize"] * len(names))
 
 
 def _trial_from_row(r) -> Trial:
     return Trial(int(r[0]), json.loads(r[1]), r[2], r[3], r[4],
-                 Result.from_dict(json.loads(r[5])) if r[5] else None, r[6], r[7], r[8])
+                 Result.from_dict(json.loads(r[5])) if r[5] else None, r[6], r[7], r[8], r[9])
 
 
 class Storage:
@@ -158,41 +247,68 @@ class Storage:
         if old.get("space") != json.loads(json.dumps(info.get("space"), default=str)):
             raise InputError(f"study {name!r} already exists with a different search space", field="study",
                              hint="give a new --study name, or the same spec to resume")
+        was, now = stored_objectives(old), stored_objectives(info)
+        for what, a, b in (("objectives", was[0], now[0]), ("directions", was[1], now[1])):
+            if a != b:
+                raise InputError(f"study {name!r} already exists with {what} {a}, not {b}", field="study",
+                                 hint="give a new --study name, or the same objectives and directions to resume")
 
     # -- trials
     def start_trial(self, study: str, config: Mapping[str, Any], key: str, owner: str | None = None,
-                    unique: bool = False, limit: int | None = None) -> int | None:
+                    unique: bool = False, limit: int | None = None) -> int | Refused:
         """Store a ``running`` trial and return its number. With ``unique``, atomically
-        only if no trial of the study has this key yet, and with ``limit`` only if the
-        study holds fewer trials than that; else None (another process took the
-        configuration or the rest of the budget). So concurrent workers never measure
-        one configuration twice, nor start more trials than the budget."""
+        only if no running or finished trial of the study has this key yet, and with
+        ``limit`` only if the study holds fewer distinct configurations (running or
+        finished) than that; else a :class:`Refused` saying which check failed. So
+        concurrent workers never measure one configuration twice, nor start more
+        configurations than the budget."""
         raise NotImplementedError
 
-    def finish_trial(self, study: str, number: int, result: Result, source: str = "measured") -> bool:
-        """Store the result; False when the trial is no longer there (deleted as interrupted)."""
+    def finish_trial(self, study: str, number: int, result: Result, source: str = "measured",
+                     key: str | None = None) -> bool:
+        """Store the result on trial ``number`` if it is still ``running`` (and has
+        configuration ``key``, when given); False otherwise (released as interrupted, or
+        already finished): the result is then not written anywhere."""
         raise NotImplementedError
 
-    def add_done_trial(self, study: str, config: Mapping[str, Any], key: str, result: Result, source: str) -> int:
-        n = self.start_trial(study, config, key, owner=this_owner())
-        self.finish_trial(study, n, result, source)
+    def add_done_trial(self, study: str, config: Mapping[str, Any], key: str, result: Result, source: str, *,
+                       unique: bool = False, limit: int | None = None) -> int | Refused:
+        """A finished trial in one go (cache hits, imported or late results); with
+        ``unique``/``limit`` refused as :meth:`start_trial` would."""
+        n = self.start_trial(study, config, key, owner=this_owner(), unique=unique, limit=limit)
+        if isinstance(n, Refused):
+            return n
+        self.finish_trial(study, n, result, source, key=key)
         return n
 
-    def _delete_running(self, study: str, numbers: list[int]) -> int:
+    def heartbeat(self, study: str, owner: str) -> int:
+        """Refresh the heartbeat of ``owner``'s running trials; returns how many."""
         raise NotImplementedError
+
+    def _mark_interrupted(self, study: str, numbers: list[int]) -> int:
+        raise NotImplementedError
+
+    def release_running(self, study: str, *, lease_s: float | None = None, everything: bool = False,
+                        ask_lease_s: float | None = None) -> int:
+        """Mark running trials ``interrupted`` (they are measured again): those whose
+        owner is gone or whose heartbeat is older than the lease (see
+        :func:`releasable`); with ``everything`` all of them. Returns how many."""
+        now = time.time()
+        nums = [t.number for t in self.trials(study)
+                if t.state == "running" and (everything or releasable(t, lease_s, now, ask_lease_s))]
+        return self._mark_interrupted(study, nums) if nums else 0
 
     def delete_running(self, study: str, only_gone: bool = True) -> int:
-        """Forget trials left ``running`` by a process that is gone (they are measured
-        again); with ``only_gone=False`` every running trial."""
-        nums = [t.number for t in self.trials(study)
-                if t.state == "running" and (not only_gone or owner_is_gone(t.owner))]
-        return self._delete_running(study, nums) if nums else 0
+        """Older name of :meth:`release_running` (rows are marked, no longer deleted)."""
+        return self.release_running(study, everything=not only_gone)
 
     def trials(self, study: str) -> list[Trial]:
+        """The running and finished trials (not the interrupted ones), by number."""
         raise NotImplementedError
 
-    def cached_result(self, fingerprint: str | None, key: str) -> Result | None:
-        """A finished measurement of the same configuration by a study with the same runner."""
+    def cached_result(self, fingerprint: str | None, key: str, n_values: int | None = None) -> Result | None:
+        """A finished measurement of the same configuration by a study with the same
+        runner fingerprint (and, with ``n_values``, as many objective values)."""
         raise NotImplementedError
 
     def version(self) -> Any:
@@ -237,10 +353,11 @@ class SQLiteStorage(Storage):
                              hint="give a new file name or an hpcopt study database") from None
         if row is None:
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        elif int(row[0]) == 1:  # schema 1 had no owner column: add it
+        elif int(row[0]) in (1, 2):  # older schemas lack trials.owner / trials.heartbeat: add them
             cols = [r[1] for r in self._db.execute("PRAGMA table_info(trials)")]
-            if "owner" not in cols:
-                self._db.execute("ALTER TABLE trials ADD COLUMN owner TEXT")
+            for col, typ in (("owner", "TEXT"), ("heartbeat", "REAL")):
+                if col not in cols:
+                    self._db.execute(f"ALTER TABLE trials ADD COLUMN {col} {typ}")
             self._db.execute("UPDATE meta SET value=? WHERE key='schema'", (str(SCHEMA_VERSION),))
         elif int(row[0]) != SCHEMA_VERSION:
             raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=url)
@@ -270,49 +387,59 @@ class SQLiteStorage(Storage):
         # checks cannot race with another process
         conds = []
         if unique:
-            conds.append("NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k)")
+            conds.append(f"NOT EXISTS (SELECT 1 FROM trials WHERE study=:s AND key=:k AND state IN {_LIVE})")
         if limit is not None:
-            conds.append("(SELECT COUNT(*) FROM trials WHERE study=:s) < :lim")
+            conds.append(f"(SELECT COUNT(DISTINCT key) FROM trials WHERE study=:s AND state IN {_LIVE}) < :lim")
         guard = ("WHERE " + " AND ".join(conds)) if conds else ""
+        now = time.time()
         for _ in range(50):
             try:
                 cur = self._db.execute(
                     f"INSERT INTO trials ({_COLUMNS}, study) SELECT "
                     "(SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE study=:s), :c, :k, 'running', "
-                    f"'measured', NULL, :t, NULL, :o, :s {guard}",
-                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": time.time(), "o": owner,
+                    f"'measured', NULL, :t, NULL, :o, :t, :s {guard}",
+                    {"s": study, "c": json.dumps(dict(config), default=str), "k": key, "t": now, "o": owner,
                      "lim": limit})
             except sqlite3.IntegrityError:  # pragma: no cover - another worker took the number
                 continue
             if cur.rowcount == 0:
-                return None
+                taken = self._db.execute(f"SELECT 1 FROM trials WHERE study=? AND key=? AND state IN {_LIVE}",
+                                         (study, key)).fetchone()
+                return Refused.TAKEN if unique and taken else Refused.BUDGET
             return int(self._db.execute("SELECT number FROM trials WHERE rowid=?", (cur.lastrowid,)).fetchone()[0])
         raise RuntimeError("could not allocate a trial number")  # pragma: no cover
 
-    def finish_trial(self, study, number, result, source="measured"):
+    def finish_trial(self, study, number, result, source="measured", key=None):
         cur = self._db.execute("UPDATE trials SET state='done', source=?, result=?, finished=? "
-                               "WHERE study=? AND number=?",
-                               (source, json.dumps(result.to_dict(), default=str), time.time(), study, number))
+                               "WHERE study=? AND number=? AND state='running' AND (? IS NULL OR key=?)",
+                               (source, json.dumps(result.to_dict(), default=str), time.time(), study, number,
+                                key, key))
         return cur.rowcount == 1
 
-    def _delete_running(self, study, numbers):
+    def heartbeat(self, study, owner):
+        return self._db.execute("UPDATE trials SET heartbeat=? WHERE study=? AND owner=? AND state='running'",
+                                (time.time(), study, owner)).rowcount
+
+    def _mark_interrupted(self, study, numbers):
         q = ",".join("?" * len(numbers))
-        cur = self._db.execute(f"DELETE FROM trials WHERE study=? AND state='running' AND number IN ({q})",
-                               (study, *numbers))
+        cur = self._db.execute(f"UPDATE trials SET state='interrupted', finished=? "
+                               f"WHERE study=? AND state='running' AND number IN ({q})",
+                               (time.time(), study, *numbers))
         return cur.rowcount
 
     def trials(self, study):
-        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE study=? ORDER BY number", (study,)).fetchall()
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE study=? AND state IN {_LIVE} ORDER BY number",
+                                (study,)).fetchall()
         return [_trial_from_row(r) for r in rows]
 
-    def cached_result(self, fingerprint, key):
+    def cached_result(self, fingerprint, key, n_values=None):
         if not fingerprint:
             return None
-        row = self._db.execute(
+        rows = self._db.execute(
             "SELECT t.result FROM trials t JOIN studies s ON s.name = t.study "
-            "WHERE s.fingerprint=? AND t.key=? AND t.state='done' AND t.source='measured' LIMIT 1",
-            (fingerprint, key)).fetchone()
-        return Result.from_dict(json.loads(row[0])) if row else None
+            "WHERE s.fingerprint=? AND t.key=? AND t.state='done' AND t.source='measured' ORDER BY t.finished",
+            (fingerprint, key)).fetchall()
+        return _first_fitting((r[0] for r in rows), n_values)
 
     def version(self):
         return self._db.execute("PRAGMA data_version").fetchone()[0]
@@ -350,10 +477,20 @@ class SQLAlchemyStorage(Storage):
                               "pip install psycopg (URL postgresql+psycopg://...) or psycopg2") from None
         except sa.exc.ArgumentError as exc:
             raise InputError(f"not a usable database URL: {exc}", source=self.path) from None
-        if parsed.get_backend_name() == "sqlite":
+        self._sqlite = parsed.get_backend_name() == "sqlite"
+        if self._sqlite:
+            # pysqlite opens transactions lazily (deferred BEGIN before the first write),
+            # so a check and the insert that follows it would not be atomic: take
+            # SQLite's write lock at the start of every transaction instead (SQLAlchemy's
+            # documented recipe)
             @sa.event.listens_for(self._engine, "connect")
-            def _wal(dbapi_conn, _rec):  # pragma: no cover - trivial
+            def _connect(dbapi_conn, _rec):
+                dbapi_conn.isolation_level = None
                 dbapi_conn.execute("PRAGMA journal_mode=WAL")
+
+            @sa.event.listens_for(self._engine, "begin")
+            def _begin(conn):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         md = sa.MetaData()
         T = sa.Text
@@ -367,7 +504,7 @@ class SQLAlchemyStorage(Storage):
             sa.Column("key", T, nullable=False), sa.Column("config", T, nullable=False),
             sa.Column("state", T, nullable=False), sa.Column("source", T, nullable=False), sa.Column("result", T),
             sa.Column("started", sa.Float, nullable=False), sa.Column("finished", sa.Float), sa.Column("owner", T),
-            sa.Index("trials_key", "study", "key"))
+            sa.Column("heartbeat", sa.Float), sa.Index("trials_key", "study", "key"))
         row = None
         for attempt in range(40):
             try:
@@ -388,7 +525,16 @@ class SQLAlchemyStorage(Storage):
                 raise InputError(f"cannot open the study database: {exc.orig}", source=self.path,
                                  hint="check the URL, that the server runs and that the user may create "
                                  "tables") from None
-        if row is not None and int(row[0]) != SCHEMA_VERSION:
+        if row is not None and int(row[0]) in (1, 2):  # add the columns later schemas have
+            cols = {c["name"] for c in sa.inspect(self._engine).get_columns("trials")}
+
+            def upgrade(c):
+                for col, typ in (("owner", "TEXT"), ("heartbeat", "REAL" if self._sqlite else "DOUBLE PRECISION")):
+                    if col not in cols:
+                        c.exec_driver_sql(f"ALTER TABLE trials ADD COLUMN {col} {typ}")
+                c.execute(self._meta.update().where(self._meta.c.key == "schema").values(value=str(SCHEMA_VERSION)))
+            self._retry(upgrade)
+        elif row is not None and int(row[0]) != SCHEMA_VERSION:
             raise InputError(f"study database has schema {row[0]}, this hpcopt writes {SCHEMA_VERSION}", source=self.path)
 
     def _retry(self, fn, serializable: bool = False):
@@ -399,7 +545,7 @@ class SQLAlchemyStorage(Storage):
         for _ in range(400):
             try:
                 with self._engine.connect() as conn:
-                    if serializable:
+                    if serializable and not self._sqlite:  # SQLite: BEGIN IMMEDIATE serialises
                         conn = conn.execution_options(isolation_level="SERIALIZABLE")
                     with conn.begin():
                         return fn(conn)
@@ -440,54 +586,68 @@ class SQLAlchemyStorage(Storage):
 
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         sa, T = self._sa, self._trials
+        live = T.c.state.in_(["running", "done"])
 
         def go(c):
-            if unique and c.execute(sa.select(T.c.number).where(T.c.study == study, T.c.key == key).limit(1)).first():
-                return None
-            if limit is not None and c.execute(sa.select(sa.func.count()).select_from(T)
-                                               .where(T.c.study == study)).scalar_one() >= limit:
-                return None
+            if unique and c.execute(sa.select(T.c.number).where(T.c.study == study, T.c.key == key, live)
+                                    .limit(1)).first():
+                return Refused.TAKEN
+            if limit is not None and c.execute(sa.select(sa.func.count(sa.distinct(T.c.key)))
+                                               .where(T.c.study == study, live)).scalar_one() >= limit:
+                return Refused.BUDGET
             n = c.execute(sa.select(sa.func.coalesce(sa.func.max(T.c.number), -1) + 1)
                           .where(T.c.study == study)).scalar_one()
+            now = time.time()
             c.execute(T.insert().values(study=study, number=int(n), key=key,
                                         config=json.dumps(dict(config), default=str), state="running",
-                                        source="measured", result=None, started=time.time(), finished=None,
-                                        owner=owner))
+                                        source="measured", result=None, started=now, finished=None,
+                                        owner=owner, heartbeat=now))
             return int(n)
         for _ in range(50):
-            try:  # serializable: on PostgreSQL two workers cannot both pass the uniqueness check
+            try:  # serializable on PostgreSQL, BEGIN IMMEDIATE on SQLite: the checks and the insert are atomic
                 return self._retry(go, serializable=True)
             except sa.exc.IntegrityError:  # another worker took the number
                 continue
         raise RuntimeError("could not allocate a trial number")  # pragma: no cover
 
-    def finish_trial(self, study, number, result, source="measured"):
+    def finish_trial(self, study, number, result, source="measured", key=None):
         T = self._trials
-        stmt = (T.update().where(T.c.study == study, T.c.number == number)
+        cond = [T.c.study == study, T.c.number == number, T.c.state == "running"]
+        if key is not None:
+            cond.append(T.c.key == key)
+        stmt = (T.update().where(*cond)
                 .values(state="done", source=source, result=json.dumps(result.to_dict(), default=str),
                         finished=time.time()))
         return self._retry(lambda c: c.execute(stmt).rowcount) == 1
 
-    def _delete_running(self, study, numbers):
+    def heartbeat(self, study, owner):
         T = self._trials
-        stmt = T.delete().where(T.c.study == study, T.c.state == "running", T.c.number.in_(numbers))
+        stmt = (T.update().where(T.c.study == study, T.c.owner == owner, T.c.state == "running")
+                .values(heartbeat=time.time()))
+        return self._retry(lambda c: c.execute(stmt).rowcount)
+
+    def _mark_interrupted(self, study, numbers):
+        T = self._trials
+        stmt = (T.update().where(T.c.study == study, T.c.state == "running", T.c.number.in_(numbers))
+                .values(state="interrupted", finished=time.time()))
         return self._retry(lambda c: c.execute(stmt).rowcount)
 
     def trials(self, study):
         T = self._trials
         cols = [getattr(T.c, n.strip()) for n in _COLUMNS.split(",")]
-        stmt = self._sa.select(*cols).where(T.c.study == study).order_by(T.c.number)
+        stmt = (self._sa.select(*cols).where(T.c.study == study, T.c.state.in_(["running", "done"]))
+                .order_by(T.c.number))
         return [_trial_from_row(r) for r in self._retry(lambda c: c.execute(stmt).all())]
 
-    def cached_result(self, fingerprint, key):
+    def cached_result(self, fingerprint, key, n_values=None):
         if not fingerprint:
             return None
         sa, T, S = self._sa, self._trials, self._studies
         stmt = (sa.select(T.c.result).join(S, S.c.name == T.c.study)
                 .where(S.c.fingerprint == fingerprint, T.c.key == key, T.c.state == "done",
-                       T.c.source == "measured").limit(1))
-        row = self._retry(lambda c: c.execute(stmt).first())
-        return Result.from_dict(json.loads(row[0])) if row else None
+                       T.c.source == "measured").order_by(T.c.finished))
+        rows = self._retry(lambda c: c.execute(stmt).all())
+        return _first_fitting((r[0] for r in rows), n_values)
 
     def close(self):
         self._engine.dispose()
@@ -501,8 +661,11 @@ class JournalStorage(Storage):
     later; ``flock`` is not reliable on NFS). Readers need no lock: they replay the
     complete lines they have not seen yet. A line torn by a writer killed mid-write is
     ended by the next writer and skipped by every reader (``skipped_lines`` counts them).
-    A lock whose holder on this host is gone, or older than ``stale_lock_s``, is broken.
-    Trial numbers are never reused, so a late result cannot land on another trial.
+    A lock whose holder on this host is gone, or older than ``stale_lock_s``, is broken:
+    each lock file holds a unique token, a breaker renames the file away and checks that it
+    took the very file it judged stale (else puts it back), and a writer removes the lock
+    only while it still holds its own token. Trial numbers are never reused, so a late
+    result cannot land on another trial.
     """
 
     def __init__(self, url: str | Path, *, stale_lock_s: float = 30.0, fsync: bool = True) -> None:
@@ -519,6 +682,7 @@ class JournalStorage(Storage):
         self._studies: dict[str, dict[str, Any]] = {}
         self._trials: dict[str, dict[int, dict[str, Any]]] = {}
         self._next: dict[str, int] = {}
+        self._token = b""
         self.skipped_lines = 0
         fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_APPEND, 0o644)
         os.close(fd)
@@ -534,17 +698,22 @@ class JournalStorage(Storage):
             tr = self._trials.setdefault(rec["study"], {})
             tr[rec["number"]] = {"number": rec["number"], "config": rec["config"], "key": rec["key"],
                                  "state": "running", "source": "measured", "result": None,
-                                 "started": rec["t"], "finished": None, "owner": rec.get("owner")}
+                                 "started": rec["t"], "finished": None, "owner": rec.get("owner"),
+                                 "heartbeat": rec["t"]}
             self._next[rec["study"]] = max(self._next.get(rec["study"], 0), rec["number"] + 1)
         elif op == "finish":
             t = self._trials.get(rec["study"], {}).get(rec["number"])
-            if t is not None and t["state"] == "running":
+            if t is not None and t["state"] == "running" and rec.get("key", t["key"]) == t["key"]:
                 t.update(state="done", source=rec["source"], result=rec["result"], finished=rec["t"])
-        elif op == "delete":
+        elif op == "beat":
+            for t in self._trials.get(rec["study"], {}).values():
+                if t["owner"] == rec["owner"] and t["state"] == "running":
+                    t["heartbeat"] = rec["t"]
+        elif op in ("interrupt", "delete"):  # "delete": journals of schema 2
             tr = self._trials.get(rec["study"], {})
             for n in rec["numbers"]:
                 if n in tr and tr[n]["state"] == "running":
-                    del tr[n]
+                    tr[n].update(state="interrupted", finished=rec["t"])
         else:
             self.skipped_lines += 1
 
@@ -573,7 +742,7 @@ class JournalStorage(Storage):
     # -- writing
     def _lock(self) -> None:
         delay, t0 = 0.001, time.monotonic()
-        me = f"{this_owner()} {time.time():.6f}".encode()
+        self._token = f"{this_owner()} {time.time():.6f} {uuid.uuid4().hex}".encode()
         while True:
             try:
                 fd = os.open(self._lock_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -585,31 +754,54 @@ class JournalStorage(Storage):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
                 continue
-            os.write(fd, me)
+            os.write(fd, self._token)
             os.close(fd)
             return
 
-    def _maybe_break_lock(self) -> None:
+    def _read_lock(self, path: str) -> tuple[bytes, float] | None:
         try:
-            with open(self._lock_path, "rb") as fh:
-                text = fh.read().decode(errors="replace")
-            age = time.time() - os.stat(self._lock_path).st_mtime
+            with open(path, "rb") as fh:
+                text = fh.read()
+            return text, os.stat(path).st_mtime
         except OSError:
+            return None
+
+    def _take_away(self, expected: bytes) -> bool:
+        """Rename the lock file away and remove it if it holds ``expected``; if another
+        writer's lock took its place meanwhile, put that one back. True if removed."""
+        aside = f"{self._lock_path}.{os.getpid()}.{uuid.uuid4().hex}"
+        try:
+            os.rename(self._lock_path, aside)  # atomic: only one process gets this file
+        except OSError:
+            return False
+        got = self._read_lock(aside)
+        if got is not None and got[0] == expected:
+            os.unlink(aside)
+            return True
+        try:  # not the file we meant: give it back unless a new lock exists already
+            os.link(aside, self._lock_path)
+        except OSError:
+            pass
+        try:
+            os.unlink(aside)
+        except OSError:  # pragma: no cover
+            pass
+        return False
+
+    def _maybe_break_lock(self) -> None:
+        got = self._read_lock(self._lock_path)
+        if got is None:
             return
-        owner = text.split(" ")[0] if text else ""
-        if (owner and owner_is_gone(owner)) or age > self.stale_lock_s:
-            stale = f"{self._lock_path}.stale.{os.getpid()}.{time.monotonic_ns()}"
-            try:
-                os.rename(self._lock_path, stale)  # only one breaker succeeds
-                os.unlink(stale)
-            except OSError:
-                pass
+        text, mtime = got
+        owner = text.decode(errors="replace").split(" ")[0] if text else ""
+        if (owner and owner_is_gone(owner)) or time.time() - mtime > self.stale_lock_s:
+            self._take_away(text)
 
     def _unlock(self) -> None:
-        try:
-            os.unlink(self._lock_path)
-        except FileNotFoundError:  # pragma: no cover - broken as stale by someone else
-            pass
+        got = self._read_lock(self._lock_path)
+        if got is not None and got[0] == self._token:
+            self._take_away(self._token)
+        # else: broken as stale by someone else (and perhaps taken by another writer): not ours
 
     def _append(self, make_record) -> Any:
         """Under the lock: catch up, build the record from the current state, append it."""
@@ -667,30 +859,37 @@ class JournalStorage(Storage):
 
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         def make():
-            if unique and any(t["key"] == key for t in self._trials.get(study, {}).values()):
-                return None, None
-            if limit is not None and len(self._trials.get(study, {})) >= limit:
-                return None, None
+            live = [t for t in self._trials.get(study, {}).values() if t["state"] in ("running", "done")]
+            if unique and any(t["key"] == key for t in live):
+                return None, Refused.TAKEN
+            if limit is not None and len({t["key"] for t in live}) >= limit:
+                return None, Refused.BUDGET
             n = self._next.get(study, 0)
             return ({"op": "start", "study": study, "number": n, "key": key,
                      "config": json.loads(json.dumps(dict(config), default=str)), "t": time.time(),
                      "owner": owner}, n)
         return self._append(make)
 
-    def finish_trial(self, study, number, result, source="measured"):
+    def finish_trial(self, study, number, result, source="measured", key=None):
         def make():
             t = self._trials.get(study, {}).get(number)
-            if t is None or t["state"] != "running":
+            if t is None or t["state"] != "running" or (key is not None and t["key"] != key):
                 return None, False
-            return {"op": "finish", "study": study, "number": number, "source": source,
+            return {"op": "finish", "study": study, "number": number, "key": t["key"], "source": source,
                     "result": json.loads(json.dumps(result.to_dict(), default=str)), "t": time.time()}, True
         return self._append(make)
 
-    def _delete_running(self, study, numbers):
+    def heartbeat(self, study, owner):
+        def make():
+            n = sum(1 for t in self._trials.get(study, {}).values() if t["owner"] == owner and t["state"] == "running")
+            return ({"op": "beat", "study": study, "owner": owner, "t": time.time()} if n else None), n
+        return self._append(make)
+
+    def _mark_interrupted(self, study, numbers):
         def make():
             tr = self._trials.get(study, {})
             nums = [n for n in numbers if n in tr and tr[n]["state"] == "running"]
-            return ({"op": "delete", "study": study, "numbers": nums, "t": time.time()} if nums else None), len(nums)
+            return ({"op": "interrupt", "study": study, "numbers": nums, "t": time.time()} if nums else None), len(nums)
         return self._append(make)
 
     def trials(self, study):
@@ -698,22 +897,24 @@ class JournalStorage(Storage):
         out = []
         for n in sorted(self._trials.get(study, {})):
             t = self._trials[study][n]
+            if t["state"] not in ("running", "done"):
+                continue
             out.append(Trial(n, dict(t["config"]), t["key"], t["state"], t["source"],
                              Result.from_dict(t["result"]) if t["result"] else None, t["started"], t["finished"],
-                             t["owner"]))
+                             t["owner"], t.get("heartbeat")))
         return out
 
-    def cached_result(self, fingerprint, key):
+    def cached_result(self, fingerprint, key, n_values=None):
         if not fingerprint:
             return None
         self._catch_up()
+        found = []
         for name, s in self._studies.items():
             if s.get("fingerprint") != fingerprint:
                 continue
-            for t in self._trials.get(name, {}).values():
-                if t["key"] == key and t["state"] == "done" and t["source"] == "measured" and t["result"]:
-                    return Result.from_dict(t["result"])
-        return None
+            found += [t["result"] for t in self._trials.get(name, {}).values()
+                      if t["key"] == key and t["state"] == "done" and t["source"] == "measured" and t["result"]]
+        return _first_fitting(found, n_values)
 
     def version(self):
         try:
@@ -727,5 +928,6 @@ def open_storage(url: str | Path | Storage) -> Storage:
     return url if isinstance(url, Storage) else Storage(url)
 
 
-__all__ = ["Storage", "SQLiteStorage", "SQLAlchemyStorage", "JournalStorage", "Trial", "config_key",
-           "open_storage", "owner_is_gone", "this_owner", "SCHEMA_VERSION"]
+__all__ = ["Storage", "SQLiteStorage", "SQLAlchemyStorage", "JournalStorage", "Trial", "Refused", "config_key",
+           "open_storage", "owner_is_gone", "releasable", "stored_objectives", "this_owner", "SCHEMA_VERSION",
+           "DEFAULT_LEASE_S", "ASK_PREFIX"]

@@ -6,7 +6,12 @@
 
 A study with the same name in the same storage resumes: its finished trials are told to
 the strategy again and count toward the budget; a trial a crash left ``running`` is
-measured again. A configuration already measured -- in this study, or by another study
+measured again once it is released -- its owner process on this host is gone (process
+ids are checked with their start time), or its heartbeat, refreshed while it is
+measured, is older than the lease (``lease_s``; any host), or the study is opened with
+``release_running=True`` (every running trial, e.g. after a requeue on another node).
+The objectives and directions must match the stored ones; a study opened without
+them adopts the stored ones. A configuration already measured -- in this study, or by another study
 in the same storage with the same runner fingerprint -- is never measured twice.
 
 ``ask``/``tell`` give the same bookkeeping for evaluations run elsewhere.
@@ -23,7 +28,9 @@ strategy always sees values to minimise, the stored results keep the measured on
 from __future__ import annotations
 
 import math
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 import dataclasses
 from typing import Any
@@ -33,7 +40,8 @@ import numpy as np
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result, Status
 from hpcopt.tune.space import SearchSpace
-from hpcopt.tune.storage import Storage, Trial, config_key, owner_is_gone, this_owner
+from hpcopt.tune.storage import (ASK_PREFIX, DEFAULT_LEASE_S, Refused, Storage, Trial, config_key, releasable,
+                                 stored_objectives, this_owner)
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
 Progress = Callable[[int, int, str], None]
@@ -42,6 +50,43 @@ Runner = Callable[[Mapping[str, Any]], Result]
 #: consecutive free proposals (repeats, constraint violations) before a random
 #: unmeasured valid point is measured instead, so no strategy can stall a study
 MAX_FREE_PROPOSALS = 50
+#: proposals one ``ask`` examines at most before giving up (returns None, with a warning)
+MAX_PROPOSALS = 5000
+
+
+class _Heartbeat:
+    """Refreshes the heartbeat of this process's running trials every ``interval``
+    seconds from a thread (with its own storage connection), while a study measures."""
+
+    def __init__(self, storage: Storage, study: str, owner: str, interval: float) -> None:
+        self.storage, self.study, self.owner, self.interval = storage, study, owner, interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        st = None
+        try:
+            while not self._stop.wait(self.interval):
+                try:
+                    if st is None:
+                        st = type(self.storage)(self.storage.url)
+                    st.heartbeat(self.study, self.owner)
+                except Exception:  # noqa: BLE001 - a missed beat only shortens the lease
+                    pass
+        finally:
+            if st is not None:
+                st.close()
+
+    def __enter__(self) -> "_Heartbeat":
+        if ":memory:" not in str(self.storage.url):  # an in-memory study has no other process
+            self._thread = threading.Thread(target=self._loop, name="hpcopt-heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 def pareto_front(values: np.ndarray) -> np.ndarray:
@@ -68,17 +113,29 @@ class Study:
         name: str = "study",
         storage: str | Storage = ":memory:",
         random_state: int = 0,
-        n_objectives: int = 1,
+        n_objectives: int | None = None,
         objective_names: Iterable[str] | None = None,
         fingerprint: str | None = None,
         warm_start: Iterable[tuple[Mapping[str, Any], float | None]] | None = None,
         extra_info: Mapping[str, Any] | None = None,
         redo_interrupted: bool = True,
         directions: Iterable[str] | None = None,
+        release_running: bool = False,
+        lease_s: float | None = None,
+        ask_lease_s: float | None = None,
     ) -> None:
+        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        if n_objectives is None and objective_names is None and directions is None:
+            stored = self.storage._study_row(name)  # resuming without naming them: adopt the stored ones
+            if stored is not None:
+                objective_names, directions = stored_objectives(stored)
+        names = list(objective_names) if objective_names is not None else None
+        directions = list(directions) if directions is not None else None
+        if n_objectives is None:
+            n_objectives = len(names) if names else (len(directions) if directions else 1)
         if n_objectives < 1:
             raise ConfigError(f"n_objectives must be at least 1, got {n_objectives}")
-        directions = list(directions or ["minimize"] * n_objectives)
+        directions = directions or ["minimize"] * n_objectives
         if len(directions) != n_objectives or any(d not in ("minimize", "maximize") for d in directions):
             raise ConfigError(f"directions must be {n_objectives} of 'minimize'/'maximize'; got {directions}")
         self.directions = directions
@@ -88,32 +145,41 @@ class Study:
         self.name = name
         self.random_state = int(random_state)
         self.n_objectives = n_objectives
-        self.objective_names = list(objective_names or (["objective"] if n_objectives == 1 else
-                                                        [f"objective_{i}" for i in range(n_objectives)]))
-        self.storage = storage if isinstance(storage, Storage) else Storage(storage)
+        self.objective_names = names or (["objective"] if n_objectives == 1 else
+                                         [f"objective_{i}" for i in range(n_objectives)])
+        if len(self.objective_names) != n_objectives:
+            raise ConfigError(f"{n_objectives} objectives but {len(self.objective_names)} names: {self.objective_names}")
         if fingerprint is None and runner is not None and hasattr(runner, "fingerprint"):
             fingerprint = runner.fingerprint()
         self.fingerprint = fingerprint
+        timeout = getattr(runner, "timeout", None)
+        #: a running trial whose heartbeat is older than this is released
+        self.lease_s = float(lease_s) if lease_s is not None else max(DEFAULT_LEASE_S, 2.0 * float(timeout or 0))
+        self.ask_lease_s = ask_lease_s
         strat_name = strategy.name if isinstance(strategy, Strategy) else (strategy or DEFAULT_STRATEGY)
         info = {"space": space.to_dict(), "strategy": strat_name, "strategy_params": dict(strategy_params or {}),
                 "random_state": self.random_state, "n_objectives": n_objectives,
-                "objective_names": self.objective_names, **dict(extra_info or {})}
-        if any(d == "maximize" for d in directions):
-            info["directions"] = directions
+                "objective_names": self.objective_names, "directions": directions, **dict(extra_info or {})}
         from hpcopt import __version__
 
         info["hpcopt_version"] = __version__
         self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
-        # trials left 'running' were interrupted (redo them) -- or, for ask/tell across
-        # processes, are still being evaluated elsewhere (keep them pending)
-        self.interrupted = self.storage.delete_running(name, only_gone=True) if redo_interrupted else 0
-        # trials this process starts name it as their owner (ask/tell-only studies,
-        # whose trials are measured by processes that come and go, leave it empty)
-        self.owner = this_owner() if redo_interrupted else None
+        # trials left 'running' were interrupted (redo them) once released: owner gone,
+        # heartbeat older than the lease, or everything with release_running; ask/tell
+        # trials are still being evaluated elsewhere (kept pending) unless released
+        if release_running:
+            self.interrupted = self.storage.release_running(name, everything=True)
+        else:
+            self.interrupted = self.storage.release_running(
+                name, lease_s=self.lease_s if redo_interrupted else None, ask_lease_s=ask_lease_s)
+        # trials this process starts name it as their owner; ask/tell studies mark theirs
+        # (never released as "gone": they are evaluated elsewhere)
+        self.owner = this_owner() if redo_interrupted else ASK_PREFIX + this_owner()
+        self._redo = redo_interrupted
         self.strategy = get_strategy(strategy, **dict(strategy_params or {}))
         self.strategy.setup(space, random_state=self.random_state, n_objectives=n_objectives)
-        if warm_start is not None:
-            self.strategy.warm_start(warm_start)
+        if warm_start is not None:  # values as measured; the strategy minimises
+            self.strategy.warm_start([(c, None if v is None else float(self._signs[0] * v)) for c, v in warm_start])
         self._done: dict[str, Result] = {}
         self._pending: dict[int, dict[str, Any]] = {}
         self._foreign: dict[int, str] = {}  # trials other processes are measuring: number -> key
@@ -145,20 +211,22 @@ class Study:
             return
         self._seen_version = v
         foreign: dict[int, str] = {}
-        gone = False
+        gone: list[int] = []
+        now = time.time()
         for t in self.storage.trials(self.name):
             if t.state == "done" and t.result is not None:
                 if t.key not in self._done:
                     self._done[t.key] = t.result
                     self.strategy.tell(t.config, self._minimised(t.result))
             elif t.state == "running" and t.number not in self._pending:
-                if t.owner is not None and owner_is_gone(t.owner):
-                    gone = True
+                if t.owner != self.owner and releasable(t, self.lease_s if self._redo else None, now,
+                                                        self.ask_lease_s):
+                    gone.append(t.number)
                 else:
                     foreign[t.number] = t.key
         self._foreign = foreign
-        if gone:  # a worker of this host was killed: its trials are measured again
-            self.storage.delete_running(self.name, only_gone=True)
+        if gone:  # a worker was killed or lost: its trials are measured again
+            self.storage._mark_interrupted(self.name, gone)
             self._seen_version = self.storage.version()
 
     # ------------------------------------------------------------------ bookkeeping
@@ -173,9 +241,13 @@ class Study:
         """Finished trials (distinct configurations), by any process."""
         return len(self._done)
 
+    def _taken(self) -> set[str]:
+        """Distinct configurations finished or being measured (what the budget counts)."""
+        return set(self._done) | {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
+
     def n_running(self) -> int:
-        """Trials being measured, by this process or others."""
-        return len(self._pending) + len(self._foreign)
+        """Configurations being measured (and not finished), by this process or others."""
+        return len(self._taken() - set(self._done))
 
     def best_trial(self) -> Trial | None:
         ok = [t for t in self.trials if t.result is not None and t.result.ok]
@@ -202,17 +274,17 @@ class Study:
                 for t in self.trials if t.state == "done"]
 
     # ------------------------------------------------------------------ ask / tell
-    def _random_unmeasured(self) -> dict[str, Any] | None:
+    def _random_unmeasured(self, exclude: set[str] = frozenset()) -> dict[str, Any] | None:
+        taken = self._taken() | set(exclude)
         if self.space.enumerable():
             pts = self.space.valid_points()
-            taken = set(self._done) | {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
             free = [p for p in pts if self.key(self.space.to_config(p)) not in taken]
             if not free:
                 return None
             return self.space.to_config(free[int(self._rng.integers(len(free)))])
         for _ in range(1000):
             c = self.space.sample_valid(self._rng)
-            if self.key(c) not in self._done and self.key(c) not in self._foreign.values():
+            if self.key(c) not in taken:
                 return c
         return None
 
@@ -223,14 +295,15 @@ class Study:
         (and counts toward ``max_done``, after which None is returned)."""
         free = 0
         self._sync()
-        if max_done is not None and self.n_done() + self.n_running() >= max_done:
+        if max_done is not None and len(self._taken()) >= max_done:
             return None  # other processes finished or hold the rest of the budget
         pending_keys = {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
-        while True:
-            cfg = self.strategy.ask() if free < MAX_FREE_PROPOSALS else self._random_unmeasured()
+        for _ in range(MAX_PROPOSALS):
+            cfg = (self.strategy.ask() if free < MAX_FREE_PROPOSALS
+                   else self._random_unmeasured(pending_keys))
             if cfg is None:
                 if free < MAX_FREE_PROPOSALS:
-                    cfg = self._random_unmeasured()
+                    cfg = self._random_unmeasured(pending_keys)
                 if cfg is None:
                     return None
             k = self.key(cfg)
@@ -245,25 +318,37 @@ class Study:
                 self.strategy.tell(cfg, Result.failure(Status.INVALID, "breaks a constraint"))
                 free += 1
                 continue
-            cached = self.storage.cached_result(self.fingerprint, k)
+            cached = self.storage.cached_result(self.fingerprint, k, n_values=self.n_objectives)
             if cached is not None:
-                self.storage.add_done_trial(self.name, cfg, k, cached, "cache")
+                got = self.storage.add_done_trial(self.name, cfg, k, cached, "cache", unique=True, limit=max_done)
+                if got is Refused.BUDGET:
+                    self._sync()
+                    return None
+                if got is Refused.TAKEN:  # another process has it: learn about it at the next look
+                    self._sync()
+                    pending_keys.add(k)
+                    free += 1
+                    continue
                 self._done[k] = cached
                 self.strategy.tell(cfg, self._minimised(cached))
                 free = 0
-                if max_done is not None and self.n_done() + self.n_running() >= max_done:
+                if max_done is not None and len(self._taken()) >= max_done:
                     return None
                 continue
             number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True, limit=max_done)
-            if number is None:  # another process took this configuration, or the rest of the budget
+            if number is Refused.BUDGET:  # other processes hold the rest of the budget
                 self._sync()
-                if max_done is not None and self.n_done() + self.n_running() >= max_done:
-                    return None
+                return None
+            if number is Refused.TAKEN:  # another process took this configuration
+                self._sync()
                 pending_keys.add(k)
                 free += 1
                 continue
             self._pending[number] = dict(cfg)
             return number, dict(cfg)
+        warnings.warn(f"study {self.name!r}: no new configuration in {MAX_PROPOSALS} proposals; stopping",
+                      RuntimeWarning, stacklevel=2)
+        return None
 
     def tell(self, number: int, result: Result, *, source: str = "measured") -> None:
         cfg = self._pending.pop(number, None)
@@ -272,10 +357,12 @@ class Study:
                              hint="tell each asked trial once")
         if not isinstance(result, Result):
             raise InputError(f"tell needs a Result, got {type(result).__name__}", field="result")
-        if not self.storage.finish_trial(self.name, number, result, source):
-            # the trial was removed meanwhile (taken for interrupted): keep the measurement
-            self.storage.add_done_trial(self.name, cfg, self.key(cfg), result, source)
-        self._done[self.key(cfg)] = result
+        k = self.key(cfg)
+        if not self.storage.finish_trial(self.name, number, result, source, key=k):
+            # the trial was released meanwhile (taken for interrupted): keep the
+            # measurement, unless another process has this configuration by now
+            self.storage.add_done_trial(self.name, cfg, k, result, source, unique=True)
+        self._done[k] = result
         self.strategy.tell(cfg, self._minimised(result))
 
     def add(self, config: Mapping[str, Any], result: Result) -> None:
@@ -319,6 +406,24 @@ class Study:
         if budget < 1:
             raise ConfigError(f"budget must be at least 1, got {budget}")
         t0 = time.perf_counter()
+        with _Heartbeat(self.storage, self.name, self.owner, self.lease_s / 4):
+            measured, engine, timed_out = self._optimize(budget, progress, n_workers, time_limit, executor,
+                                                         executor_options, t0)
+        out = self.summary(measured=measured, seconds=time.perf_counter() - t0, executor=engine,
+                           n_workers=max(1, n_workers))
+        if self.n_done() < budget:
+            self._sync()
+            why = ("the time limit was reached" if timed_out else
+                   f"{self.n_running()} configuration(s) are held by running trials of other processes "
+                   "(released when their owner is gone or their lease expires; or resume with "
+                   "release_running=True / --release-running)" if self.n_running() else
+                   "the space has no unmeasured valid configuration left")
+            out["warning"] = f"the study holds {self.n_done()} finished trials, fewer than the budget {budget}: {why}"
+            if timed_out or self.n_running():  # an exhausted space is an ordinary end
+                warnings.warn(out["warning"], RuntimeWarning, stacklevel=2)
+        return out
+
+    def _optimize(self, budget, progress, n_workers, time_limit, executor, executor_options, t0):
         measured = 0
         if progress:
             progress(self.n_done(), budget, self._message())
@@ -345,8 +450,8 @@ class Study:
                 if not hasattr(executor, "submit_many"):
                     ex.close()
             engine = ex.name
-        return self.summary(measured=measured, seconds=time.perf_counter() - t0, executor=engine,
-                            n_workers=max(1, n_workers))
+        timed_out = time_limit is not None and time.perf_counter() - t0 > time_limit
+        return measured, engine, timed_out
 
     def _optimize_parallel(self, ex: Any, budget: int, progress: Progress | None, t0: float,
                            time_limit: float | None) -> int:
@@ -397,6 +502,7 @@ class Study:
             "strategy": self.strategy.name,
             "random_state": self.random_state,
             "trials": len(trials),
+            "configurations": len({t.key for t in trials}),
             "resumed_trials": self.resumed_trials,
             "interrupted_trials_redone": self.interrupted,
             "status_counts": counts,
@@ -422,4 +528,4 @@ def convergence(trials: list[Trial]) -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-__all__ = ["Study", "pareto_front", "convergence", "MAX_FREE_PROPOSALS"]
+__all__ = ["Study", "pareto_front", "convergence", "MAX_FREE_PROPOSALS", "MAX_PROPOSALS"]
