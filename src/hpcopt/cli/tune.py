@@ -90,6 +90,12 @@ def run_cmd(
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Override timed repetitions per configuration."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Measure best vs reference interleaved."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report here."),
+    release_running: bool = typer.Option(
+        False, "--release-running", help="Measure again every trial left running (after a crash on another "
+        "host or a requeue); without it a running trial is released when its owner on this host is gone or "
+        "its heartbeat is older than --lease."),
+    lease: Optional[float] = typer.Option(None, "--lease", help="Seconds without a heartbeat after which a "
+                                          "running trial counts as lost (default 120, or twice the timeout)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Tune the configuration described by a spec; resumable by --study name."""
@@ -97,6 +103,7 @@ def run_cmd(
     from hpcopt.tune.spec import load_spec
     from hpcopt.tune.study import Study
 
+    ex_opts = _options(executor_opt)  # bad options fail before anything is created
     sp = load_spec(_spec_path(spec))
     over = {}
     if run_args is not None:
@@ -111,11 +118,13 @@ def run_cmd(
                name=name, storage=storage,
                random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
                extra_info={"spec": str(sp.path)}, n_objectives=len(objectives), objective_names=objectives,
-               directions=sp.directions)
+               directions=sp.directions, release_running=release_running, lease_s=lease)
     n = budget or int(sp.study.get("budget", 50))
-    with progress_bar(f"tuning {name}", enabled=not json_out) as bar:
-        out = st.optimize(n, progress=bar, n_workers=workers, executor=executor,
-                          executor_options=_options(executor_opt))
+    import warnings
+
+    with progress_bar(f"tuning {name}", enabled=not json_out) as bar, warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # reported below (and in --json) instead
+        out = st.optimize(n, progress=bar, n_workers=workers, executor=executor, executor_options=ex_opts)
     best = st.best
     if best is None:
         if isinstance(runner, CKernelRunner):
@@ -138,6 +147,8 @@ def run_cmd(
         return
     console.print(f"study [bold]{name}[/] ({out['strategy']}, seed {out['random_state']}): {out['trials']} trials, "
                   f"{out['resumed_trials']} resumed; statuses {out['status_counts']}")
+    if out.get("warning"):
+        console.print(f"[yellow]{out['warning']}[/]")
     if best is None:
         console.print("[red]no configuration produced a valid result[/]")
     elif multi:
@@ -190,9 +201,12 @@ def ask_cmd(
     from hpcopt.tune.study import Study
 
     sp = load_spec(_spec_path(spec))
-    st = Study(sp.space, None, strategy=strategy or sp.study.get("strategy"), name=study or sp.name,
-               storage=storage, random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
-               extra_info={"spec": str(sp.path)}, redo_interrupted=False)
+    multi = len(sp.objectives) > 1
+    st = Study(sp.space, None, strategy=strategy or sp.study.get("strategy") or ("nsga2" if multi else None),
+               name=study or sp.name, storage=storage,
+               random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
+               extra_info={"spec": str(sp.path)}, redo_interrupted=False, n_objectives=len(sp.objectives),
+               objective_names=sp.objectives, directions=sp.directions)
     nxt = st.ask()
     out = {"study": st.name, "trial": None, "config": None} if nxt is None else {
         "study": st.name, "trial": nxt[0], "config": nxt[1], "derived": sp.space.with_derived(nxt[1])}
@@ -207,7 +221,10 @@ def ask_cmd(
 @sub.command("tell")
 def tell_cmd(
     trial: int = typer.Option(..., "--trial", help="Trial number printed by 'tune ask'."),
-    value: Optional[float] = typer.Option(None, "--value", help="Measured objective (lower is better)."),
+    value: Optional[float] = typer.Option(None, "--value", help="Measured objective of a one-objective study "
+                                          "(as measured; the study's direction says which way is better)."),
+    values: Optional[str] = typer.Option(None, "--values", help="Comma-separated values, one per objective "
+                                         "in the study's order (multi-objective studies)."),
     status: str = typer.Option("ok", "--status", help="ok, compile_error, runtime_error, timeout, wrong_answer."),
     message: str = typer.Option("", "--message", help="Why it failed."),
     study: str = typer.Option(..., "--study", help="Study name."),
@@ -216,28 +233,47 @@ def tell_cmd(
 ) -> None:
     """Record the result of a trial proposed by 'tune ask'."""
     from hpcopt.tune.results import Result, Status
-    from hpcopt.tune.storage import Storage
+    from hpcopt.tune.storage import Storage, stored_objectives
 
     try:
         st_ = Status(status)
     except ValueError:
         raise ConfigError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}") from None
-    if st_ is Status.OK and value is None:
-        raise ConfigError("give --value for a successful trial, or --status for a failure")
+    if value is not None and values is not None:
+        raise ConfigError("give --value or --values, not both")
+    vals = None
+    if values is not None:
+        try:
+            vals = [float(v) for v in values.split(",")]
+        except ValueError:
+            raise ConfigError(f"--values wants comma-separated numbers; got {values!r}") from None
+    elif value is not None:
+        vals = [value]
+    if st_ is Status.OK and vals is None:
+        raise ConfigError("give --value (or --values) for a successful trial, or --status for a failure")
     _must_exist(storage, "run 'hpcopt tune ask' first")
     db = Storage(storage)
-    db.study_info(study)
+    names, _dirs = stored_objectives(db.study_info(study))
+    if st_ is Status.OK and len(vals) != len(names):
+        raise ConfigError(f"study {study!r} has {len(names)} objectives ({', '.join(names)}); got {len(vals)} "
+                          f"value(s): give --values with one number per objective")
     running = {t.number: t for t in db.trials(study) if t.state == "running"}
     if trial not in running:
         raise InputError(f"trial {trial} of study {study!r} is not waiting for a result", field="--trial",
                          hint=f"waiting: {sorted(running) or 'none'}")
-    res = Result.success(value) if st_ is Status.OK else Result.failure(st_, message or st_.value)
-    db.finish_trial(study, trial, res, "told")
-    out = {"study": study, "trial": trial, "result": res.to_dict()}
+    if st_ is Status.OK:
+        res = Result.success(vals[0], values=vals if len(vals) > 1 else None,
+                             extra={"objectives": names} if len(vals) > 1 else None)
+    else:
+        res = Result.failure(st_, message or st_.value)
+    if not db.finish_trial(study, trial, res, "told", key=running[trial].key):
+        raise InputError(f"trial {trial} of study {study!r} was finished or released meanwhile", field="--trial",
+                         hint="ask for a new trial")
+    out = {"study": study, "trial": trial, "config": running[trial].config, "result": res.to_dict()}
     if json_out:
         print_json(out)
     else:
-        console.print(f"trial {trial}: {res.status.value} {'' if res.value is None else res.value}")
+        console.print(f"trial {trial}: {res.status.value} {'' if res.value is None else (res.values or res.value)}")
 
 
 @sub.command("space")

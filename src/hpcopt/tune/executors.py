@@ -176,15 +176,18 @@ class SubmititExecutor(Executor):
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"bad submitit parameters: {exc}") from None
         self.poll_s = poll_s
+        self._jobs: list[Any] = []  # submitted, result not yet taken
 
     def check(self, fn):
         _cloudpickle_check(fn, "submitit")
 
     def submit_many(self, fn, args):
         if len(args) == 1:
-            return [self._ex.submit(fn, args[0])]
-        with self._ex.batch():
-            jobs = [self._ex.submit(fn, a) for a in args]
+            jobs = [self._ex.submit(fn, args[0])]
+        else:
+            with self._ex.batch():
+                jobs = [self._ex.submit(fn, a) for a in args]
+        self._jobs.extend(jobs)
         return list(jobs)
 
     def wait(self, handles):
@@ -195,10 +198,21 @@ class SubmititExecutor(Executor):
             time.sleep(self.poll_s)
 
     def result(self, handle):
-        return handle.result()
+        try:
+            return handle.result()
+        finally:
+            self._jobs = [j for j in self._jobs if j is not handle]
 
     def close(self):
-        pass
+        """Cancel the jobs whose results were not taken (an interrupted study leaves no
+        job running or queued behind)."""
+        jobs, self._jobs = self._jobs, []
+        for j in jobs:
+            try:
+                if not j.done():
+                    j.cancel(check=False)
+            except Exception:  # noqa: BLE001 - best effort, the job may be gone already
+                pass
 
 
 def get_executor(name: str | Executor | None, n_workers: int, options: Mapping[str, Any] | None = None) -> Executor:

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 OBJECTIVES = ("time", "max_rss", "energy")
 UNITS = {"time": "s (or the runner's timing unit)", "max_rss": "MiB", "energy": "J"}
 POWERCAP = "/sys/class/powercap"
+
+
+_PACKAGE = re.compile(r"^intel-rapl:\d+$")
 
 
 @dataclass
@@ -45,7 +49,10 @@ class RaplEnergy:
         if not self.root.is_dir():
             self.reason = f"{self.root} does not exist (no RAPL powercap interface on this machine)"
             return
-        cands = sorted(p for p in self.root.iterdir() if p.name.count(":") == 1 and (p / "energy_uj").exists())
+        # packages only: intel-rapl:N (not intel-rapl:N:M sub-zones, nor intel-rapl-mmio:N,
+        # which reports the same package through MMIO and would count it twice)
+        cands = sorted(p for p in self.root.iterdir()
+                       if _PACKAGE.match(p.name) and (p / "energy_uj").exists())
         if not cands:
             self.reason = f"no RAPL package zone (intel-rapl:N/energy_uj) under {self.root}"
             return
@@ -62,6 +69,8 @@ class RaplEnergy:
                 self.reason = f"cannot read {z}: {exc}"
                 self.zones = []
                 return
+            if any(o.name == name for o in self.zones):  # the same package twice (e.g. re-enumerated)
+                continue
             self.zones.append(_Zone(name, z / "energy_uj", rng))
 
     @property

@@ -111,6 +111,21 @@ os.write(fd, ("%d %r %r %d" % (st, wall, ru.ru_utime, ru.ru_maxrss)).encode())
 """
 
 
+def _kill_tree(proc: subprocess.Popen, group: bool) -> None:
+    """Kill a child (with ``group``, its whole process group: the launcher and the
+    measured program) and reap it."""
+    if group:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        proc.kill()
+        proc.wait(timeout=5)
+    except (ProcessLookupError, subprocess.TimeoutExpired):  # pragma: no cover
+        pass
+
+
 def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = None,
                  env: Mapping[str, str] | None = None, energy: RaplEnergy | None = None,
                  memory: bool = False) -> Run:
@@ -135,11 +150,14 @@ def _run_process(argv: Sequence[str], timeout: float | None, cwd: str | None = N
             try:
                 out, err = proc.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
-                if memory:
-                    os.killpg(proc.pid, signal.SIGKILL)  # the launcher and the measured child
-                proc.kill()
+                _kill_tree(proc, memory)
                 proc.communicate()
                 return Run(Status.TIMEOUT, message=f"timed out after {timeout} s")
+            except BaseException:
+                # Ctrl-C or another interruption: the launcher runs in its own session
+                # (it does not get the terminal's SIGINT), so end it and its child here
+                _kill_tree(proc, memory)
+                raise
         report = os.read(report_r, 4096).decode() if report_r is not None else ""
     except (FileNotFoundError, PermissionError, OSError) as exc:
         return Run(Status.RUNTIME_ERROR, message=f"cannot run {argv[0]!r}: {exc}")
@@ -392,7 +410,8 @@ class CommandRunner(_ProcessRunner):
         return shlex.split(text)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"command|{self.template}|{self.timing}|{self.pattern}".encode()).hexdigest()[:16]
+        return hashlib.sha256(f"command|{self.template}|{self.timing}|{self.pattern}|{self.objectives}".encode()
+                              ).hexdigest()[:16]
 
 
 class CKernelRunner(_ProcessRunner):
@@ -494,7 +513,7 @@ class CKernelRunner(_ProcessRunner):
     def fingerprint(self) -> str:
         h = hashlib.sha256()
         h.update(self.source.read_bytes())
-        h.update(f"|{self.compiler}|{self.flags}|{self.run_args}|{self.timing}|{self.pattern}".encode())
+        h.update(f"|{self.compiler}|{self.flags}|{self.run_args}|{self.timing}|{self.pattern}|{self.objectives}".encode())
         return h.hexdigest()[:16]
 
     def close(self) -> None:
@@ -551,7 +570,8 @@ class PythonRunner:
                         if self.objectives is not None else None)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"python|{getattr(self.fn, '__qualname__', repr(self.fn))}|{self.timing}".encode()).hexdigest()[:16]
+        fn = getattr(self.fn, "__qualname__", repr(self.fn))
+        return hashlib.sha256(f"python|{fn}|{self.timing}|{self.objectives}".encode()).hexdigest()[:16]
 
     def __call__(self, config: Mapping[str, Any]) -> Result:
         if self.isolate:
@@ -589,7 +609,9 @@ class PythonRunner:
                     return Result.failure(Status.RUNTIME_ERROR, f"returned {out!r}, not a number")
                 if not all(math.isfinite(v) for v in vals):
                     return Result.failure(Status.RUNTIME_ERROR, f"returned a non-finite objective {vals}")
-                return {"output": vals}
+                joules_out = (self._energy.joules(e0, self._energy.read())
+                              if self._energy is not None and e0 is not None else math.nan)
+                return {"output": vals, "energy": [joules_out]}
             if i >= self.warmup:
                 samples.append(wall if self.timing == "wall" else cpu)
                 if self._energy is not None and e0 is not None:
@@ -604,8 +626,9 @@ class PythonRunner:
         if "output" in raw:
             vals = raw["output"]
             if self.objectives is not None and self.objectives != ["time"]:
-                rss = [max_rss]
-                return _with_objectives(self.objectives, [vals[0]], rss, [math.nan], {"timing": "output"})
+                rss = [max_rss]  # energy: of the one call that returned the number
+                return _with_objectives(self.objectives, [vals[0]], rss, raw.get("energy") or [math.nan],
+                                        {"timing": "output"})
             extra = {"max_rss_mib": max_rss} if not math.isnan(max_rss) else {}
             return Result.success(vals[0], values=vals, extra=extra)
         samples = raw["samples"]

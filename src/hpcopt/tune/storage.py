@@ -201,6 +201,10 @@ def _first_fitting(results: Iterable[Any], n_values: int | None) -> Result | Non
     return None
 
 
+def _default_names(names: list[str]) -> bool:
+    return names == ["objective"] or names == [f"objective_{i}" for i in range(len(names))]
+
+
 def stored_objectives(info: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """(objective names, directions) a study's stored info describes (defaults filled in)."""
     n = int(info.get("n_objectives") or len(info.get("objective_names") or []) or 1)
@@ -249,6 +253,8 @@ class Storage:
                              hint="give a new --study name, or the same spec to resume")
         was, now = stored_objectives(old), stored_objectives(info)
         for what, a, b in (("objectives", was[0], now[0]), ("directions", was[1], now[1])):
+            if what == "objectives" and len(a) == len(b) and (_default_names(a) or _default_names(b)):
+                continue  # a study opened without objective names (older ask/tell) matches by count
             if a != b:
                 raise InputError(f"study {name!r} already exists with {what} {a}, not {b}", field="study",
                                  hint="give a new --study name, or the same objectives and directions to resume")

@@ -156,6 +156,8 @@ class Study:
         #: a running trial whose heartbeat is older than this is released
         self.lease_s = float(lease_s) if lease_s is not None else max(DEFAULT_LEASE_S, 2.0 * float(timeout or 0))
         self.ask_lease_s = ask_lease_s
+        if strategy is None and n_objectives > 1:
+            strategy = "nsga2"  # the default strategy optimises one objective
         strat_name = strategy.name if isinstance(strategy, Strategy) else (strategy or DEFAULT_STRATEGY)
         info = {"space": space.to_dict(), "strategy": strat_name, "strategy_params": dict(strategy_params or {}),
                 "random_state": self.random_state, "n_objectives": n_objectives,
