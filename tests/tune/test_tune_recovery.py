@@ -10,13 +10,12 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import warnings
 
 import pytest
 
-from hpcopt.errors import ConfigError, InputError
+from hpcopt.errors import InputError
 from hpcopt.tune.results import Result
 from hpcopt.tune.runners import PythonRunner
 from hpcopt.tune.space import Integer, SearchSpace
@@ -81,8 +80,9 @@ def _study_with_a_lost_trial(url, owner):
     return st
 
 
-@pytest.mark.parametrize("owner", ["other-host:17", f"{socket.gethostname()}:{os.getpid()}"])
-def test_a_lost_trial_is_released_by_its_lease_or_on_request(tmp_path, owner):
+@pytest.mark.parametrize("where", ["other-host", "own-pid"])
+def test_a_lost_trial_is_released_by_its_lease_or_on_request(tmp_path, where):
+    owner = "other-host:17" if where == "other-host" else f"{socket.gethostname()}:{os.getpid()}"
     url = str(tmp_path / "k.db")
     _study_with_a_lost_trial(url, owner)
     time.sleep(0.05)
@@ -346,12 +346,20 @@ def test_sqlalchemy_transactions_take_the_sqlite_write_lock_at_begin(tmp_path):
     path = tmp_path / "x.db"
     st = Storage(f"sqlite+pysqlite:///{path}")
     st.create_or_load_study("s", {"space": {}}, None)
-    with st._engine.connect() as conn, conn.begin():
-        conn.execute(st._sa.select(st._trials.c.number)).all()  # a check, before any write
+    seen = []
+
+    def check_then_probe(conn):  # what start_trial does: a check, then the insert
+        conn.execute(st._sa.select(st._trials.c.number)).all()
         other = sqlite3.connect(path, timeout=0, isolation_level=None)
-        with pytest.raises(sqlite3.OperationalError, match="locked"):
-            other.execute("INSERT INTO meta VALUES ('probe', 'x')")
-        other.close()
+        try:
+            other.execute("INSERT INTO meta VALUES ('probe', 'x')")  # another writer in between
+            seen.append("wrote")
+        except sqlite3.OperationalError as exc:
+            seen.append(str(exc))
+        finally:
+            other.close()
+    st._retry(check_then_probe, serializable=True)
+    assert seen == ["database is locked"]
 
 
 # -- 9. warm start in maximize studies --------------------------------------------------

@@ -111,8 +111,8 @@ def tune_flags(
         runner.ensure_reference()
         study = Study(space, runner, strategy=strategy, name=study_name or f"flags:{source.name}", storage=storage,
                       random_state=random_state, extra_info={"kind": "flags", "source": str(source)})
-        if study.n_done() == 0:
-            study.add(base, runner(base))
+        if study.key(base) not in study._taken():  # another process may be measuring it already
+            study.add(base, runner(base), unique=True)
         summary = study.optimize(budget, progress=progress)
         trials = study.trials
         base_trial = next(t for t in trials if t.key == study.key(base))

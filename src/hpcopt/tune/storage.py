@@ -486,9 +486,9 @@ class SQLAlchemyStorage(Storage):
         self._sqlite = parsed.get_backend_name() == "sqlite"
         if self._sqlite:
             # pysqlite opens transactions lazily (deferred BEGIN before the first write),
-            # so a check and the insert that follows it would not be atomic: take
-            # SQLite's write lock at the start of every transaction instead (SQLAlchemy's
-            # documented recipe)
+            # so a check and the insert that follows it would not be atomic: the
+            # transactions that check before writing take SQLite's write lock at their
+            # start (BEGIN IMMEDIATE, SQLAlchemy's documented recipe); reads stay shared
             @sa.event.listens_for(self._engine, "connect")
             def _connect(dbapi_conn, _rec):
                 dbapi_conn.isolation_level = None
@@ -496,7 +496,8 @@ class SQLAlchemyStorage(Storage):
 
             @sa.event.listens_for(self._engine, "begin")
             def _begin(conn):
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                immediate = conn.get_execution_options().get("hpcopt_immediate")
+                conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         md = sa.MetaData()
         T = sa.Text
@@ -551,8 +552,9 @@ class SQLAlchemyStorage(Storage):
         for _ in range(400):
             try:
                 with self._engine.connect() as conn:
-                    if serializable and not self._sqlite:  # SQLite: BEGIN IMMEDIATE serialises
-                        conn = conn.execution_options(isolation_level="SERIALIZABLE")
+                    if serializable:  # SQLite: BEGIN IMMEDIATE serialises the writers
+                        conn = conn.execution_options(
+                            **({"hpcopt_immediate": True} if self._sqlite else {"isolation_level": "SERIALIZABLE"}))
                     with conn.begin():
                         return fn(conn)
             except sa.exc.DBAPIError as exc:

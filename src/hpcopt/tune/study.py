@@ -28,6 +28,7 @@ strategy always sees values to minimise, the stored results keep the measured on
 from __future__ import annotations
 
 import math
+import socket
 import threading
 import time
 import warnings
@@ -40,8 +41,8 @@ import numpy as np
 from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result, Status
 from hpcopt.tune.space import SearchSpace
-from hpcopt.tune.storage import (ASK_PREFIX, DEFAULT_LEASE_S, Refused, Storage, Trial, config_key, releasable,
-                                 stored_objectives, this_owner)
+from hpcopt.tune.storage import (ASK_PREFIX, DEFAULT_LEASE_S, Refused, Storage, Trial, config_key, owner_is_gone,
+                                 releasable, stored_objectives, this_owner)
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
 Progress = Callable[[int, int, str], None]
@@ -367,13 +368,20 @@ class Study:
         self._done[k] = result
         self.strategy.tell(cfg, self._minimised(result))
 
-    def add(self, config: Mapping[str, Any], result: Result) -> None:
-        """Record an evaluation made outside the study (e.g. imported results)."""
+    def add(self, config: Mapping[str, Any], result: Result, *, unique: bool = False) -> bool:
+        """Record an evaluation made outside the study (e.g. imported results). With
+        ``unique``, only if no trial of the study has this configuration yet (returns
+        whether it was stored). Repeated configurations are stored but count once
+        toward the budget."""
         cfg = self.space.check(config)
         k = self.key(cfg)
-        self.storage.add_done_trial(self.name, cfg, k, result, "told")
+        got = self.storage.add_done_trial(self.name, cfg, k, result, "told", unique=unique)
+        if isinstance(got, Refused):
+            self._sync()
+            return False
         self._done[k] = result
         self.strategy.tell(cfg, self._minimised(result))
+        return True
 
     # ------------------------------------------------------------------ the loop
     def _safe_run(self, cfg: Mapping[str, Any]) -> Result:
@@ -415,13 +423,19 @@ class Study:
                            n_workers=max(1, n_workers))
         if self.n_done() < budget:
             self._sync()
+            held = [t for t in self.storage.trials(self.name)
+                    if t.state == "running" and t.key not in self._done and t.owner != self.owner]
+            local = socket.gethostname() + ":"
+            busy_here = all((t.owner or "").startswith(local) and not owner_is_gone(t.owner) for t in held)
             why = ("the time limit was reached" if timed_out else
-                   f"{self.n_running()} configuration(s) are held by running trials of other processes "
-                   "(released when their owner is gone or their lease expires; or resume with "
-                   "release_running=True / --release-running)" if self.n_running() else
+                   f"{len({t.key for t in held})} configuration(s) are held by running trials of other processes "
+                   f"({', '.join(sorted({str(t.owner) for t in held})[:3])}; released when their owner is gone or "
+                   "their lease expires, or resume with release_running=True / --release-running)" if held else
                    "the space has no unmeasured valid configuration left")
             out["warning"] = f"the study holds {self.n_done()} finished trials, fewer than the budget {budget}: {why}"
-            if timed_out or self.n_running():  # an exhausted space is an ordinary end
+            # an exhausted space, or the last trials measured by live processes of this
+            # host (they will finish them), are ordinary ends
+            if timed_out or (held and not busy_here):
                 warnings.warn(out["warning"], RuntimeWarning, stacklevel=2)
         return out
 
