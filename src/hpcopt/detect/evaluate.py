@@ -18,6 +18,8 @@ import numpy as np
 
 from hpcopt.data.telemetry import LabelledSeries
 from hpcopt.detect.base import BaseDetector, ProgressFn
+from hpcopt.detect.thresholds import SPOT
+from hpcopt.errors import ConfigError
 from hpcopt.detect.metrics import (
     best_f1,
     event_metrics,
@@ -28,7 +30,7 @@ from hpcopt.detect.metrics import (
     ranking_metrics,
 )
 
-__all__ = ["evaluate_series", "summarise", "PRIMARY_KEYS", "SCHEMA"]
+__all__ = ["evaluate_series", "make_spot", "summarise", "PRIMARY_KEYS", "SCHEMA"]
 
 SCHEMA = "hpcopt.detect.evaluation/1"
 PRIMARY_KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day",
@@ -36,8 +38,14 @@ PRIMARY_KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "
 
 
 def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culprits: bool = True,
+                    adapt: str | None = None, adapt_params: dict | None = None,
                     progress: ProgressFn | None = None) -> dict:
     """Fit, score and evaluate; returns a flat dict of metrics plus protocol details.
+
+    ``adapt="spot"`` or ``"dspot"`` replaces the fixed threshold by a streaming one
+    (:class:`~hpcopt.detect.thresholds.SPOT`, the detector's ``risk`` and ``level``, extra
+    parameters in ``adapt_params``, e.g. ``{"depth": 10}``): initial POT on the training
+    scores, then updated causally from the unlabelled test scores as they arrive.
 
     Also returns ``scores`` and ``alerts`` (numpy arrays) and the fitted ``detector`` under
     ``"_arrays"`` for callers that want to write them out; JSON writers drop that key.
@@ -58,10 +66,19 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
     t0 = time.perf_counter()
     scores = det.decision_function(X_test)[ctx:]
     score_s = time.perf_counter() - t0
-    alerts = (scores > det.threshold_.value).astype(np.int8)
+    threshold = det.threshold_.as_dict()
+    if adapt:
+        spot = make_spot(det, adapt, adapt_params)
+        alerts, thr = spot.run(scores)
+        threshold = spot.as_threshold().as_dict()
+        threshold["details"].update({"threshold_first": float(thr[0]), "threshold_median": float(np.median(thr)),
+                                     "threshold_last": float(thr[-1])})
+    else:
+        alerts = (scores > det.threshold_.value).astype(np.int8)
+        thr = None
     y = series.labels
     out: dict = {"entity": series.name, "detector": type(det).__name__, "params": _jsonable(det.get_params()),
-                 "random_state": det.random_state, "threshold": det.threshold_.as_dict(),
+                 "random_state": det.random_state, "threshold": threshold,
                  "n_train": int(series.train.shape[0]), "n_test": int(series.test.shape[0]),
                  "n_metrics": series.n_metrics, "anomaly_ratio": float(y.mean())}
     out.update(point_metrics(y, alerts))
@@ -82,8 +99,24 @@ def evaluate_series(detector: BaseDetector, series: LabelledSeries, *, with_culp
     out["fit_s"] = fit_s
     out["score_s"] = score_s
     out["score_samples_per_s"] = series.test.shape[0] / score_s if score_s > 0 else math.nan
-    out["_arrays"] = {"scores": scores, "alerts": alerts, "detector": det}
+    out["_arrays"] = {"scores": scores, "alerts": alerts, "detector": det, "thresholds": thr}
     return out
+
+
+def make_spot(det: BaseDetector, adapt: str, adapt_params: dict | None = None) -> SPOT:
+    """A :class:`SPOT` (``"spot"``) or DSPOT (``"dspot"``, default depth 10) calibrated on the
+    fitted detector's training scores, with the detector's ``risk`` and ``level``."""
+    if adapt not in ("spot", "dspot"):
+        raise ConfigError(f"adapt must be 'spot' or 'dspot'; got {adapt!r} instead.")
+    params = {"risk": det.risk, "level": det.level}
+    params.update(adapt_params or {})
+    if adapt == "dspot":
+        params.setdefault("depth", 10)
+        if not params["depth"]:
+            raise ConfigError("DSPOT needs depth >= 1")
+    else:
+        params["depth"] = 0
+    return SPOT(**params).fit(det.train_scores_)
 
 
 def _explain_rows(det: BaseDetector, X: np.ndarray, rows: list[int]) -> np.ndarray:
