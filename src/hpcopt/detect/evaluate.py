@@ -4,7 +4,8 @@ Protocol: fit on the training part; calibrate the threshold on the training scor
 (POT or target false-alarm rate, the detector's parameters); score the test part (a
 detector that looks back ``context_`` rows sees the end of the training part first, as it
 would online); the test labels are used only to compute the metrics. The random baseline is evaluated beside it
-with the same threshold method.
+with the same threshold method. With ``adapt`` the fixed threshold is replaced by SPOT/DSPOT,
+which starts from the training scores and learns only from earlier unlabelled test scores.
 """
 
 from __future__ import annotations

@@ -6,8 +6,10 @@
   "Anomaly detection in streams with extreme value theory", the batch POT step).
 * :func:`far_threshold` -- the empirical ``1 - rate`` quantile: on data like the training
   scores, about ``rate`` of the time steps raise an alert.
+* :class:`SPOT` -- the streaming versions (SPOT, and DSPOT for drift): POT on the training
+  scores, then updated causally from the unlabelled scores as they arrive.
 
-Neither ever sees a test label.
+None of them ever sees a test label.
 """
 
 from __future__ import annotations
