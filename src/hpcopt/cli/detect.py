@@ -82,7 +82,7 @@ def evaluate(
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Fit on --train, calibrate the threshold on training scores only, evaluate on --test."""
+    """Fit on --train, calibrate the threshold on training scores only (spot/dspot: then update it on the unlabelled test stream), evaluate on --test."""
     from hpcopt.data.telemetry import LabelledSeries, RepairLog, read_interpretation, read_labels
     from hpcopt.detect import make_detector
     from hpcopt.detect.evaluate import SCHEMA, evaluate_series
