@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.detect import make_detector  # noqa: E402
-from hpcopt.detect.hpas import evaluate_hpas  # noqa: E402
+from hpcopt.detect.hpas import evaluate_hpas, write_hpas_report  # noqa: E402
 
 
 def main() -> None:
@@ -29,10 +29,19 @@ def main() -> None:
     ap.add_argument("--detectors", nargs="+", default=["random", "mad", "pca", "ensemble"])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-runs", action="store_true", help="include the per-run rows")
+    ap.add_argument("--threshold", default="pot", choices=["pot", "far", "spot", "dspot"])
+    ap.add_argument("--report", default=None, help="write an HTML report per detector: REPORT-<detector>.html")
     args = ap.parse_args()
-    out = {"benchmark": "detect_hpas", "seed": args.seed, "detectors": {}}
+    out = {"benchmark": "detect_hpas", "seed": args.seed, "threshold": args.threshold, "detectors": {}}
+    adapt = args.threshold if args.threshold in ("spot", "dspot") else None
+    base = "pot" if adapt else args.threshold
     for name in args.detectors:
-        r = evaluate_hpas(args.data, make_detector(name, random_state=args.seed))
+        det = make_detector(name, random_state=args.seed, threshold=base if name != "random" else "far")
+        r = evaluate_hpas(args.data, det, adapt=adapt, keep_scores=bool(args.report))
+        if args.report:
+            write_hpas_report(f"{args.report}-{name}.html", r)
+            for run in r["runs"]:
+                run.pop("_arrays")
         if not args.per_runs:
             r.pop("runs")
         out["detectors"][name] = r

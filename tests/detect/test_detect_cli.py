@@ -140,3 +140,45 @@ def test_evaluate_on_real_smd_machine():
     assert res["auroc"] > 0.9 and res["auprc"] > 0.8
     assert res["random_baseline"]["auprc"] < 0.06
     assert res["hitrate_150"] > res["hitrate_150_random"]
+
+
+@pytest.mark.parametrize("threshold", ["spot", "dspot"])
+def test_evaluate_with_a_streaming_threshold(tmp_path, threshold):
+    tr, te, lab, _ = _files(tmp_path)
+    out = tmp_path / "scores.csv"
+    r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
+                            "--detector", "mad", "--threshold", threshold, "--depth", "20",
+                            "--scores-out", str(out), "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["threshold"]["method"] == threshold and "updated causally" in res["protocol"]
+    assert res["event_recall"] == 1.0 and res["random_baseline"]["f1"] < 0.2
+    lines = out.read_text().splitlines()
+    assert lines[0] == "index,score,alert,label,threshold" and len(lines) == 501
+
+
+def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
+    tr, te, lab, _ = _files(tmp_path)
+    code, out = _main(["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
+                       "--threshold", "adaptive"], capsys)
+    assert code == 2 and "--threshold must be pot, far, spot or dspot" in out
+    model = tmp_path / "m.pkl"
+    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad"]).exit_code == 0
+    code, out = _main(["detect", "stream", "--model", str(model), "--adapt", "sometimes"], capsys)
+    assert code == 2 and "--adapt must be spot or dspot" in out
+
+
+def test_stream_with_dspot_threshold(tmp_path):
+    tr, te, _, _ = _files(tmp_path)
+    model = tmp_path / "m.pkl"
+    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad"]).exit_code == 0
+    with gzip.open(te, "rt") as fh:
+        rows = [ln.strip().split(",") for ln in fh]
+    stdin = "\n".join(json.dumps({"timestamp": i, "values": [float(v) for v in row]}) for i, row in enumerate(rows))
+    gauges = tmp_path / "g.prom"
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--adapt", "dspot", "--depth", "20",
+                            "--max-peaks", "500", "--gauges-out", str(gauges)], input=stdin)
+    assert r.exit_code == 0, r.output
+    events = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert any(e["event"] == "alert" and 300 <= e["index"] <= 306 for e in events)
+    assert "hpcopt_detect_threshold" in gauges.read_text()

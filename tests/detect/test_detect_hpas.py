@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")  # the 'detect' extra; CI installs it
 
 from hpcopt.data.telemetry import RepairLog
 from hpcopt.detect import make_detector
-from hpcopt.detect.hpas import evaluate_hpas, hpas_run_features, is_counter
+from hpcopt.detect.hpas import evaluate_hpas, hpas_run_features, is_counter, write_hpas_report
 from hpcopt.errors import InputError
 
 HPAS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "telemetry" / "hpas_ldms"
@@ -75,6 +75,18 @@ def test_evaluate_hpas_on_synthetic_runs(tmp_path):
     assert run["event_recall"] == 1.0 and run["windows"][0]["delay_s"] <= 5
     assert run["auroc"] > 0.9
     assert res["window_recall_by_anomaly"] == {"memleak": 1.0}
+    # random alerts at the same rate: a window of L s is hit with probability 1 - (1 - r)^L
+    r, L = run["alert_rate"], 80
+    assert run["event_recall_random_same_rate"] == pytest.approx(1.0 - (1.0 - r) ** L)
+    # streaming threshold and the HTML report
+    res2 = evaluate_hpas(root, make_detector("mad", random_state=0), adapt="dspot", adapt_params={"depth": 10, "min_peaks": 3},
+                         keep_scores=True)
+    assert res2["threshold"] == "dspot" and res2["runs"][0]["event_recall"] == 1.0
+    out = write_hpas_report(tmp_path / "hpas.html", res2)
+    text = out.read_text()
+    assert "App_ML__ST100_ET180" in text and "random, same alert rate" in text and "data:image/png;base64," in text
+    with pytest.raises(InputError, match="keep_scores"):
+        write_hpas_report(tmp_path / "x.html", res)
 
 
 @pytest.mark.shared

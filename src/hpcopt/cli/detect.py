@@ -15,7 +15,28 @@ sub = typer.Typer(help="Detect anomalies in node telemetry, name the culprit met
                   no_args_is_help=True)
 app.add_typer(sub, name="detect")
 
-_DETECTOR_HELP = "Detector: random, mad, pca, iforest, ensemble, lstm."
+_DETECTOR_HELP = "Detector: random, mad, pca, iforest, ensemble, lstm; PyOD-backed hbos, loda, ecod, copod."
+_ADAPTIVE = ("spot", "dspot")
+
+
+def _split_threshold(threshold: str) -> tuple[str, Optional[str]]:
+    """'spot'/'dspot' -> ('pot', adapt): POT on training scores, then updated on the stream."""
+    from hpcopt.errors import ConfigError
+
+    if threshold in _ADAPTIVE:
+        return "pot", threshold
+    if threshold in ("pot", "far"):
+        return threshold, None
+    raise ConfigError(f"--threshold must be pot, far, spot or dspot; got {threshold!r}")
+
+
+def _adapt_params(depth: Optional[int], max_peaks: Optional[int]) -> dict:
+    out = {}
+    if depth is not None:
+        out["depth"] = depth
+    if max_peaks is not None:
+        out["max_peaks"] = max_peaks
+    return out
 
 
 def _detector(name: str, threshold: str, risk: float, level: float, rate: float, smoothing: int, seed: int,
@@ -43,7 +64,11 @@ def evaluate(
     labels: Path = typer.Option(..., "--labels", help="One 0/1 per test row."),
     interpretation: Optional[Path] = typer.Option(None, "--interpretation", help="start-end:d1,d2 lines (1-based metrics)."),
     detector: str = typer.Option("pca", "--detector", help=_DETECTOR_HELP),
-    threshold: str = typer.Option("pot", "--threshold", help="Label-free threshold: pot or far."),
+    threshold: str = typer.Option("pot", "--threshold", help="Label-free threshold: pot or far (fixed, from training "
+                                  "scores), spot or dspot (POT on training scores, then updated causally on the "
+                                  "unlabelled test scores)."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
+    max_peaks: Optional[int] = typer.Option(None, "--max-peaks", help="SPOT/DSPOT: keep only the last N peaks."),
     risk: float = typer.Option(0.01, "--risk", help="POT: exceedance probability of the threshold."),
     level: float = typer.Option(0.95, "--level", help="POT: quantile of the initial threshold."),
     rate: float = typer.Option(0.01, "--rate", help="far: target false-alarm rate on training scores."),
@@ -57,7 +82,7 @@ def evaluate(
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Fit on --train, calibrate the threshold on training scores only, evaluate on --test."""
+    """Fit on --train, calibrate the threshold on training scores only (spot/dspot: then update it on the unlabelled test stream), evaluate on --test."""
     from hpcopt.data.telemetry import LabelledSeries, RepairLog, read_interpretation, read_labels
     from hpcopt.detect import make_detector
     from hpcopt.detect.evaluate import SCHEMA, evaluate_series
@@ -72,11 +97,14 @@ def evaluate(
     y = read_labels(labels, n_rows=te.shape[0])
     interp = read_interpretation(interpretation, n_rows=te.shape[0], n_metrics=tr.shape[1]) if interpretation else None
     series = LabelledSeries(test.name, tr, te, y, interp, interval_s, None, repairs)
-    det = _detector(detector, threshold, risk, level, rate, smoothing, seed, threads, recenter_window)
+    base_threshold, adapt = _split_threshold(threshold)
+    ap = _adapt_params(depth, max_peaks)
+    det = _detector(detector, base_threshold, risk, level, rate, smoothing, seed, threads, recenter_window)
     with progress_bar(f"detect evaluate {detector}", enabled=not json_out) as progress:
-        res = evaluate_series(det, series, progress=progress)
-        base = evaluate_series(make_detector("random", threshold=threshold, risk=risk, level=level, rate=rate,
-                                             smoothing=1, random_state=seed), series, with_culprits=False)
+        res = evaluate_series(det, series, adapt=adapt, adapt_params=ap, progress=progress)
+        base = evaluate_series(make_detector("random", threshold=base_threshold, risk=risk, level=level, rate=rate,
+                                             smoothing=1, random_state=seed), series, with_culprits=False,
+                               adapt=adapt, adapt_params=ap)
     arrays = res.pop("_arrays")
     base.pop("_arrays")
     res["schema"] = SCHEMA
@@ -84,17 +112,21 @@ def evaluate(
     res["random_baseline"] = {k: base[k] for k in ("f1", "precision", "recall", "auroc", "auprc", "event_recall",
                                                    "pa_f1", "false_alarms_per_day")}
     res["protocol"] = ("fit on --train; threshold calibrated on training scores only "
-                       f"({threshold}); test labels used only for the metrics; pa_f1 and best_f1_oracle are secondary")
+                       f"({threshold}" + (", then updated causally from the unlabelled test scores" if adapt else "")
+                       + "); test labels used only for the metrics; pa_f1 and best_f1_oracle are secondary")
     if scores_out is not None:
         import pandas as pd
 
-        pd.DataFrame({"index": range(len(y)), "score": arrays["scores"], "alert": arrays["alerts"], "label": y}
-                     ).to_csv(scores_out, index=False)
+        cols = {"index": range(len(y)), "score": arrays["scores"], "alert": arrays["alerts"], "label": y}
+        if arrays.get("thresholds") is not None:
+            cols["threshold"] = arrays["thresholds"]
+        pd.DataFrame(cols).to_csv(scores_out, index=False)
         res["scores_out"] = str(scores_out)
     if report is not None:
         from hpcopt.detect.report import write_report
 
-        write_report(report, series, arrays["detector"], arrays["scores"], arrays["alerts"], res)
+        write_report(report, series, arrays["detector"], arrays["scores"], arrays["alerts"], res,
+                     thresholds=arrays.get("thresholds"))
         res["report"] = str(report)
     if json_out:
         print_json(res)
@@ -196,6 +228,10 @@ def stream(
     top_k: int = typer.Option(3, "--top-k", help="Culprit metrics per alert."),
     entity: str = typer.Option("", "--entity", help="Entity name put into events and gauges."),
     gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Write the final state as Prometheus gauges."),
+    adapt: Optional[str] = typer.Option(None, "--adapt", help="Update the threshold online: spot or dspot "
+                                        "(starts from POT on the model's training scores)."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
+    max_peaks: Optional[int] = typer.Option(10_000, "--max-peaks", help="SPOT/DSPOT: keep the last N peaks (bounded memory)."),
 ) -> None:
     """Score a stream online; print alert / resolved events as JSON lines on stdout."""
     import json
@@ -219,7 +255,10 @@ def stream(
         rows = (prometheus_row(p.read_text(), names, source=str(p)) for p in scrapes)
     else:
         raise ConfigError(f"--format must be jsonl or prometheus; got {fmt!r}")
-    scorer = StreamScorer(det, top_k=top_k, metric_names=names, entity=entity)
+    if adapt is not None and adapt not in _ADAPTIVE:
+        raise ConfigError(f"--adapt must be spot or dspot; got {adapt!r}")
+    scorer = StreamScorer(det, top_k=top_k, metric_names=names, entity=entity, adapt=adapt,
+                          adapt_params=_adapt_params(depth, max_peaks) if adapt else None)
     for ts, row in rows:
         _, ev = scorer.update(row, ts)
         if ev is not None:
@@ -236,26 +275,36 @@ def hpas(
     app_name: Optional[list[str]] = typer.Option(None, "--app", help="Restrict to these applications."),
     seed: int = typer.Option(0, "--seed"),
     per_core: bool = typer.Option(False, "--per-core", help="Keep procstat's per-core counters."),
+    threshold: str = typer.Option("pot", "--threshold", help="pot, far, spot or dspot (see 'detect evaluate')."),
+    depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report of the runs."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Per-run event recall and false alarms on LDMS runs with HPAS-injected anomalies."""
     from hpcopt.detect import make_detector
-    from hpcopt.detect.hpas import evaluate_hpas
+    from hpcopt.detect.hpas import evaluate_hpas, write_hpas_report
 
-    det = make_detector(detector, random_state=seed)
+    base_threshold, adapt = _split_threshold(threshold)
+    det = make_detector(detector, random_state=seed, threshold=base_threshold)
     with progress_bar("hpas runs", enabled=not json_out) as progress:
         res = evaluate_hpas(data, det, apps=tuple(app_name) if app_name else None, per_core=per_core,
+                            adapt=adapt, adapt_params=_adapt_params(depth, None), keep_scores=report is not None,
                             progress=progress)
+    if report is not None:
+        write_hpas_report(report, res)
+        res["report"] = str(report)
+        for r in res["runs"]:
+            r.pop("_arrays", None)
     if json_out:
         print_json(res)
         return
     from rich.table import Table
 
     t = Table(title=f"{detector} on HPAS/LDMS runs (seed {seed})")
-    for c in ("run", "event recall", "false alarms", "F1", "AUROC"):
+    for c in ("run", "event recall", "random, same alert rate", "false alarms", "F1", "AUROC"):
         t.add_column(c)
     for r in res["runs"]:
-        t.add_row(r["run_id"], f"{r['event_recall']:.2f}", str(r["false_alarms"]), f"{r['f1']:.3f}",
-                  f"{r['auroc']:.3f}")
+        t.add_row(r["run_id"], f"{r['event_recall']:.2f}", f"{r['event_recall_random_same_rate']:.2f}",
+                  str(r["false_alarms"]), f"{r['f1']:.3f}", f"{r['auroc']:.3f}")
     console.print(t)
     console.print(f"mean over runs: {res['mean_over_runs']}; window recall by anomaly: {res['window_recall_by_anomaly']}")

@@ -30,6 +30,16 @@ def _sequence(**params):
     return SequenceAEDetector(**params)
 
 
+def _pyod(model):
+    def factory(**params):
+        from hpcopt.detect.pyod_detectors import PyODDetector
+
+        return PyODDetector(model=model, **params)
+
+    factory.__name__ = f"PyODDetector[{model}]"
+    return factory
+
+
 DETECTORS = {
     "random": RandomDetector,
     "mad": MADDetector,
@@ -37,6 +47,10 @@ DETECTORS = {
     "iforest": IForestDetector,
     "ensemble": EnsembleDetector,
     "lstm": _sequence,
+    "hbos": _pyod("hbos"),
+    "loda": _pyod("loda"),
+    "ecod": _pyod("ecod"),
+    "copod": _pyod("copod"),
 }
 
 
@@ -44,7 +58,8 @@ _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_st
 
 
 def make_detector(name: str, **params) -> BaseDetector:
-    """Build a detector by name: random, mad, pca, iforest, ensemble, lstm.
+    """Build a detector by name: random, mad, pca, iforest, ensemble, lstm, and the PyOD-backed
+    hbos, loda, ecod, copod (see :mod:`hpcopt.detect.pyod_detectors`).
 
     ``recenter_window=N`` with any detector but ``pca`` (which has it built in) wraps the
     detector in :class:`RecentredDetector` (window ``N``); the threshold, smoothing and

@@ -29,8 +29,19 @@ def _shade(ax, mask, color, alpha, label):
         first = False
 
 
+def _threshold_text(detector: BaseDetector, result: dict, thresholds) -> str:
+    if thresholds is None:
+        return (f"Threshold {detector.threshold_.value:.4g} ({html.escape(detector.threshold_.method)}, "
+                "calibrated on training scores only)")
+    method = html.escape(str(result.get("threshold", {}).get("method", "spot")))
+    return (f"Streaming threshold ({method}): POT on the training scores ({detector.threshold_.value:.4g}), then "
+            f"updated causally from the unlabelled test scores (median {np.median(thresholds):.4g}, "
+            f"last {thresholds[-1]:.4g})")
+
+
 def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetector, scores: np.ndarray,
-                 alerts: np.ndarray, result: dict, *, n_metric_plots: int = 6, max_alerts: int = 30) -> Path:
+                 alerts: np.ndarray, result: dict, *, n_metric_plots: int = 6, max_alerts: int = 30,
+                 thresholds: np.ndarray | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,7 +63,10 @@ def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetecto
     fig, axes = plt.subplots(len(show) + 1, 1, figsize=(12, 1.6 * (len(show) + 1)), sharex=True)
     ax = axes[0]
     ax.plot(scores, lw=0.6, color="k")
-    ax.axhline(detector.threshold_.value, color="tab:red", lw=0.8, ls="--", label="threshold")
+    if thresholds is not None:  # a streaming (SPOT/DSPOT) threshold, one value per step
+        ax.plot(thresholds, color="tab:red", lw=0.8, ls="--", label="threshold (streaming)")
+    else:
+        ax.axhline(detector.threshold_.value, color="tab:red", lw=0.8, ls="--", label="threshold")
     ax.set_yscale("symlog")
     ax.set_ylim(bottom=min(0.0, float(np.min(scores))))
     ax.set_ylabel("score")
@@ -75,8 +89,7 @@ def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetecto
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpcopt detect: {html.escape(series.name)}</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}</style>
 </head><body><h1>Anomaly detection: {html.escape(series.name)}</h1>
-<p>Detector <code>{html.escape(repr(detector))}</code>. Threshold {detector.threshold_.value:.4g}
-({html.escape(detector.threshold_.method)}, calibrated on training scores only). Point-adjusted F1 and the oracle best F1
+<p>Detector <code>{html.escape(repr(detector))}</code>. {_threshold_text(detector, result, thresholds)}. Point-adjusted F1 and the oracle best F1
 are secondary numbers; the oracle peeks at the test labels.</p>
 <h2>Numbers</h2><table><tr><th>metric</th><th>detector</th><th>random</th></tr>{num}</table>
 <h2>Score, labels (orange) and alerts (blue); metrics most blamed in alerts</h2>

@@ -4,7 +4,9 @@
 time step (a vector of metric values) and returns the smoothed score and, when an alert
 starts or ends, an event dict. Memory is bounded: it keeps only the last
 ``context_ + 1`` rows (the detector's look-back) and the last ``smoothing`` raw scores
-and contributions, whatever the stream length.
+and contributions, whatever the stream length. With ``adapt="spot"`` or ``"dspot"`` the
+threshold is updated online from the unlabelled scores (:class:`~hpcopt.detect.thresholds.SPOT`);
+its peaks grow with the stream unless ``adapt_params={"max_peaks": N}`` bounds them.
 
 Events (one JSON object each):
 
@@ -32,9 +34,19 @@ class StreamScorer:
     """Score one time step at a time; emit alert / resolved events with culprit metrics."""
 
     def __init__(self, detector: BaseDetector, *, top_k: int = 3, metric_names: list[str] | None = None,
-                 entity: str = "") -> None:
+                 entity: str = "", adapt: str | None = None, adapt_params: dict | None = None) -> None:
         detector._check_fitted()
+        if getattr(detector, "transductive", False):
+            raise ConfigError(f"{type(detector).__name__}({getattr(detector, 'model', '')}) is transductive (a row's "
+                              "score depends on the rows scored with it) and cannot score a stream; use hbos, loda, mad, "
+                              "pca, iforest, ensemble or lstm for streaming")
         self.detector = detector
+        # streaming threshold (SPOT/DSPOT), calibrated on the training scores, updated online
+        self.spot = None
+        if adapt:
+            from hpcopt.detect.evaluate import make_spot
+
+            self.spot = make_spot(detector, adapt, adapt_params)
         self.top_k = int(top_k)
         m = detector.n_features_in_
         if metric_names is not None and len(metric_names) != m:
@@ -54,6 +66,9 @@ class StreamScorer:
 
     @property
     def threshold(self) -> float:
+        """The threshold the next score will be compared with."""
+        if self.spot is not None:
+            return float(self.spot.threshold_)
         return float(self.detector.threshold_.value)
 
     def update(self, values, timestamp=None) -> tuple[float, dict | None]:
@@ -77,7 +92,12 @@ class StreamScorer:
         score = float(np.mean(self._raw))
         self.last_score = score
         event = None
-        if score > self.threshold:
+        if self.spot is not None:
+            alarm, thr = self.spot.step(score)
+        else:
+            thr = self.threshold
+            alarm = score > thr
+        if alarm:
             contrib = self.detector._contributions(block)[-1]
             self._contrib.append(contrib)
             if not self.in_alert:
@@ -86,7 +106,7 @@ class StreamScorer:
                 c = np.mean(self._contrib, axis=0)
                 order = np.argsort(-c, kind="stable")[: self.top_k]
                 event = {"event": "alert", "entity": self.entity, "index": self.index, "timestamp": timestamp,
-                         "score": score, "threshold": self.threshold,
+                         "score": score, "threshold": thr,
                          "culprits": [{"metric": self.metric_names[j], "contribution": float(c[j])} for j in order]}
             else:
                 self._peak = max(self._peak, score)

@@ -1,0 +1,90 @@
+"""Detectors backed by PyOD (Zhao, Nasrullah and Li, JMLR 2019; PyOD 2.x) behind the one API.
+
+* ``hbos`` -- histogram-based outlier score (Goldstein and Dengel 2012): per-metric
+  histograms of the training data; a row's score is the sum of ``-log`` densities. Each
+  row is scored against the training histograms only, so scores are causal and stream.
+* ``loda`` -- lightweight on-line detector of anomalies (Pevny 2016): histograms on random
+  one-dimensional projections of the training data; causal like HBOS. Seeded by
+  ``random_state`` (LODA draws its projections from numpy's global generator, so it is
+  seeded around ``fit``).
+* ``ecod`` (Li et al., TKDE 2022) and ``copod`` (Li et al., ICDM 2020) -- empirical
+  cumulative distribution functions per metric; the per-metric tail scores (PyOD's ``O``)
+  are the contributions and sum to the score. **Transductive:** PyOD estimates their ECDFs
+  on the training data *plus the rows being scored*, so a row's score depends on the other
+  rows of the same call. They are fine for batch evaluation (no labels are used) but not
+  causal: :class:`~hpcopt.detect.stream.StreamScorer` refuses them.
+
+Inputs are standardised with the training mean and (floored) standard deviation and clipped
+at ``+-clip`` like the other detectors. Install with ``pip install 'hpcopt[detect]'``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hpcopt.detect.base import BaseDetector
+from hpcopt.detect.detectors import _check_pos, standard_scale
+from hpcopt.errors import ConfigError, require
+
+__all__ = ["PyODDetector", "PYOD_MODELS", "TRANSDUCTIVE_MODELS"]
+
+PYOD_MODELS = {"hbos": ("pyod.models.hbos", "HBOS"), "loda": ("pyod.models.loda", "LODA"),
+               "ecod": ("pyod.models.ecod", "ECOD"), "copod": ("pyod.models.copod", "COPOD")}
+TRANSDUCTIVE_MODELS = ("ecod", "copod")
+
+
+class PyODDetector(BaseDetector):
+    """A PyOD model (``model``: hbos, loda, ecod, copod) with hpcopt's thresholds, culprits and save/load.
+
+    ``model_params`` go to the PyOD constructor (e.g. ``{"n_bins": 20}``). Contributions:
+    PyOD's per-metric tail scores for ECOD/COPOD, occlusion (the drop in score when a metric
+    is set to its training median) for HBOS and LODA.
+    """
+
+    def __init__(self, *, model: str = "hbos", model_params: dict | None = None, min_scale: float = 0.01,
+                 clip: float = 10.0, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
+                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.model = model
+        self.model_params = model_params
+        self.min_scale = min_scale
+        self.clip = clip
+
+    @property
+    def transductive(self) -> bool:
+        """True when a row's score depends on the other rows scored with it (ECOD, COPOD)."""
+        return self.model in TRANSDUCTIVE_MODELS
+
+    def _fit(self, X, progress):
+        if self.model not in PYOD_MODELS:
+            raise ConfigError(f"The 'model' parameter of PyODDetector must be one of {', '.join(PYOD_MODELS)}; "
+                              f"got {self.model!r} instead.")
+        _check_pos(self, "min_scale", self.min_scale)
+        _check_pos(self, "clip", self.clip)
+        module, cls = PYOD_MODELS[self.model]
+        mod = require(module, "detect")
+        self.mean_, self.scale_ = standard_scale(X, self.min_scale)
+        try:
+            est = getattr(mod, cls)(**(self.model_params or {}))
+        except TypeError as exc:
+            raise ConfigError(f"bad model_params for PyOD {cls}: {exc}") from None
+        state = np.random.get_state()
+        np.random.seed(0 if self.random_state is None else int(self.random_state))
+        try:
+            est.fit(self._z(X))
+        finally:
+            np.random.set_state(state)
+        self.estimator_ = est
+
+    def _z(self, X):
+        return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
+
+    def _raw_scores(self, X):
+        return np.asarray(self.estimator_.decision_function(self._z(X)), dtype=np.float64)
+
+    def _contributions(self, X):
+        if self.transductive:
+            self.estimator_.decision_function(self._z(X))
+            return np.maximum(np.asarray(self.estimator_.O, dtype=np.float64)[-X.shape[0]:], 0.0)
+        return super()._contributions(X)
