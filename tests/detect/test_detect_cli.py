@@ -147,7 +147,8 @@ def test_evaluate_with_a_streaming_threshold(tmp_path, threshold):
     tr, te, lab, _ = _files(tmp_path)
     out = tmp_path / "scores.csv"
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
-                            "--detector", "mad", "--threshold", threshold, "--depth", "20",
+                            "--detector", "mad", "--threshold", threshold,
+                            *(["--depth", "20"] if threshold == "dspot" else []),
                             "--scores-out", str(out), "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
@@ -166,6 +167,13 @@ def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
     assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad"]).exit_code == 0
     code, out = _main(["detect", "stream", "--model", str(model), "--adapt", "sometimes"], capsys)
     assert code == 2 and "--adapt must be spot or dspot" in out
+    # options that would have no effect are refused, not ignored
+    for extra, message in ((["--threshold", "spot", "--depth", "20"], "use it with dspot only"),
+                           (["--threshold", "pot", "--max-peaks", "50"], "--max-peaks applies to the streaming"),
+                           (["--threshold", "far", "--censored"], "--censored applies to the streaming")):
+        code, out = _main(["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
+                           "--detector", "mad", *extra], capsys)
+        assert code == 2 and message in " ".join(out.split()), out
 
 
 def test_stream_with_dspot_threshold(tmp_path):
@@ -178,6 +186,9 @@ def test_stream_with_dspot_threshold(tmp_path):
     gauges = tmp_path / "g.prom"
     r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--adapt", "dspot", "--depth", "20",
                             "--max-peaks", "500", "--gauges-out", str(gauges)], input=stdin)
+    paper = runner.invoke(app, ["detect", "stream", "--model", str(model), "--adapt", "dspot", "--depth", "20",
+                                "--paper"], input=stdin)
+    assert paper.exit_code == 0, paper.output
     assert r.exit_code == 0, r.output
     events = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert any(e["event"] == "alert" and 300 <= e["index"] <= 306 for e in events)

@@ -42,6 +42,27 @@ def test_load_nab_series_splits_probation_and_labels_windows(tmp_path):
     np.testing.assert_array_equal(s.labels, y[15:])
 
 
+def test_load_nab_accepts_the_gz_name_and_reports_what_it_cannot_score(tmp_path):
+    root = _nab(tmp_path)
+    s = load_nab_series(root, "realX/a.csv.gz")  # the data file's own name: same labels
+    assert s.labels.sum() == 10 and not s.repairs
+    s = load_nab_series(root, "realX/a.csv", probation=0.7)  # the window now lies in the training part
+    assert s.labels.sum() == 0
+    assert s.repairs.as_dict() == {"anomaly windows wholly in the probationary (training) part, not scored": 1}
+
+
+def test_load_nab_keeps_rows_whose_time_steps_back_and_counts_them(tmp_path):
+    root = _nab(tmp_path)
+    p = root / "data" / "realX" / "a.csv.gz"
+    lines = gzip.open(p, "rt").read().splitlines()
+    lines[31] = lines[30].replace(lines[30].split(",")[1], "9.0")  # row 30 repeats row 29's timestamp
+    with gzip.open(p, "wt") as fh:
+        fh.write("\n".join(lines) + "\n")
+    s = load_nab_series(root, "realX/a.csv")
+    assert s.train.shape[0] + s.test.shape[0] == 100  # nothing dropped
+    assert s.repairs.as_dict() == {"rows whose timestamp does not increase (kept in file order, as NAB scores them)": 1}
+
+
 def test_load_nab_bad_value_names_the_line(tmp_path):
     root = _nab(tmp_path, bad=True)
     with pytest.raises(InputError, match="line 43"):

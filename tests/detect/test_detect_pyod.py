@@ -87,6 +87,20 @@ def test_transductive_models_are_refused_by_the_stream():
         StreamScorer(det)
 
 
+def test_wrapped_transductive_models_are_refused_by_the_stream_too():
+    from hpcopt.detect.detectors import EnsembleDetector, RecentredDetector
+
+    X = _data()
+    rec = RecentredDetector(detector=make_detector("ecod", random_state=0), window=50).fit(X)
+    ens = EnsembleDetector(detectors=[make_detector("hbos"), make_detector("copod")]).fit(X)
+    causal = EnsembleDetector(detectors=[make_detector("hbos"), make_detector("mad")]).fit(X)
+    assert rec.transductive and ens.transductive and not causal.transductive
+    for det in (rec, ens):
+        with pytest.raises(ConfigError, match="transductive"):
+            StreamScorer(det)
+    StreamScorer(causal)
+
+
 def test_bad_pyod_parameters():
     with pytest.raises(ConfigError, match="'model'"):
         from hpcopt.detect.pyod_detectors import PyODDetector

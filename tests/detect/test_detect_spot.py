@@ -26,44 +26,47 @@ def test_spot_initial_threshold_on_exponential_tail():
     assert sp.z_ == pytest.approx(pot_threshold(s, risk=1e-3, level=0.98).value, rel=1e-9)
 
 
-def test_spot_on_an_exponential_stream_alarms_near_the_risk():
+def _block_rates(alarms, blocks, risk):
+    return [float(b.mean() / risk) for b in np.array_split(alarms, blocks)]
+
+
+@pytest.mark.parametrize("draw", ["exponential", "pareto"])
+def test_censored_spot_keeps_the_alarm_rate_at_the_risk_on_a_long_stream(draw):
+    """Stationary scores: with alarms counted as censored excesses the alarm rate stays at
+    the risk; with the paper's rule (alarms dropped) it climbs block after block."""
     rng = np.random.default_rng(1)
-    sp = SPOT(risk=1e-3, level=0.98).fit(rng.exponential(1.0, 20_000))
+    gen = (lambda n: rng.exponential(1.0, n)) if draw == "exponential" else (lambda n: rng.pareto(3.0, n))
+    cal, stream = gen(20_000), gen(200_000)
+    censored, _ = SPOT(risk=0.01, level=0.95, censored=True).fit(cal).run(stream)
+    paper, _ = SPOT(risk=0.01, level=0.95, censored=False).fit(cal).run(stream)
+    c, p = _block_rates(censored, 4, 0.01), _block_rates(paper, 4, 0.01)
+    assert all(0.8 < r < 1.25 for r in c), c
+    assert p[-1] > 2.0 and p[-1] > p[0], p
+
+
+def test_paper_spot_on_an_exponential_stream_sinks_below_ln_1000():
+    rng = np.random.default_rng(1)
+    sp = SPOT(risk=1e-3, level=0.98, censored=False).fit(rng.exponential(1.0, 20_000))
     alarms, thr = sp.run(rng.exponential(1.0, 100_000))
-    # alarms never become peaks, so the peaks lose the top of the tail and the fitted shape
-    # drifts below 0 (about -0.1 here): the threshold sinks from ln(1000) = 6.91 to about
-    # 6.2-6.3 and the alarm rate is about 1.7 x risk -- a property of SPOT, measured here
+    # the peaks lose the top of the tail and the fitted shape drifts below 0: the threshold
+    # sinks from ln(1000) = 6.91 and the alarm rate is above the risk
     assert 1e-3 < alarms.mean() < 2.5e-3
     assert np.median(thr) == pytest.approx(math.log(1e3), rel=0.12)
     assert -0.2 < sp.shape_ < 0.0
 
 
-def _hand_spot():
-    """Calibration 1..100: t = quantile 0.9 = 90.1, peaks 0.9 .. 9.9 (10 of them)."""
-    return SPOT(risk=0.01, level=0.9, min_peaks=5, refit_every=1).fit(np.arange(1.0, 101.0))
-
-
-def test_spot_step_semantics_by_hand():
-    sp = _hand_spot()
-    assert sp.t_ == pytest.approx(90.1)
-    assert len(sp._peaks) == 10 and sp.n_ == 100
-    z0 = sp.z_
-    assert z0 > sp.t_
-    # below t: only the count grows, the threshold does not move (Algorithm 1)
-    a, thr = sp.step(50.0)
-    assert (a, thr, sp.n_, len(sp._peaks), sp.z_) == (False, z0, 101, 10, z0)
-    # above z: an alarm, not learned from
-    a, thr = sp.step(z0 + 100.0)
-    assert (a, thr, sp.n_, len(sp._peaks), sp.z_, sp.n_alarms_) == (True, z0, 101, 10, z0, 1)
-    # between t and z: a new peak, the GPD is refitted and the threshold recomputed
-    a, thr = sp.step(95.0)
-    assert not a and thr == z0 and sp.n_ == 102 and len(sp._peaks) == 11
-    assert sp._peaks[-1] == pytest.approx(95.0 - 90.1)
-    y = np.array(list(sp._peaks))
-    from hpcopt.detect.thresholds import _gpd_fit, _gpd_quantile
-
-    c, scale, _ = _gpd_fit(y)
-    assert sp.z_ == pytest.approx(_gpd_quantile(90.1, c, scale, 0.01, 102, 11), rel=1e-9)
+def test_max_peaks_bounds_the_sample_not_the_tail_probability():
+    """With fewer peaks kept than there are calibration peaks, the initial threshold is still
+    POT's (up to the subsample's fit) and the alarm rate stays near the risk. (A window of
+    a few hundred gives noisy fits: 1.1-2.2x the risk per block with 300.)"""
+    rng = np.random.default_rng(6)
+    cal = rng.exponential(1.0, 60_000)
+    sp = SPOT(risk=0.01, level=0.95, max_peaks=2000, censored=True).fit(cal)
+    assert sp.N_t_ == 3000 and len(sp.peaks_) == 2000
+    assert sp.z_ == pytest.approx(pot_threshold(cal, risk=0.01, level=0.95).value, rel=0.05)
+    alarms, _ = sp.run(rng.exponential(1.0, 150_000))
+    assert all(0.75 < r < 1.35 for r in _block_rates(alarms, 3, 0.01))
+    assert len(sp._excess) == 2000 and sp.N_t_ > 3000
 
 
 def test_dspot_works_on_deviation_from_the_moving_average():
@@ -91,6 +94,8 @@ def test_dspot_follows_a_drift_that_spot_does_not():
     spot_alarms, _ = SPOT(risk=1e-3, level=0.98).fit(cal).run(stream)
     dspot_alarms, thr = SPOT(risk=1e-3, level=0.98, depth=50).fit(cal).run(stream)
     assert spot_alarms.mean() > 0.5          # SPOT alarms on most of the drifted stream
+    censored, _ = SPOT(risk=1e-3, level=0.98, censored=True).fit(cal).run(stream)
+    assert censored.mean() < 0.2             # counted alarms raise the threshold along the drift
     assert dspot_alarms.mean() < 0.01        # DSPOT moves its threshold along
     assert thr[-1] > thr[0] + 15.0
 
@@ -120,11 +125,12 @@ def test_automatic_refits_stay_close_to_refitting_after_every_peak():
 
 def test_max_peaks_bounds_memory():
     rng = np.random.default_rng(5)
-    sp = SPOT(risk=1e-3, level=0.98, max_peaks=200).fit(rng.exponential(1.0, 20_000))
+    sp = SPOT(risk=1e-3, level=0.98, max_peaks=200, censored=True).fit(rng.exponential(1.0, 20_000))
     sp.run(rng.exponential(1.0, 10_000))
-    assert len(sp._peaks) == 200
+    assert len(sp._excess) == 200 and len(sp._cens) == 200
     rec = sp.as_threshold()
-    assert rec.method == "spot" and rec.details["n_peaks"] == 200 and rec.params["max_peaks"] == 200
+    assert rec.method == "spot" and rec.details["n_peaks"] + rec.details["n_censored"] == 200
+    assert rec.params["max_peaks"] == 200 and rec.details["n_excesses"] == sp.N_t_ > 200
 
 
 def test_spot_bad_input():

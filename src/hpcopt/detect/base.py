@@ -80,6 +80,12 @@ class BaseDetector:
     #: number of rows a detector needs as context before the first score (sequence models)
     context_ = 0
 
+    @property
+    def transductive(self) -> bool:
+        """True when a row's score depends on the other rows scored with it (such a
+        detector cannot score a stream); wrappers pass on their members' answer."""
+        return False
+
     def __init__(self, *, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
                  rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
         self.threshold = threshold

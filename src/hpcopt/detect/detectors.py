@@ -223,6 +223,10 @@ class EnsembleDetector(BaseDetector):
         self.detectors = detectors
         self.explain_member = explain_member
 
+    @property
+    def transductive(self) -> bool:  # type: ignore[override]
+        return any(m.transductive for m in getattr(self, "members_", None) or self._members())
+
     def _members(self) -> list[BaseDetector]:
         if self.detectors is None:
             return [MADDetector(change_window=30, random_state=self.random_state),
@@ -304,6 +308,11 @@ class RecentredDetector(BaseDetector):
                          random_state=random_state)
         self.detector = detector
         self.window = window
+
+    @property
+    def transductive(self) -> bool:  # type: ignore[override]
+        inner = getattr(self, "inner_", self.detector)
+        return bool(inner is not None and inner.transductive)
 
     @property
     def context_(self) -> int:  # type: ignore[override]

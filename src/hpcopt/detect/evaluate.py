@@ -125,6 +125,8 @@ def make_spot(det: BaseDetector, adapt: str, adapt_params: dict | None = None) -
         if not params["depth"]:
             raise ConfigError("DSPOT needs depth >= 1")
     else:
+        if params.get("depth"):
+            raise ConfigError("depth is DSPOT's moving-average depth; SPOT has none (use adapt='dspot')")
         params["depth"] = 0
     return SPOT(**params).fit(det.train_scores_)
 
@@ -137,6 +139,12 @@ def _explain_rows(det: BaseDetector, X: np.ndarray, rows: list[int]) -> np.ndarr
     """
     C = np.zeros_like(X, dtype=np.float64)
     if not rows:
+        return C
+    if det.transductive:
+        # its contributions depend on the rows explained with them: explain the whole test
+        # part once (as it was scored), never a set of rows chosen by the labels
+        full = det.explain(X)
+        C[rows] = full[rows]
         return C
     ctx = int(getattr(det, "context_", 0)) + int(det.smoothing) - 1
     blocks = []

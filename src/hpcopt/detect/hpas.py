@@ -148,7 +148,12 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
                                 repairs=repairs)
         det = copy.deepcopy(detector).fit(Xtr.to_numpy())
         fitted[app] = {"train_run": healthy[0], "n_train": int(len(Xtr)), "n_features": int(Xtr.shape[1]),
-                       "threshold": det.threshold_.value}
+                       "threshold": det.threshold_.value, "threshold_method": det.threshold_.method}
+        if adapt:
+            from hpcopt.detect.evaluate import make_spot
+
+            start = make_spot(det, adapt, adapt_params)  # each run starts from this state
+            fitted[app].update(threshold=float(start.threshold_), threshold_method=start.method)
         for run_id, g in runs:
             if g["app"].iloc[0] != app or g["n_anomalies"].iloc[0] == 0:
                 continue

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpcopt.data.telemetry import LabelledSeries
+from hpcopt.data.telemetry import LabelledSeries, RepairLog
 from hpcopt.errors import InputError
 
 __all__ = ["load_nab_series", "list_nab_files", "PROBATION"]
@@ -49,6 +49,7 @@ def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION
     if not 0.0 < probation < 1.0:
         raise InputError(f"probation must be in (0, 1); got {probation!r}")
     root = Path(root)
+    file = str(file).removesuffix(".gz")  # labels name the plain .csv
     path = root / "data" / (file + ".gz")
     if not path.exists():
         path = root / "data" / file
@@ -62,12 +63,24 @@ def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION
     if ts.isna().any() or vals.isna().any():
         bad = int(np.flatnonzero((ts.isna() | vals.isna()).to_numpy())[0])
         raise InputError("a timestamp or value is not readable", source=str(path), line=bad + 2)
+    # NAB scores rows in file order; a few of its files repeat or step back in time (e.g. a
+    # clock change). Rows are kept in file order, as NAB keeps them, and the count is reported.
+    steps = np.diff(ts.to_numpy()).astype("timedelta64[ns]").astype(np.int64)
+    repairs = RepairLog()
+    repairs.add("rows whose timestamp does not increase (kept in file order, as NAB scores them)",
+                int((steps <= 0).sum()))
     lab = _labels(root)
     win = lab[(lab["file"] == file) & (lab["kind"] == "window")]
     y = np.zeros(len(df), dtype=np.int8)
-    for r in win.itertuples():
-        y[((ts >= pd.Timestamp(r.start)) & (ts <= pd.Timestamp(r.end))).to_numpy()] = 1
     n_train = int(round(probation * len(df)))
+    lost = []
+    for r in win.itertuples():
+        inside = ((ts >= pd.Timestamp(r.start)) & (ts <= pd.Timestamp(r.end))).to_numpy()
+        y[inside] = 1
+        if inside.any() and not inside[n_train:].any():
+            lost.append(f"{r.start}..{r.end}")
+    # A window wholly inside the probationary period is not scored (as in NAB): counted, not hidden.
+    repairs.add("anomaly windows wholly in the probationary (training) part, not scored", len(lost))
     X = vals.to_numpy(dtype=np.float64).reshape(-1, 1)
     step = float(np.median(np.diff(ts.to_numpy()).astype("timedelta64[s]").astype(np.float64)))
-    return LabelledSeries(file, X[:n_train], X[n_train:], y[n_train:], None, step, ["value"])
+    return LabelledSeries(file, X[:n_train], X[n_train:], y[n_train:], None, step, ["value"], repairs)

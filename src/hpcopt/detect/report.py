@@ -34,7 +34,7 @@ def _threshold_text(detector: BaseDetector, result: dict, thresholds) -> str:
         return (f"Threshold {detector.threshold_.value:.4g} ({html.escape(detector.threshold_.method)}, "
                 "calibrated on training scores only)")
     method = html.escape(str(result.get("threshold", {}).get("method", "spot")))
-    return (f"Streaming threshold ({method}): POT on the training scores ({detector.threshold_.value:.4g}), then "
+    return (f"Streaming threshold ({method}): POT on the training scores (first applied {thresholds[0]:.4g}), then "
             f"updated causally from the unlabelled test scores (median {np.median(thresholds):.4g}, "
             f"last {thresholds[-1]:.4g})")
 
