@@ -100,3 +100,27 @@ def test_bad_parameters(kw, msg):
     params.update(kw)
     with pytest.raises(ConfigError, match=msg):
         MetricNormDetector(**params).fit(np.random.default_rng(0).normal(size=(50, 3)))
+
+
+def test_named_pairs_are_train_normalised_means_of_their_members():
+    pytest.importorskip("torch")
+    from hpcopt.detect import EnsembleDetector
+    from hpcopt.detect.base import causal_mean
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(240, 3))
+    d = make_detector("lstm_pca_max", random_state=1, n_threads=1, smoothing=1)
+    assert isinstance(d, EnsembleDetector)
+    assert [m.reduce for m in d.detectors] == ["max", "max"]
+    assert d.detectors[0].detector.n_threads == 1 and not hasattr(d.detectors[1].detector, "n_threads")
+    r = make_detector("lstm_pca", recenter_window=20, n_threads=1)
+    assert type(r).__name__ == "RecentredDetector" and len(r.detector.detectors) == 2
+    with pytest.raises(ConfigError, match="epochs"):
+        make_detector("lstm_pca", epochs=2)
+    d.fit(X)
+    T = rng.normal(size=(30, 3))
+    manual = np.mean([(m._raw_scores(T) - med) / s for m, (med, s) in zip(d.members_, d.norm_)], axis=0)
+    np.testing.assert_allclose(d.decision_function(T), causal_mean(manual, 1), rtol=1e-9)
+    for m, (med, s) in zip(d.members_, d.norm_):
+        raw = m._raw_scores(X)
+        assert med == pytest.approx(np.median(raw)) and s == pytest.approx(np.quantile(raw, 0.99) - med)

@@ -68,8 +68,29 @@ DETECTORS = {
     "ecod": _pyod("ecod"),
     "copod": _pyod("copod"),
 }
+def _pair(first: str, second: str):
+    """An :class:`EnsembleDetector` of two named detectors (train-normalised mean of their scores);
+    ``n_threads`` goes to the lstm member; members keep their defaults otherwise (build an
+    :class:`EnsembleDetector` directly for other member settings)."""
+
+    def factory(**params):
+        outer = {k: params.pop(k) for k in _WRAPPER_PARAMS if k in params}
+        threads = {"n_threads": params.pop("n_threads")} if "n_threads" in params else {}
+        if params:
+            raise ConfigError(f"{first}_{second.split('_')[0]} takes only threshold, smoothing, seed and n_threads "
+                              f"parameters; got {sorted(params)}")
+        seed = outer.get("random_state", 0)
+        members = [DETECTORS[name](random_state=seed, **(threads if name.startswith("lstm") else {}))
+                   for name in (first, second)]
+        return EnsembleDetector(detectors=members, **outer)
+
+    factory.__name__ = f"EnsembleDetector[{first}, {second}]"
+    return factory
+
+
 DETECTORS.update({f"{base}_{reduce}": _metric_norm(base, reduce)
                   for base in ("lstm", "pca", "mad") for reduce in ("max", "mean")})
+DETECTORS.update({"lstm_pca": _pair("lstm", "pca"), "lstm_pca_max": _pair("lstm_max", "pca_max")})
 
 
 _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_state")
@@ -80,7 +101,9 @@ def make_detector(name: str, **params) -> BaseDetector:
     hbos, loda, ecod, copod (see :mod:`hpcopt.detect.pyod_detectors`), and ``lstm_max``,
     ``lstm_mean``, ``pca_max``, ``pca_mean``, ``mad_max``, ``mad_mean``: the base detector's
     per-metric residuals normalised on their training scales and reduced by max or mean
-    (:class:`MetricNormDetector`; ``k`` and ``quantile`` go to the wrapper).
+    (:class:`MetricNormDetector`; ``k`` and ``quantile`` go to the wrapper); ``lstm_pca`` and
+    ``lstm_pca_max``: :class:`EnsembleDetector` of those two (with ``recenter_window`` the
+    whole ensemble is recentred, i.e. both members).
 
     ``recenter_window=N`` with any detector but ``pca`` (which has it built in) wraps the
     detector in :class:`RecentredDetector` (window ``N``); the threshold, smoothing and
