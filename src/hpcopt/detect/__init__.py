@@ -32,12 +32,6 @@ def _sequence(**params):
     return SequenceAEDetector(**params)
 
 
-def _usad(**params):
-    from hpcopt.detect.usad import USADDetector
-
-    return USADDetector(**params)
-
-
 def _pyod(model):
     def factory(**params):
         from hpcopt.detect.pyod_detectors import PyODDetector
@@ -69,7 +63,6 @@ DETECTORS = {
     "iforest": IForestDetector,
     "ensemble": EnsembleDetector,
     "lstm": _sequence,
-    "usad": _usad,
     "hbos": _pyod("hbos"),
     "loda": _pyod("loda"),
     "ecod": _pyod("ecod"),
@@ -96,7 +89,7 @@ def _pair(first: str, second: str):
 
 
 DETECTORS.update({f"{base}_{reduce}": _metric_norm(base, reduce)
-                  for base in ("lstm", "usad", "pca", "mad") for reduce in ("max", "mean")})
+                  for base in ("lstm", "pca", "mad") for reduce in ("max", "mean")})
 DETECTORS.update({"lstm_pca": _pair("lstm", "pca"), "lstm_pca_max": _pair("lstm_max", "pca_max")})
 
 
