@@ -193,3 +193,15 @@ def test_stream_with_dspot_threshold(tmp_path):
     events = [json.loads(ln) for ln in r.stdout.splitlines()]
     assert any(e["event"] == "alert" and 300 <= e["index"] <= 306 for e in events)
     assert "hpcopt_detect_threshold" in gauges.read_text()
+
+
+@pytest.mark.parametrize("detector", ["pca_max", "mad_mean"])
+def test_evaluate_metric_normalised_detectors(tmp_path, detector):
+    tr, te, lab, interp = _files(tmp_path)
+    r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
+                            "--interpretation", str(interp), "--detector", detector, "--recenter-window", "50",
+                            "--threshold", "dspot", "--json"])
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.stdout)
+    assert res["detector"] == "RecentredDetector" and "MetricNormDetector" in res["params"]["detector"]
+    assert res["auroc"] > 0.9 and res["event_recall"] == 1.0 and res["hitrate_100"] > 0.9

@@ -13,6 +13,7 @@ from hpcopt.detect.detectors import (
     EnsembleDetector,
     IForestDetector,
     MADDetector,
+    MetricNormDetector,
     PCADetector,
     RandomDetector,
     RecentredDetector,
@@ -21,7 +22,8 @@ from hpcopt.detect.thresholds import Threshold, far_threshold, pot_threshold
 from hpcopt.errors import ConfigError
 
 __all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "RandomDetector", "MADDetector",
-           "PCADetector", "IForestDetector", "EnsembleDetector", "RecentredDetector", "Threshold", "far_threshold", "pot_threshold"]
+           "PCADetector", "IForestDetector", "EnsembleDetector", "RecentredDetector",
+           "MetricNormDetector", "Threshold", "far_threshold", "pot_threshold"]
 
 
 def _sequence(**params):
@@ -40,6 +42,20 @@ def _pyod(model):
     return factory
 
 
+def _metric_norm(base: str, reduce: str):
+    """``<base>_<reduce>``: the base detector's per-metric residuals, each normalised on its
+    training scale, reduced by ``reduce`` (:class:`MetricNormDetector`)."""
+
+    def factory(**params):
+        outer = {k: params.pop(k) for k in _WRAPPER_PARAMS if k in params}
+        norm = {k: params.pop(k) for k in ("k", "quantile") if k in params}
+        inner = DETECTORS[base](random_state=outer.get("random_state", 0), **params)
+        return MetricNormDetector(detector=inner, reduce=reduce, **norm, **outer)
+
+    factory.__name__ = f"MetricNormDetector[{base}, {reduce}]"
+    return factory
+
+
 DETECTORS = {
     "random": RandomDetector,
     "mad": MADDetector,
@@ -52,6 +68,29 @@ DETECTORS = {
     "ecod": _pyod("ecod"),
     "copod": _pyod("copod"),
 }
+def _pair(first: str, second: str):
+    """An :class:`EnsembleDetector` of two named detectors (train-normalised mean of their scores);
+    ``n_threads`` goes to the lstm member; members keep their defaults otherwise (build an
+    :class:`EnsembleDetector` directly for other member settings)."""
+
+    def factory(**params):
+        outer = {k: params.pop(k) for k in _WRAPPER_PARAMS if k in params}
+        threads = {"n_threads": params.pop("n_threads")} if "n_threads" in params else {}
+        if params:
+            raise ConfigError(f"{first}_{second.split('_')[0]} takes only threshold, smoothing, seed and n_threads "
+                              f"parameters; got {sorted(params)}")
+        seed = outer.get("random_state", 0)
+        members = [DETECTORS[name](random_state=seed, **(threads if name.startswith("lstm") else {}))
+                   for name in (first, second)]
+        return EnsembleDetector(detectors=members, **outer)
+
+    factory.__name__ = f"EnsembleDetector[{first}, {second}]"
+    return factory
+
+
+DETECTORS.update({f"{base}_{reduce}": _metric_norm(base, reduce)
+                  for base in ("lstm", "pca", "mad") for reduce in ("max", "mean")})
+DETECTORS.update({"lstm_pca": _pair("lstm", "pca"), "lstm_pca_max": _pair("lstm_max", "pca_max")})
 
 
 _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_state")
@@ -59,7 +98,12 @@ _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_st
 
 def make_detector(name: str, **params) -> BaseDetector:
     """Build a detector by name: random, mad, pca, iforest, ensemble, lstm, and the PyOD-backed
-    hbos, loda, ecod, copod (see :mod:`hpcopt.detect.pyod_detectors`).
+    hbos, loda, ecod, copod (see :mod:`hpcopt.detect.pyod_detectors`), and ``lstm_max``,
+    ``lstm_mean``, ``pca_max``, ``pca_mean``, ``mad_max``, ``mad_mean``: the base detector's
+    per-metric residuals normalised on their training scales and reduced by max or mean
+    (:class:`MetricNormDetector`; ``k`` and ``quantile`` go to the wrapper); ``lstm_pca`` and
+    ``lstm_pca_max``: :class:`EnsembleDetector` of those two (with ``recenter_window`` the
+    whole ensemble is recentred, i.e. both members).
 
     ``recenter_window=N`` with any detector but ``pca`` (which has it built in) wraps the
     detector in :class:`RecentredDetector` (window ``N``); the threshold, smoothing and

@@ -10,7 +10,7 @@ from hpcopt.detect.base import BaseDetector, ProgressFn
 from hpcopt.errors import ConfigError, require
 
 __all__ = ["RandomDetector", "MADDetector", "PCADetector", "IForestDetector", "EnsembleDetector",
-           "RecentredDetector", "recentre", "standard_scale"]
+           "RecentredDetector", "MetricNormDetector", "recentre", "standard_scale"]
 
 
 def standard_scale(X: np.ndarray, min_scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -334,3 +334,69 @@ class RecentredDetector(BaseDetector):
 
     def _contributions(self, X):
         return self.inner_._contributions(recentre(X, self.window, self.median_))
+
+
+class MetricNormDetector(BaseDetector):
+    """Score a row by its per-metric residuals, each on its own training scale.
+
+    The inner ``detector``'s per-metric contributions (a reconstruction model's squared
+    errors, MAD's z-scores) are normalised per metric with the median ``m_j`` and the
+    ``quantile`` ``q_j`` of that metric's training contributions, ``(c_j - m_j) / (q_j - m_j)``
+    (the denominator floored at ``min_scale``), and reduced over the metrics by ``reduce``:
+    ``"max"`` (the most surprising metric decides), ``"mean"``, or ``"topk"`` (mean of the
+    ``k`` largest). Without it, a reconstruction error is the plain sum over metrics, so
+    metrics that are always hard to reconstruct dominate and a large error in one metric
+    that is usually reconstructed well is diluted. Label-free and causal: the scales come
+    from the training rows only and each row is scored from its own residuals. A metric's
+    contribution is its normalised residual, clipped at 0.
+    """
+
+    def __init__(self, *, detector: BaseDetector | None = None, reduce: str = "max", k: int = 3,
+                 quantile: float = 0.99, min_scale: float = 1e-6, threshold: str = "pot", risk: float = 0.01,
+                 level: float = 0.95, rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+        super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
+                         random_state=random_state)
+        self.detector = detector
+        self.reduce = reduce
+        self.k = k
+        self.quantile = quantile
+        self.min_scale = min_scale
+
+    @property
+    def context_(self) -> int:  # type: ignore[override]
+        inner = getattr(self, "inner_", self.detector)
+        return int(getattr(inner, "context_", 0)) if inner is not None else 0
+
+    def _fit(self, X, progress):
+        import copy
+
+        if self.detector is None:
+            raise ConfigError("The 'detector' parameter of MetricNormDetector is required.")
+        if self.reduce not in ("max", "mean", "topk"):
+            raise ConfigError(f"The 'reduce' parameter of MetricNormDetector must be 'max', 'mean' or 'topk'; "
+                              f"got {self.reduce!r} instead.")
+        if not isinstance(self.k, (int, np.integer)) or self.k < 1 or (self.reduce == "topk" and self.k > X.shape[1]):
+            raise ConfigError(f"The 'k' parameter of MetricNormDetector must be an int in 1..{X.shape[1]}; "
+                              f"got {self.k!r} instead.")
+        if not isinstance(self.quantile, (int, float, np.floating)) or not 0.5 < self.quantile < 1:
+            raise ConfigError(f"The 'quantile' parameter of MetricNormDetector must be in (0.5, 1); "
+                              f"got {self.quantile!r} instead.")
+        _check_pos(self, "min_scale", self.min_scale)
+        self.inner_ = copy.deepcopy(self.detector).fit(X, progress=progress)
+        C = self.inner_._contributions(X)
+        self.centre_ = np.median(C, axis=0)
+        self.spread_ = np.maximum(np.quantile(C, self.quantile, axis=0) - self.centre_, self.min_scale)
+
+    def _normalised(self, X):
+        return (self.inner_._contributions(X) - self.centre_) / self.spread_
+
+    def _raw_scores(self, X):
+        Z = self._normalised(X)
+        if self.reduce == "max":
+            return Z.max(axis=1)
+        if self.reduce == "mean":
+            return Z.mean(axis=1)
+        return np.sort(Z, axis=1)[:, -int(self.k):].mean(axis=1)
+
+    def _contributions(self, X):
+        return np.maximum(self._normalised(X), 0.0)
