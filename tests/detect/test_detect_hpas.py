@@ -98,3 +98,29 @@ def test_hpas_real_runs_sw4lite():
     # memleak is the most visible HPAS anomaly in meminfo: measured window recall 1.0 for MAD
     assert res["window_recall_by_anomaly"]["memleak"] >= 0.9
     assert res["repairs"]  # the source files have cut lines; they are counted, not hidden
+
+
+def test_shifted_event_recall_by_hand_and_against_np_roll():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from hpcopt.detect.hpas import shifted_event_recall
+
+    a = np.zeros(10, dtype=int)
+    a[[2, 3]] = 1  # one run of two alerts
+    # window rows 5-6: alerts shifted by 2, 3 or 4 land in it -> 3 of 10 offsets
+    assert shifted_event_recall(a, [np.array([5, 6])], n_shifts=10) == pytest.approx(0.3)
+    # independent alerts at the same rate (0.2) would give 1 - 0.8^2 = 0.36: clustering lowers the floor
+    assert shifted_event_recall(a, [np.array([5, 6])], n_shifts=10) < 1 - 0.8 ** 2
+
+    @settings(max_examples=40, deadline=None)
+    @given(st.lists(st.integers(0, 1), min_size=5, max_size=60), st.data())
+    def check(bits, data):
+        alerts = np.array(bits)
+        n = len(alerts)
+        lo = data.draw(st.integers(0, n - 1))
+        hi = data.draw(st.integers(lo + 1, n))
+        brute = np.mean([np.roll(alerts, k)[lo:hi].any() for k in range(n)])
+        assert shifted_event_recall(alerts, [np.arange(lo, hi)], n_shifts=n) == pytest.approx(brute)
+
+    check()
