@@ -46,7 +46,8 @@ def main() -> None:
     ap.add_argument("--params", default="{}", help='JSON {"detector": {param: value}} overrides')
     ap.add_argument("--variants", default="{}",
                     help='JSON {"label": ["detector", {param: value}]}: extra rows, e.g. a PCA with recentring')
-    ap.add_argument("--adapt", nargs="*", default=[], choices=["spot", "dspot"],
+    ap.add_argument("--adapt", nargs="*", default=[],
+                    choices=["spot", "dspot", "spot-censored", "dspot-censored"],
                     help="also report each row with a streaming threshold (SPOT/DSPOT calibrated on the training "
                          "scores, updated causally from the unlabelled test scores): rows '<label>+spot' ...")
     ap.add_argument("--depth", type=int, default=None, help="DSPOT depth (default: hpcopt's, chosen on ASD)")
@@ -83,7 +84,11 @@ def main() -> None:
                 for a in args.adapt:
                     # same fitted detector and scores; only the threshold differs
                     t0 = time.perf_counter()
-                    spot = make_spot(arrays["detector"], a, {"depth": args.depth} if a == "dspot" and args.depth else None)
+                    method, censored = a.removesuffix("-censored"), a.endswith("-censored")
+                    spot_params = {"censored": censored}
+                    if method == "dspot" and args.depth:
+                        spot_params["depth"] = args.depth
+                    spot = make_spot(arrays["detector"], method, spot_params)
                     alerts, thr = spot.run(arrays["scores"])
                     ra = dict(r)
                     ra.update(alert_metrics(s.labels, arrays["scores"], alerts, interval_s=s.interval_s))
