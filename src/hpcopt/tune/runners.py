@@ -341,10 +341,8 @@ class _ProcessRunner:
                                memory="max_rss" in self.objectives)
             if run.status is not Status.OK:
                 return Result.failure(run.status, run.message)
-            if i == 0 and self.check is not None:
-                why = self.check.compare(run.output)
-                if why is not None:
-                    return Result.failure(Status.WRONG_ANSWER, why)
+            if i == 0 and (wrong := self._wrong_answer(run.output)) is not None:
+                return wrong
             if i >= self.warmup:
                 s = self._sample(run)
                 if isinstance(s, str):
@@ -353,6 +351,11 @@ class _ProcessRunner:
                 rss.append(run.max_rss)
                 joules.append(run.energy)
         return _with_objectives(self.objectives, samples, rss, joules, {"timing": self.timing})
+
+    def _wrong_answer(self, output: str) -> Result | None:
+        """A WRONG_ANSWER result when the output differs from the reference's, else None."""
+        why = self.check.compare(output) if self.check is not None else None
+        return None if why is None else Result.failure(Status.WRONG_ANSWER, why)
 
     def _relative(self, config: Mapping[str, Any], prep: Sequence[str]) -> Result:
         """Reference and candidate measured alternately; the objective is the median of the
@@ -370,10 +373,8 @@ class _ProcessRunner:
                 raise InputError(f"the reference configuration fails: {b.message}", field="reference")
             if c.status is not Status.OK:
                 return Result.failure(c.status, c.message)
-            if i == 0 and self.check is not None:
-                why = self.check.compare(c.output)
-                if why is not None:
-                    return Result.failure(Status.WRONG_ANSWER, why)
+            if i == 0 and (wrong := self._wrong_answer(c.output)) is not None:
+                return wrong
             if i >= self.warmup:
                 sb, sc = self._sample(b), self._sample(c)
                 if isinstance(sb, str) or isinstance(sc, str):
