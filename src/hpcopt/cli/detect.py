@@ -15,7 +15,9 @@ sub = typer.Typer(help="Detect anomalies in node telemetry, name the culprit met
                   no_args_is_help=True)
 app.add_typer(sub, name="detect")
 
-_DETECTOR_HELP = ("Detector: random, mad, pca, iforest, ensemble, lstm; PyOD-backed hbos, loda, ecod, copod; "
+_DETECTOR_HELP = ("Detector: random, mad, pca, iforest, ensemble, lstm; PyOD-backed hbos, loda, ecod, copod "
+                  "(causal: each row against the training ECDFs), ecod_batch, copod_batch (PyOD's transductive "
+                  "batch scores; not for streams); "
                   "lstm_max, lstm_mean, pca_max, pca_mean, mad_max, mad_mean (per-metric residuals on their "
                   "training scales, reduced by max or mean); lstm_pca, lstm_pca_max (train-normalised mean of the two).")
 _ADAPTIVE = ("spot", "dspot")

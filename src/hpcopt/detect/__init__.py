@@ -32,13 +32,13 @@ def _sequence(**params):
     return SequenceAEDetector(**params)
 
 
-def _pyod(model):
+def _pyod(model, **defaults):
     def factory(**params):
         from hpcopt.detect.pyod_detectors import PyODDetector
 
-        return PyODDetector(model=model, **params)
+        return PyODDetector(model=model, **{**defaults, **params})
 
-    factory.__name__ = f"PyODDetector[{model}]"
+    factory.__name__ = f"PyODDetector[{model}{''.join(f', {v}' for v in defaults.values())}]"
     return factory
 
 
@@ -67,6 +67,8 @@ DETECTORS = {
     "loda": _pyod("loda"),
     "ecod": _pyod("ecod"),
     "copod": _pyod("copod"),
+    "ecod_batch": _pyod("ecod", ecdf_reference="train+scored"),
+    "copod_batch": _pyod("copod", ecdf_reference="train+scored"),
 }
 def _pair(first: str, second: str):
     """An :class:`EnsembleDetector` of two named detectors (train-normalised mean of their scores);
@@ -98,7 +100,8 @@ _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_st
 
 def make_detector(name: str, **params) -> BaseDetector:
     """Build a detector by name: random, mad, pca, iforest, ensemble, lstm, and the PyOD-backed
-    hbos, loda, ecod, copod (see :mod:`hpcopt.detect.pyod_detectors`), and ``lstm_max``,
+    hbos, loda, ecod, copod (causal) and ecod_batch, copod_batch (PyOD's transductive batch
+    scores; see :mod:`hpcopt.detect.pyod_detectors`), and ``lstm_max``,
     ``lstm_mean``, ``pca_max``, ``pca_mean``, ``mad_max``, ``mad_mean``: the base detector's
     per-metric residuals normalised on their training scales and reduced by max or mean
     (:class:`MetricNormDetector`; ``k`` and ``quantile`` go to the wrapper); ``lstm_pca`` and

@@ -9,10 +9,15 @@
   seeded around ``fit``).
 * ``ecod`` (Li et al., TKDE 2022) and ``copod`` (Li et al., ICDM 2020) -- empirical
   cumulative distribution functions per metric; the per-metric tail scores (PyOD's ``O``)
-  are the contributions and sum to the score. **Transductive:** PyOD estimates their ECDFs
-  on the training data *plus the rows being scored*, so a row's score depends on the other
-  rows of the same call. They are fine for batch evaluation (no labels are used) but not
-  causal: :class:`~hpcopt.detect.stream.StreamScorer` refuses them.
+  are the contributions and sum to the score. PyOD estimates their ECDFs on the training
+  data *plus all the rows being scored*, so a row's score depends on the other rows of the
+  same call (transductive). By default (``ecdf_reference="train"``) hpcopt scores each row
+  as PyOD would score that row alone: the ECDFs are the training data plus the row itself,
+  ``(#{train <= x} + 1) / (n + 1)``, and the skewness signs are the training data's. The
+  scores are then causal, equal PyOD's one-row scores, and stream.
+  ``ecdf_reference="train+scored"`` keeps PyOD's batch behaviour (``ecod_batch``,
+  ``copod_batch``): fine for batch evaluation (no labels are used) but not causal, so
+  :class:`~hpcopt.detect.stream.StreamScorer` refuses it.
 
 Inputs are standardised with the training mean and (floored) standard deviation and clipped
 at ``+-clip`` like the other detectors. Install with ``pip install 'hpcopt[detect]'``.
@@ -26,11 +31,14 @@ from hpcopt.detect.base import BaseDetector
 from hpcopt.detect.detectors import _check_pos, standard_scale
 from hpcopt.errors import ConfigError, require
 
-__all__ = ["PyODDetector", "PYOD_MODELS", "TRANSDUCTIVE_MODELS"]
+__all__ = ["PyODDetector", "PYOD_MODELS", "ECDF_MODELS", "ECDF_REFERENCES"]
 
 PYOD_MODELS = {"hbos": ("pyod.models.hbos", "HBOS"), "loda": ("pyod.models.loda", "LODA"),
                "ecod": ("pyod.models.ecod", "ECOD"), "copod": ("pyod.models.copod", "COPOD")}
-TRANSDUCTIVE_MODELS = ("ecod", "copod")
+ECDF_MODELS = ("ecod", "copod")
+#: what the ECDFs of ECOD/COPOD are estimated on: the training data plus the scored row
+#: (causal), or PyOD's training data plus every row of the call (transductive)
+ECDF_REFERENCES = ("train", "train+scored")
 
 
 class PyODDetector(BaseDetector):
@@ -38,28 +46,41 @@ class PyODDetector(BaseDetector):
 
     ``model_params`` go to the PyOD constructor (e.g. ``{"n_bins": 20}``). Contributions:
     PyOD's per-metric tail scores for ECOD/COPOD, occlusion (the drop in score when a metric
-    is set to its training median) for HBOS and LODA.
+    is set to its training median) for HBOS and LODA. ``ecdf_reference`` (ECOD/COPOD only):
+    ``"train"`` (causal, the default) or ``"train+scored"`` (PyOD's transductive batch scores).
     """
 
     def __init__(self, *, model: str = "hbos", model_params: dict | None = None, min_scale: float = 0.01,
                  clip: float = 10.0, threshold: str = "pot", risk: float = 0.01, level: float = 0.95,
-                 rate: float = 0.01, smoothing: int = 5, random_state: int | None = 0) -> None:
+                 rate: float = 0.01, smoothing: int = 5, ecdf_reference: str = "train",
+                 random_state: int | None = 0) -> None:
         super().__init__(threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
                          random_state=random_state)
         self.model = model
         self.model_params = model_params
+        self.ecdf_reference = ecdf_reference
         self.min_scale = min_scale
         self.clip = clip
 
     @property
     def transductive(self) -> bool:
-        """True when a row's score depends on the other rows scored with it (ECOD, COPOD)."""
-        return self.model in TRANSDUCTIVE_MODELS
+        """True when a row's score depends on the other rows scored with it (PyOD's batch ECOD, COPOD)."""
+        return self.model in ECDF_MODELS and self.ecdf_reference == "train+scored"
+
+    @property
+    def _causal_ecdf(self) -> bool:
+        return self.model in ECDF_MODELS and self.ecdf_reference == "train"
 
     def _fit(self, X, progress):
         if self.model not in PYOD_MODELS:
             raise ConfigError(f"The 'model' parameter of PyODDetector must be one of {', '.join(PYOD_MODELS)}; "
                               f"got {self.model!r} instead.")
+        if self.ecdf_reference not in ECDF_REFERENCES:
+            raise ConfigError(f"The 'ecdf_reference' parameter of PyODDetector must be one of "
+                              f"{', '.join(ECDF_REFERENCES)}; got {self.ecdf_reference!r} instead.")
+        if self.model not in ECDF_MODELS and self.ecdf_reference != "train":
+            raise ConfigError(f"'ecdf_reference' applies to {' and '.join(ECDF_MODELS)} only; {self.model} scores "
+                              "every row against its training model already. Leave it at 'train'.")
         _check_pos(self, "min_scale", self.min_scale)
         _check_pos(self, "clip", self.clip)
         module, cls = PYOD_MODELS[self.model]
@@ -76,14 +97,41 @@ class PyODDetector(BaseDetector):
         finally:
             np.random.set_state(state)
         self.estimator_ = est
+        if self._causal_ecdf:
+            Z = self._z(X)
+            self.sorted_train_ = np.sort(Z, axis=0)
+            # a metric constant in training has no skewness (scipy gives NaN): both tails count
+            self.skew_sign_ = np.nan_to_num(np.sign(require("scipy.stats", "detect").skew(Z, axis=0)), nan=0.0)
+
+    def _tail_scores(self, X) -> np.ndarray:
+        """Per-metric tail scores ``O`` of ECOD/COPOD, each row against the training ECDFs plus itself."""
+        Z = self._z(X)
+        S = self.sorted_train_
+        n = S.shape[0]
+        below = np.empty_like(Z)
+        above = np.empty_like(Z)
+        for j in range(Z.shape[1]):  # #{train <= x} and #{train >= x}, ties included as PyOD counts them
+            below[:, j] = np.searchsorted(S[:, j], Z[:, j], side="right")
+            above[:, j] = n - np.searchsorted(S[:, j], Z[:, j], side="left")
+        u_left = -np.log((below + 1.0) / (n + 1.0))
+        u_right = -np.log((above + 1.0) / (n + 1.0))
+        sk = self.skew_sign_
+        u_skew = u_left * -np.sign(sk - 1) + u_right * np.sign(sk + 1)
+        if self.model == "ecod":
+            return np.maximum(u_skew, np.maximum(u_left, u_right))
+        return np.maximum(u_skew, (u_left + u_right) / 2.0)
 
     def _z(self, X):
         return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
 
     def _raw_scores(self, X):
+        if self._causal_ecdf:
+            return self._tail_scores(X).sum(axis=1)
         return np.asarray(self.estimator_.decision_function(self._z(X)), dtype=np.float64)
 
     def _contributions(self, X):
+        if self._causal_ecdf:
+            return self._tail_scores(X)
         if self.transductive:
             self.estimator_.decision_function(self._z(X))
             return np.maximum(np.asarray(self.estimator_.O, dtype=np.float64)[-X.shape[0]:], 0.0)
