@@ -124,3 +124,76 @@ def test_shifted_event_recall_by_hand_and_against_np_roll():
         assert shifted_event_recall(alerts, [np.arange(lo, hi)], n_shifts=n) == pytest.approx(brute)
 
     check()
+
+
+def _three_runs(root: Path, window_a=(100, 200)):
+    import pandas as pd
+
+    if not (root / "runs").exists():
+        _write_run(root / "runs" / "App", leak_from=10_000)
+        _write_run(root / "runs" / "App_ML__A", leak_from=100)
+        _write_run(root / "runs" / "App_ML__B", leak_from=50)
+    pd.DataFrame([
+        {"run_id": "App", "app": "App", "n_anomalies": 0, "included": True, "anomaly": "none", "start_s": None,
+         "end_s": None},
+        {"run_id": "App_ML__A", "app": "App", "n_anomalies": 1, "included": True, "anomaly": "memleak",
+         "start_s": window_a[0], "end_s": window_a[1]},
+        {"run_id": "App_ML__B", "app": "App", "n_anomalies": 1, "included": True, "anomaly": "memleak",
+         "start_s": 50, "end_s": 200},  # the synthetic leaks never recover: windows to the end
+    ]).to_csv(root / "labels.csv.gz", index=False)
+
+
+def test_hpas_leave_one_run_out_trains_on_the_other_runs_normal_seconds(tmp_path):
+    root = tmp_path / "hpas"
+    _three_runs(root)
+    res = evaluate_hpas(root, make_detector("mad", random_state=0), train_on="other-runs", keep_scores=True)
+    assert res["train_on"] == "other-runs"
+    runs = {r["run_id"]: r for r in res["runs"]}
+    # 199 rows per run, seconds 1..199 (rates drop the first); B's normal seconds are 1..49, A's 1..99
+    assert runs["App_ML__A"]["n_train"] == 199 + 49
+    assert runs["App_ML__B"]["n_train"] == 199 + 99
+    assert all(r["event_recall"] == 1.0 for r in runs.values())
+    # the scored run's own labels are never read: moving A's window leaves A's scores and alerts as they were
+    _three_runs(root, window_a=(20, 60))
+    moved = evaluate_hpas(root, make_detector("mad", random_state=0), train_on="other-runs", keep_scores=True)
+    a0 = runs["App_ML__A"]["_arrays"]
+    a1 = next(r for r in moved["runs"] if r["run_id"] == "App_ML__A")["_arrays"]
+    np.testing.assert_array_equal(a0["scores"], a1["scores"])
+    np.testing.assert_array_equal(a0["alerts"], a1["alerts"])
+    # ... while B's training set (A's normal seconds) changed with it
+    b1 = next(r for r in moved["runs"] if r["run_id"] == "App_ML__B")
+    assert b1["n_train"] == 199 + (199 - 40)  # A's window [20, 60) now
+    # the default trains on the healthy run only, whatever the other runs hold
+    healthy = evaluate_hpas(root, make_detector("mad", random_state=0))
+    assert healthy["train_on"] == "healthy" and {r["n_train"] for r in healthy["runs"]} == {199}
+    assert "leave one run out" in write_hpas_report(tmp_path / "loro.html", res).read_text()
+
+
+def test_hpas_bad_training_choice_and_unknown_application(tmp_path):
+    from hpcopt.errors import ConfigError
+
+    root = tmp_path / "hpas"
+    _three_runs(root)
+    with pytest.raises(ConfigError, match="train_on must be one of healthy, other-runs"):
+        evaluate_hpas(root, make_detector("mad"), train_on="all")
+    with pytest.raises(InputError, match="no runs of application.*Nope.*the labels list App"):
+        evaluate_hpas(root, make_detector("mad"), apps=("Nope",))
+
+
+def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
+    import json
+
+    from hpcopt.cli import main
+
+    root = tmp_path / "hpas"
+    _three_runs(root)
+    with pytest.raises(SystemExit) as ei:
+        main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--train-on", "other-runs", "--json"])
+    out = capsys.readouterr().out
+    assert ei.value.code == 0
+    res = json.loads(out)
+    assert res["train_on"] == "other-runs" and sorted(r["n_train"] for r in res["runs"]) == [248, 298]
+    with pytest.raises(SystemExit) as ei:
+        main(["detect", "hpas", "--data", str(root), "--train-on", "everything", "--json"])
+    err = capsys.readouterr()
+    assert ei.value.code == 2 and "train_on must be one of healthy, other-runs" in err.out + err.err

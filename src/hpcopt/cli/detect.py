@@ -304,6 +304,10 @@ def hpas(
     per_core: bool = typer.Option(False, "--per-core", help="Keep procstat's per-core counters."),
     threshold: str = typer.Option("pot", "--threshold", help="pot, far, spot or dspot (see 'detect evaluate')."),
     depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
+    train_on: str = typer.Option("healthy", "--train-on",
+                                 help="healthy: fit on each application's healthy run; other-runs: for each scored run, "
+                                      "fit on the healthy run plus the normal seconds of the other runs (leave one run "
+                                      "out; the scored run's labels are never read)."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report of the runs."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
@@ -315,8 +319,8 @@ def hpas(
     det = make_detector(detector, random_state=seed, threshold=base_threshold)
     with progress_bar("hpas runs", enabled=not json_out) as progress:
         res = evaluate_hpas(data, det, apps=tuple(app_name) if app_name else None, per_core=per_core,
-                            adapt=adapt, adapt_params=_adapt_params(adapt, depth, None), keep_scores=report is not None,
-                            progress=progress)
+                            adapt=adapt, adapt_params=_adapt_params(adapt, depth, None), train_on=train_on,
+                            keep_scores=report is not None, progress=progress)
     if report is not None:
         write_hpas_report(report, res)
         res["report"] = str(report)

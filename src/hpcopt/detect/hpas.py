@@ -20,7 +20,9 @@ anomaly windows (``labels.csv.gz``).
 Protocol of :func:`evaluate_hpas`: per application, fit the detector on that application's
 healthy run (threshold from its training scores only), then score every anomalous run of
 the same application; report per run the event recall of the injected windows, the false
-alarms (alert runs touching no window), point-wise F1 and AUROC.
+alarms (alert runs touching no window), point-wise F1 and AUROC. ``train_on="other-runs"``
+fits, for each scored run, on the healthy run plus the normal seconds of the *other* runs
+(leave one run out).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from hpcopt.detect.base import BaseDetector, ProgressFn
 from hpcopt.detect.metrics import point_metrics, ranking_metrics
 from hpcopt.errors import InputError
 
-__all__ = ["load_hpas_labels", "hpas_run_features", "evaluate_hpas", "is_counter", "write_hpas_report"]
+__all__ = ["load_hpas_labels", "hpas_run_features", "evaluate_hpas", "is_counter", "write_hpas_report", "TRAIN_ON"]
 
 _PROCSTAT_GAUGES = ("cores_up", "cpu_enabled", "procs_running", "procs_blocked")
 
@@ -115,14 +117,28 @@ def _labels_for(index: np.ndarray, windows: list[tuple[float, float]]) -> np.nda
     return y
 
 
+#: where the normal model of a scored run comes from (see :func:`evaluate_hpas`)
+TRAIN_ON = ("healthy", "other-runs")
+
+
 def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, ...] | None = None,
                   baseline_s: int = 30, per_core: bool = False, adapt: str | None = None,
-                  adapt_params: dict | None = None, keep_scores: bool = False,
+                  adapt_params: dict | None = None, train_on: str = "healthy", keep_scores: bool = False,
                   progress: ProgressFn | None = None) -> dict:
     """Per-run event recall and false alarms of ``detector`` on the HPAS/LDMS runs.
 
+    ``train_on="healthy"``: per application, the detector is fitted once on the application's
+    one healthy run (no label is read). ``train_on="other-runs"`` (leave one run out): for
+    each scored run, the detector is fitted on the healthy run plus the seconds *outside* the
+    anomaly windows of every *other* run of the same application -- a richer picture of
+    normal run-to-run variation. The labels of the scored run are never read; those of the
+    other runs only select their normal seconds (semi-supervised, as when an operator trains
+    on known-good periods). Rows of different runs are pooled, so a detector with look-back
+    sees joins between runs in its training data. Either way the threshold comes from the
+    training scores only.
+
     ``adapt="spot"``/``"dspot"`` runs a streaming threshold over each run's scores, calibrated
-    on the healthy run's scores (a fresh one per run). Each run gets two chance floors that
+    on the training scores (a fresh one per run). Each run gets two chance floors that
     event recall must be read against: ``event_recall_random_same_rate``, the event recall
     of independent random alerts at the run's own alert rate ``r`` (a window of ``L``
     seconds is hit with probability ``1 - (1 - r)^L``), and ``event_recall_shifted``, that
@@ -133,13 +149,20 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
     """
     import copy
 
+    from hpcopt.errors import ConfigError
+
+    if train_on not in TRAIN_ON:
+        raise ConfigError(f"train_on must be one of {', '.join(TRAIN_ON)}; got {train_on!r} instead.")
     root = Path(root)
     lab = load_hpas_labels(root)
-    runs = lab.groupby("run_id", sort=True)
     app_names = sorted(lab["app"].unique()) if apps is None else list(apps)
+    unknown = sorted(set(app_names) - set(lab["app"].unique()))
+    if unknown:
+        raise InputError(f"no runs of application(s) {', '.join(unknown)}; the labels list "
+                         f"{', '.join(sorted(lab['app'].unique()))}", source=str(root))
     out_runs = []
     repairs = RepairLog()
-    total = sum(1 for _, g in runs if g["app"].iloc[0] in app_names)
+    total = int(lab[lab["app"].isin(app_names) & (lab["n_anomalies"] > 0)]["run_id"].nunique())
     done = 0
     fitted = {}
     for app in app_names:
@@ -148,17 +171,9 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
             raise InputError(f"{app}: expected one healthy run, found {len(healthy)}", source=str(root))
         Xtr = hpas_run_features(root / "runs" / healthy[0], baseline_s=baseline_s, per_core=per_core,
                                 repairs=repairs)
-        det = copy.deepcopy(detector).fit(Xtr.to_numpy())
-        fitted[app] = {"train_run": healthy[0], "n_train": int(len(Xtr)), "n_features": int(Xtr.shape[1]),
-                       "threshold": det.threshold_.value, "threshold_method": det.threshold_.method}
-        if adapt:
-            from hpcopt.detect.evaluate import make_spot
-
-            start = make_spot(det, adapt, adapt_params)  # each run starts from this state
-            fitted[app].update(threshold=float(start.threshold_), threshold_method=start.method)
-        for run_id, g in runs:
-            if g["app"].iloc[0] != app or g["n_anomalies"].iloc[0] == 0:
-                continue
+        # every anomalous run of the application: features on the healthy run's columns, labels
+        runs = {}
+        for run_id, g in lab[(lab["app"] == app) & (lab["n_anomalies"] > 0)].groupby("run_id", sort=True):
             X = hpas_run_features(root / "runs" / run_id, baseline_s=baseline_s, per_core=per_core,
                                   repairs=repairs)
             X = X.reindex(columns=Xtr.columns)
@@ -166,16 +181,35 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
             if missing:
                 raise InputError(f"{run_id}: {missing} metrics of the healthy run are missing", source=str(root))
             X = X.ffill().bfill()
+            windows = [(float(r.start_s), float(r.end_s), str(r.anomaly)) for r in g.itertuples()]
+            runs[run_id] = (X, windows, _labels_for(X.index.to_numpy(), [(w[0], w[1]) for w in windows]))
+        det = copy.deepcopy(detector).fit(Xtr.to_numpy())
+        fitted[app] = {"train_on": train_on, "train_run": healthy[0], "n_features": int(Xtr.shape[1]),
+                       "n_train": int(len(Xtr)), "threshold": det.threshold_.value,
+                       "threshold_method": det.threshold_.method}
+        if adapt:
+            from hpcopt.detect.evaluate import make_spot
+
+            start = make_spot(det, adapt, adapt_params)  # each run starts from this state
+            fitted[app].update(threshold=float(start.threshold_), threshold_method=start.method)
+        for run_id, (X, windows, y) in runs.items():
+            n_train = len(Xtr)
+            if train_on == "other-runs":
+                normal = [Xtr.to_numpy()] + [Xo.to_numpy()[yo == 0] for o, (Xo, _, yo) in runs.items() if o != run_id]
+                pooled = np.vstack(normal)
+                n_train = int(len(pooled))
+                det = copy.deepcopy(detector).fit(pooled)
             s = det.decision_function(X.to_numpy())
             if adapt:
                 from hpcopt.detect.evaluate import make_spot
 
-                a, _ = make_spot(det, adapt, adapt_params).run(s)
+                spot = make_spot(det, adapt, adapt_params)
+                start_threshold = float(spot.threshold_)
+                a, _ = spot.run(s)
             else:
+                start_threshold = float(det.threshold_.value)
                 a = (s > det.threshold_.value).astype(np.int8)
             idx = X.index.to_numpy()
-            windows = [(float(r.start_s), float(r.end_s), str(r.anomaly)) for r in g.itertuples()]
-            y = _labels_for(idx, [(w[0], w[1]) for w in windows])
             det_w = []
             for st, en, kind in windows:
                 m = (idx >= st) & (idx < en)
@@ -183,7 +217,8 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
                 det_w.append({"anomaly": kind, "start_s": st, "end_s": en, "detected": bool(hit.size),
                               "delay_s": float(idx[m][hit[0]] - st) if hit.size else None})
             false_runs = sum(1 for s0, e0 in label_segments(a) if not y[s0:e0].any())
-            row = {"run_id": run_id, "app": app, "n_rows": int(len(idx)), "anomalous_share": float(y.mean()),
+            row = {"run_id": run_id, "app": app, "n_rows": int(len(idx)), "n_train": n_train,
+                   "threshold": start_threshold, "anomalous_share": float(y.mean()),
                    "windows": det_w, "event_recall": float(np.mean([w["detected"] for w in det_w])),
                    "false_alarms": int(false_runs), "alert_rate_outside": float(a[y == 0].mean()) if (y == 0).any()
                    else math.nan}
@@ -206,9 +241,9 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
             by_kind.setdefault(w["anomaly"], []).append(w["detected"])
     mean = {k: float(np.nanmean([r[k] for r in out_runs])) for k in
             ("event_recall", "event_recall_random_same_rate", "event_recall_shifted", "false_alarms", "f1", "precision", "recall", "auroc",
-             "alert_rate", "alert_rate_outside")}
+             "alert_rate", "alert_rate_outside", "anomalous_share")}
     return {"detector": repr(detector), "random_state": detector.random_state, "baseline_s": baseline_s,
-            "per_core": per_core, "threshold": adapt or detector.threshold,
+            "per_core": per_core, "threshold": adapt or detector.threshold, "train_on": train_on,
             "fitted": fitted, "mean_over_runs": mean,
             "window_recall_by_anomaly": {k: float(np.mean(v)) for k, v in sorted(by_kind.items())},
             "n_windows_by_anomaly": {k: len(v) for k, v in sorted(by_kind.items())},
@@ -232,6 +267,13 @@ def shifted_event_recall(alerts: np.ndarray, windows: list[np.ndarray], n_shifts
         start = (lo - shifts) % n  # alerts shifted by k land at i + k: window [lo, hi) sees a[lo-k : hi-k]
         hits.append((c[start + (hi - lo)] - c[start]) > 0)
     return float(np.mean(hits))
+
+
+def _fit_sentence(result: dict) -> str:
+    if result.get("train_on", "healthy") == "other-runs":
+        return ("fitted for each run on its application's healthy run plus the normal seconds of the other runs "
+                "(leave one run out; the scored run's labels are never read)")
+    return "fitted per application on its healthy run"
 
 
 def write_hpas_report(path: str | Path, result: dict, *, max_plots: int = 12) -> Path:
@@ -289,8 +331,8 @@ def write_hpas_report(path: str | Path, result: dict, *, max_plots: int = 12) ->
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpcopt detect: HPAS/LDMS runs</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:90%}}</style>
 </head><body><h1>HPAS-injected anomalies in LDMS telemetry</h1>
-<p>Detector <code>{html.escape(result['detector'])}</code>, threshold {html.escape(str(result['threshold']))}, fitted per
-application on its healthy run (threshold from its training scores only), random_state {result['random_state']}.
+<p>Detector <code>{html.escape(result['detector'])}</code>, threshold {html.escape(str(result['threshold']))}, {_fit_sentence(result)}
+(threshold from its training scores only), random_state {result['random_state']}.
 Counters are per-second rates; every run is relative to its own first {result['baseline_s']} s.
 <b>Read event recall against the random floor</b>: injected windows cover a large share of each run, so independent
 random alerts at the detector's own alert rate already hit most windows; the run's own alerts shifted circularly
