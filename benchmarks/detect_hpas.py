@@ -1,8 +1,9 @@
 """HPAS/LDMS benchmark: per-run event recall and false alarms for injected anomalies; prints JSON.
 
 Protocol (hpcopt.detect.hpas): per application, fit on its one healthy run (or, with
-``--train-on other-runs``, for each scored run on the healthy run plus the normal seconds of
-the other runs: leave one run out), threshold from the training scores only; score every anomalous run; counters as rates, per-run
+``--train-on past-runs``, for each scored run on the healthy run plus the normal seconds of
+the runs that ended before it started; ``other-runs``: of every other run, later ones
+included), threshold from the training scores only; score every anomalous run; counters as rates, per-run
 normalisation against the first 30 s. The random detector is the floor: with windows
 covering ~45 % of each run, even 1 % random alerts hit most windows, so read event recall
 together with false alarms and AUROC.
@@ -31,8 +32,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--per-runs", action="store_true", help="include the per-run rows")
     ap.add_argument("--threshold", default="pot", choices=["pot", "far", "spot", "dspot"])
-    ap.add_argument("--train-on", default="healthy", choices=["healthy", "other-runs"],
-                    help="other-runs: leave one run out (healthy run + normal seconds of the other runs)")
+    ap.add_argument("--train-on", default="healthy", choices=["healthy", "past-runs", "other-runs"],
+                    help="past-runs: healthy run + normal seconds of the runs that ended before the scored one; "
+                         "other-runs: of every other run (leave one run out; optimistic)")
     ap.add_argument("--report", default=None, help="write an HTML report per detector: REPORT-<detector>.html")
     args = ap.parse_args()
     out = {"benchmark": "detect_hpas", "seed": args.seed, "threshold": args.threshold, "train_on": args.train_on,

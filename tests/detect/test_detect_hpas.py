@@ -27,12 +27,11 @@ def test_counter_rules():
         is_counter("lustre", "x")
 
 
-def _write_run(d: Path, leak_from: int):
+def _write_run(d: Path, leak_from: int, t0: float = 1_700_000_000.0):
     """A synthetic 1 Hz run: MemFree falls after ``leak_from``; pgfault a counter; user jiffies."""
     import gzip
 
     d.mkdir(parents=True)
-    t0 = 1_700_000_000.0
     n = 200
     rows_m, rows_v, rows_p = [], [], []
     for k in range(n):
@@ -130,9 +129,10 @@ def _three_runs(root: Path, window_a=(100, 200)):
     import pandas as pd
 
     if not (root / "runs").exists():
-        _write_run(root / "runs" / "App", leak_from=10_000)
-        _write_run(root / "runs" / "App_ML__A", leak_from=100)
-        _write_run(root / "runs" / "App_ML__B", leak_from=50)
+        # run one after another, as on the real node: healthy, then A, then B
+        _write_run(root / "runs" / "App", leak_from=10_000, t0=1_700_000_000.0)
+        _write_run(root / "runs" / "App_ML__A", leak_from=100, t0=1_700_001_000.0)
+        _write_run(root / "runs" / "App_ML__B", leak_from=50, t0=1_700_002_000.0)
     pd.DataFrame([
         {"run_id": "App", "app": "App", "n_anomalies": 0, "included": True, "anomaly": "none", "start_s": None,
          "end_s": None},
@@ -163,9 +163,12 @@ def test_hpas_leave_one_run_out_trains_on_the_other_runs_normal_seconds(tmp_path
     # ... while B's training set (A's normal seconds) changed with it
     b1 = next(r for r in moved["runs"] if r["run_id"] == "App_ML__B")
     assert b1["n_train"] == 199 + (199 - 40)  # A's window [20, 60) now
+    assert res["fitted"]["App"]["per_run"] and "threshold" not in res["fitted"]["App"]
+    assert runs["App_ML__A"]["train_runs"] == ["App", "App_ML__B"]
     # the default trains on the healthy run only, whatever the other runs hold
     healthy = evaluate_hpas(root, make_detector("mad", random_state=0))
     assert healthy["train_on"] == "healthy" and {r["n_train"] for r in healthy["runs"]} == {199}
+    assert healthy["fitted"]["App"]["n_train"] == 199
     assert "leave one run out" in write_hpas_report(tmp_path / "loro.html", res).read_text()
 
 
@@ -174,7 +177,7 @@ def test_hpas_bad_training_choice_and_unknown_application(tmp_path):
 
     root = tmp_path / "hpas"
     _three_runs(root)
-    with pytest.raises(ConfigError, match="train_on must be one of healthy, other-runs"):
+    with pytest.raises(ConfigError, match=r"train_on \(--train-on\) must be one of healthy, past-runs, other-runs"):
         evaluate_hpas(root, make_detector("mad"), train_on="all")
     with pytest.raises(InputError, match="no runs of application.*Nope.*the labels list App"):
         evaluate_hpas(root, make_detector("mad"), apps=("Nope",))
@@ -196,4 +199,16 @@ def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
     with pytest.raises(SystemExit) as ei:
         main(["detect", "hpas", "--data", str(root), "--train-on", "everything", "--json"])
     err = capsys.readouterr()
-    assert ei.value.code == 2 and "train_on must be one of healthy, other-runs" in err.out + err.err
+    assert ei.value.code == 2 and "--train-on) must be one of healthy, past-runs, other-runs" in err.out + err.err
+
+
+def test_hpas_past_runs_train_only_on_runs_that_ended_before(tmp_path):
+    root = tmp_path / "hpas"
+    _three_runs(root)
+    res = evaluate_hpas(root, make_detector("mad", random_state=0), train_on="past-runs")
+    runs = {r["run_id"]: r for r in res["runs"]}
+    # A ran first after the healthy run: nothing earlier to add; B gets A's normal seconds 1..99
+    assert runs["App_ML__A"]["train_runs"] == ["App"] and runs["App_ML__A"]["n_train"] == 199
+    assert runs["App_ML__B"]["train_runs"] == ["App", "App_ML__A"] and runs["App_ML__B"]["n_train"] == 199 + 99
+    report = evaluate_hpas(root, make_detector("mad"), train_on="past-runs", keep_scores=True)
+    assert "ended before it started" in write_hpas_report(tmp_path / "past.html", report).read_text()

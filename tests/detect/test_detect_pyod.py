@@ -126,6 +126,54 @@ def test_causal_ecdf_scores_equal_pyods_scores_of_one_row_at_a_time(model):
     assert not np.allclose(batch._raw_scores(T), one_by_one)
 
 
+@pytest.mark.parametrize("model", ["ecod", "copod"])
+def test_causal_ecdf_follows_pyod_when_one_row_flips_a_metrics_skewness(model):
+    # a near-symmetric metric (sample skewness -0.11) turns right-skewed once the extreme row is in
+    X = np.random.default_rng(0).normal(size=(400, 3))
+    T = np.array([[8.0, 0.0, 0.0]])
+    causal = make_detector(model, smoothing=1).fit(X)
+    batch = make_detector(f"{model}_batch", smoothing=1).fit(X)
+    assert causal._skew_sign()[0] == -1.0 and causal._skew_sign(causal._z(T))[0, 0] == 1.0
+    np.testing.assert_allclose(causal._raw_scores(T), batch._raw_scores(T), rtol=1e-12)
+
+
+@pytest.mark.parametrize("model", ["ecod", "copod"])
+def test_causal_ecdf_training_scores_count_each_row_once(model):
+    X = _skewed(0, 400)
+    causal = make_detector(model, smoothing=1).fit(X)
+    batch = make_detector(f"{model}_batch", smoothing=1).fit(X)
+    # PyOD's in-sample scores: #{train <= x} / n, the row counted once
+    np.testing.assert_allclose(causal.train_scores_, batch.estimator_.decision_scores_, rtol=1e-12)
+    # scoring the training rows as new rows would count them twice and score them lower
+    assert (causal._raw_scores(X) <= causal.train_scores_ + 1e-12).all()
+
+
+def test_causal_ecod_threshold_keeps_the_false_alarm_rate_near_the_risk():
+    # on fresh data from the training distribution, POT at risk 0.01 should alert on about 1 %;
+    # training scores that counted each row twice gave 0.038 here
+    rates = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        det = make_detector("ecod").fit(rng.gamma(2.0, size=(600, 60)))
+        rates.append(det.predict(rng.gamma(2.0, size=(20_000, 60))).mean())
+    assert 0.005 < np.mean(rates) < 0.025
+
+
+def test_old_ecdf_pickles_load_as_pyods_batch_scores(tmp_path):
+    import pickle
+
+    X = _data()
+    det = make_detector("ecod_batch", random_state=0).fit(X)
+    T, _ = _test()
+    expected = det.decision_function(T)
+    del det.__dict__["ecdf_reference"]  # as pickled before the parameter existed
+    det.save(tmp_path / "old.pkl")
+    old = load_detector(tmp_path / "old.pkl")
+    assert old.ecdf_reference == "train+scored" and old.transductive
+    np.testing.assert_array_equal(old.decision_function(T), expected)
+    assert pickle.loads(pickle.dumps(make_detector("ecod"))).ecdf_reference == "train"
+
+
 def test_causal_ecod_and_copod_hand_computed_one_metric():
     # training 1 (x7), 2, 3, 10: n = 10, skewed right, so u_skew is the right tail only
     X = np.array([1.0] * 7 + [2.0, 3.0, 10.0])[:, None]
@@ -136,7 +184,7 @@ def test_causal_ecod_and_copod_hand_computed_one_metric():
     u_right = np.array([0.0, np.log(11.0), -np.log(3 / 11)])
     ecod = make_detector("ecod", smoothing=1, clip=100.0, threshold="far").fit(X)
     copod = make_detector("copod", smoothing=1, clip=100.0, threshold="far").fit(X)
-    assert ecod.skew_sign_.tolist() == [1.0]
+    assert ecod._skew_sign().tolist() == [1.0] and ecod._skew_sign(T).ravel().tolist() == [1.0, 1.0, 1.0]
     # ECOD: max(u_skew, u_left, u_right); COPOD: max(u_skew, (u_left + u_right) / 2)
     np.testing.assert_allclose(ecod._raw_scores(T), np.maximum(u_left, u_right), rtol=1e-12)
     np.testing.assert_allclose(copod._raw_scores(T), np.maximum(u_right, (u_left + u_right) / 2), rtol=1e-12)
@@ -152,7 +200,7 @@ def test_causal_ecdf_handles_a_metric_constant_in_training(model):
     T[10:15, 2] = 3.0  # the constant metric moves
     s = det.decision_function(T)
     assert np.isfinite(det.train_scores_).all() and np.isfinite(s).all()
-    assert det.skew_sign_[2] == 0.0
+    assert det._skew_sign()[2] == 0.0
     assert (np.argmax(det.explain(T)[10:15], axis=1) == 2).all()
 
 
@@ -188,3 +236,5 @@ def test_bad_pyod_parameters():
         make_detector("ecod", ecdf_reference="test").fit(_data())
     with pytest.raises(ConfigError, match="applies to ecod and copod only"):
         make_detector("hbos", ecdf_reference="train+scored").fit(_data())
+    with pytest.raises(ConfigError, match=r"ecod_batch.*ecdf_reference='train\+scored'.*use 'ecod'"):
+        make_detector("ecod_batch", ecdf_reference="train")

@@ -305,9 +305,10 @@ def hpas(
     threshold: str = typer.Option("pot", "--threshold", help="pot, far, spot or dspot (see 'detect evaluate')."),
     depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
     train_on: str = typer.Option("healthy", "--train-on",
-                                 help="healthy: fit on each application's healthy run; other-runs: for each scored run, "
-                                      "fit on the healthy run plus the normal seconds of the other runs (leave one run "
-                                      "out; the scored run's labels are never read)."),
+                                 help="healthy: fit on each application's healthy run; past-runs: for each scored run, "
+                                      "fit on the healthy run plus the normal seconds of the runs that ended before it "
+                                      "started; other-runs: ... of every other run (leave one run out, later runs "
+                                      "included: optimistic). The scored run's labels are never read."),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a self-contained HTML report of the runs."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:

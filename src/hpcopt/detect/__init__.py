@@ -32,13 +32,17 @@ def _sequence(**params):
     return SequenceAEDetector(**params)
 
 
-def _pyod(model, **defaults):
+def _pyod(model, name=None, **fixed):
     def factory(**params):
         from hpcopt.detect.pyod_detectors import PyODDetector
 
-        return PyODDetector(model=model, **{**defaults, **params})
+        for k, v in fixed.items():  # a named variant is defined by these: never override them silently
+            if k in params and params[k] != v:
+                raise ConfigError(f"{name} is {model} with {k}={v!r}; got {k}={params[k]!r}. "
+                                  f"To change {k}, use {model!r} with {k}={params[k]!r}.")
+        return PyODDetector(model=model, **{**params, **fixed})
 
-    factory.__name__ = f"PyODDetector[{model}{''.join(f', {v}' for v in defaults.values())}]"
+    factory.__name__ = f"PyODDetector[{model}{''.join(f', {v}' for v in fixed.values())}]"
     return factory
 
 
@@ -67,8 +71,8 @@ DETECTORS = {
     "loda": _pyod("loda"),
     "ecod": _pyod("ecod"),
     "copod": _pyod("copod"),
-    "ecod_batch": _pyod("ecod", ecdf_reference="train+scored"),
-    "copod_batch": _pyod("copod", ecdf_reference="train+scored"),
+    "ecod_batch": _pyod("ecod", "ecod_batch", ecdf_reference="train+scored"),
+    "copod_batch": _pyod("copod", "copod_batch", ecdf_reference="train+scored"),
 }
 def _pair(first: str, second: str):
     """An :class:`EnsembleDetector` of two named detectors (train-normalised mean of their scores);

@@ -133,6 +133,11 @@ class BaseDetector:
     def _raw_scores(self, X: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _train_raw_scores(self, X: np.ndarray) -> np.ndarray:
+        """Raw scores of the training rows, for the threshold: the same as for new rows unless
+        a detector's model contains the rows themselves (ECDF-based detectors count them once)."""
+        return self._raw_scores(X)
+
     def _contributions(self, X: np.ndarray) -> np.ndarray:
         base = self._raw_scores(X)
         out = np.empty_like(X)
@@ -150,7 +155,7 @@ class BaseDetector:
         self.n_features_in_ = X.shape[1]
         self.median_ = np.median(X, axis=0)
         self._fit(X, progress)
-        self.train_scores_ = self.decision_function(X)
+        self.train_scores_ = causal_mean(self._train_raw_scores(X), self.smoothing)
         self.threshold_: Threshold = fit_threshold(self.train_scores_, self.threshold, risk=self.risk,
                                                    level=self.level, rate=self.rate)
         return self

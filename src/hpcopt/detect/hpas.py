@@ -20,9 +20,10 @@ anomaly windows (``labels.csv.gz``).
 Protocol of :func:`evaluate_hpas`: per application, fit the detector on that application's
 healthy run (threshold from its training scores only), then score every anomalous run of
 the same application; report per run the event recall of the injected windows, the false
-alarms (alert runs touching no window), point-wise F1 and AUROC. ``train_on="other-runs"``
-fits, for each scored run, on the healthy run plus the normal seconds of the *other* runs
-(leave one run out).
+alarms (alert runs touching no window), point-wise F1 and AUROC. ``train_on="past-runs"``
+fits, for each scored run, on the healthy run plus the normal seconds of the runs that
+ended before it started; ``"other-runs"`` on those of every other run (leave one run out,
+later runs included: optimistic).
 """
 
 from __future__ import annotations
@@ -95,7 +96,9 @@ def hpas_run_features(run_dir: str | Path, *, baseline_s: int = 30, max_gap: int
     if X.empty:
         raise InputError("the sampler files share no time steps", source=str(run_dir))
     base = X.loc[X.index < X.index[0] + baseline_s].median(axis=0)
-    return X - base
+    out = X - base
+    out.attrs["start_time"] = t0  # the run's first LDMS timestamp (epoch s): orders the runs in time
+    return out
 
 
 def _rates(g: pd.DataFrame, counters: list[str], repairs: RepairLog | None) -> pd.DataFrame:
@@ -118,7 +121,7 @@ def _labels_for(index: np.ndarray, windows: list[tuple[float, float]]) -> np.nda
 
 
 #: where the normal model of a scored run comes from (see :func:`evaluate_hpas`)
-TRAIN_ON = ("healthy", "other-runs")
+TRAIN_ON = ("healthy", "past-runs", "other-runs")
 
 
 def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, ...] | None = None,
@@ -128,14 +131,18 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
     """Per-run event recall and false alarms of ``detector`` on the HPAS/LDMS runs.
 
     ``train_on="healthy"``: per application, the detector is fitted once on the application's
-    one healthy run (no label is read). ``train_on="other-runs"`` (leave one run out): for
-    each scored run, the detector is fitted on the healthy run plus the seconds *outside* the
-    anomaly windows of every *other* run of the same application -- a richer picture of
-    normal run-to-run variation. The labels of the scored run are never read; those of the
-    other runs only select their normal seconds (semi-supervised, as when an operator trains
-    on known-good periods). Rows of different runs are pooled, so a detector with look-back
-    sees joins between runs in its training data. Either way the threshold comes from the
-    training scores only.
+    one healthy run (no label is read). ``train_on="past-runs"``: for each scored run, the
+    detector is fitted on the healthy run plus the seconds *outside* the anomaly windows of
+    the application's runs that *ended before the scored run started* (ordered by their
+    first LDMS timestamp) -- what an operator could have trained on at the time.
+    ``train_on="other-runs"`` (leave one run out) uses *every* other run, later ones
+    included: an optimistic, cross-validation-style figure, not a deployable one. In both,
+    the labels of the scored run are never read; those of the other runs only select their
+    normal seconds (semi-supervised, as when an operator trains on known-good periods). The
+    normal seconds are pooled: a detector with look-back or smoothing sees joins between
+    runs and across each removed window in its training data, and the seconds right after a
+    window may still carry its after-effects. The threshold always comes from the training
+    scores only.
 
     ``adapt="spot"``/``"dspot"`` runs a streaming threshold over each run's scores, calibrated
     on the training scores (a fresh one per run). Each run gets two chance floors that
@@ -152,7 +159,7 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
     from hpcopt.errors import ConfigError
 
     if train_on not in TRAIN_ON:
-        raise ConfigError(f"train_on must be one of {', '.join(TRAIN_ON)}; got {train_on!r} instead.")
+        raise ConfigError(f"train_on (--train-on) must be one of {', '.join(TRAIN_ON)}; got {train_on!r} instead.")
     root = Path(root)
     lab = load_hpas_labels(root)
     app_names = sorted(lab["app"].unique()) if apps is None else list(apps)
@@ -173,9 +180,11 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
                                 repairs=repairs)
         # every anomalous run of the application: features on the healthy run's columns, labels
         runs = {}
+        span = {}  # run -> (first, last) LDMS timestamp
         for run_id, g in lab[(lab["app"] == app) & (lab["n_anomalies"] > 0)].groupby("run_id", sort=True):
             X = hpas_run_features(root / "runs" / run_id, baseline_s=baseline_s, per_core=per_core,
                                   repairs=repairs)
+            span[run_id] = (X.attrs["start_time"], X.attrs["start_time"] + float(X.index[-1]))
             X = X.reindex(columns=Xtr.columns)
             missing = int(X.isna().all(axis=0).sum())
             if missing:
@@ -183,21 +192,25 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
             X = X.ffill().bfill()
             windows = [(float(r.start_s), float(r.end_s), str(r.anomaly)) for r in g.itertuples()]
             runs[run_id] = (X, windows, _labels_for(X.index.to_numpy(), [(w[0], w[1]) for w in windows]))
-        det = copy.deepcopy(detector).fit(Xtr.to_numpy())
-        fitted[app] = {"train_on": train_on, "train_run": healthy[0], "n_features": int(Xtr.shape[1]),
-                       "n_train": int(len(Xtr)), "threshold": det.threshold_.value,
-                       "threshold_method": det.threshold_.method}
-        if adapt:
-            from hpcopt.detect.evaluate import make_spot
+        fitted[app] = {"train_on": train_on, "train_run": healthy[0], "n_features": int(Xtr.shape[1])}
+        if train_on == "healthy":
+            det = copy.deepcopy(detector).fit(Xtr.to_numpy())
+            fitted[app].update(n_train=int(len(Xtr)), threshold=det.threshold_.value,
+                               threshold_method=det.threshold_.method)
+            if adapt:
+                from hpcopt.detect.evaluate import make_spot
 
-            start = make_spot(det, adapt, adapt_params)  # each run starts from this state
-            fitted[app].update(threshold=float(start.threshold_), threshold_method=start.method)
+                start = make_spot(det, adapt, adapt_params)  # each run starts from this state
+                fitted[app].update(threshold=float(start.threshold_), threshold_method=start.method)
+        else:
+            fitted[app]["per_run"] = "one fit per scored run: see each run's n_train, train_runs and threshold"
         for run_id, (X, windows, y) in runs.items():
-            n_train = len(Xtr)
-            if train_on == "other-runs":
-                normal = [Xtr.to_numpy()] + [Xo.to_numpy()[yo == 0] for o, (Xo, _, yo) in runs.items() if o != run_id]
-                pooled = np.vstack(normal)
-                n_train = int(len(pooled))
+            n_train, train_runs = len(Xtr), [healthy[0]]
+            if train_on != "healthy":
+                others = [o for o in runs if o != run_id
+                          and (train_on == "other-runs" or span[o][1] <= span[run_id][0])]
+                pooled = np.vstack([Xtr.to_numpy()] + [runs[o][0].to_numpy()[runs[o][2] == 0] for o in others])
+                n_train, train_runs = int(len(pooled)), [healthy[0], *others]
                 det = copy.deepcopy(detector).fit(pooled)
             s = det.decision_function(X.to_numpy())
             if adapt:
@@ -217,7 +230,7 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
                 det_w.append({"anomaly": kind, "start_s": st, "end_s": en, "detected": bool(hit.size),
                               "delay_s": float(idx[m][hit[0]] - st) if hit.size else None})
             false_runs = sum(1 for s0, e0 in label_segments(a) if not y[s0:e0].any())
-            row = {"run_id": run_id, "app": app, "n_rows": int(len(idx)), "n_train": n_train,
+            row = {"run_id": run_id, "app": app, "n_rows": int(len(idx)), "n_train": n_train, "train_runs": train_runs,
                    "threshold": start_threshold, "anomalous_share": float(y.mean()),
                    "windows": det_w, "event_recall": float(np.mean([w["detected"] for w in det_w])),
                    "false_alarms": int(false_runs), "alert_rate_outside": float(a[y == 0].mean()) if (y == 0).any()
@@ -270,9 +283,13 @@ def shifted_event_recall(alerts: np.ndarray, windows: list[np.ndarray], n_shifts
 
 
 def _fit_sentence(result: dict) -> str:
-    if result.get("train_on", "healthy") == "other-runs":
-        return ("fitted for each run on its application's healthy run plus the normal seconds of the other runs "
-                "(leave one run out; the scored run's labels are never read)")
+    train_on = result.get("train_on", "healthy")
+    if train_on == "past-runs":
+        return ("fitted for each run on its application's healthy run plus the normal seconds of the runs that "
+                "ended before it started (the scored run's labels are never read)")
+    if train_on == "other-runs":
+        return ("fitted for each run on its application's healthy run plus the normal seconds of all the other "
+                "runs (leave one run out, later runs included: optimistic; the scored run's labels are never read)")
     return "fitted per application on its healthy run"
 
 

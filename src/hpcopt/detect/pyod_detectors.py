@@ -13,8 +13,12 @@
   data *plus all the rows being scored*, so a row's score depends on the other rows of the
   same call (transductive). By default (``ecdf_reference="train"``) hpcopt scores each row
   as PyOD would score that row alone: the ECDFs are the training data plus the row itself,
-  ``(#{train <= x} + 1) / (n + 1)``, and the skewness signs are the training data's. The
-  scores are then causal, equal PyOD's one-row scores, and stream.
+  ``(#{train <= x} + 1) / (n + 1)``, and the skewness signs are those of the training data
+  plus the row (from the training power sums). The scores are then causal, equal PyOD's
+  one-row scores (except where a metric is constant over the training data and the row,
+  where PyOD gets NaN and hpcopt counts both tails), and stream. The training rows'
+  own scores, on which the threshold is calibrated, count each row once (``#{train <= x} /
+  n``, PyOD's in-sample scores): counting it twice would bias the threshold low.
   ``ecdf_reference="train+scored"`` keeps PyOD's batch behaviour (``ecod_batch``,
   ``copod_batch``): fine for batch evaluation (no labels are used) but not causal, so
   :class:`~hpcopt.detect.stream.StreamScorer` refuses it.
@@ -24,6 +28,8 @@ at ``+-clip`` like the other detectors. Install with ``pip install 'hpcopt[detec
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -83,9 +89,15 @@ class PyODDetector(BaseDetector):
                               "every row against its training model already. Leave it at 'train'.")
         _check_pos(self, "min_scale", self.min_scale)
         _check_pos(self, "clip", self.clip)
+        self.mean_, self.scale_ = standard_scale(X, self.min_scale)
+        if self._causal_ecdf:
+            # PyOD's estimator is not needed: the training ECDFs and moments are all there is
+            Z = self._z(X)
+            self.sorted_train_ = np.sort(Z, axis=0)
+            self.power_sums_ = np.vstack([Z.sum(axis=0), (Z ** 2).sum(axis=0), (Z ** 3).sum(axis=0)])
+            return
         module, cls = PYOD_MODELS[self.model]
         mod = require(module, "detect")
-        self.mean_, self.scale_ = standard_scale(X, self.min_scale)
         try:
             est = getattr(mod, cls)(**(self.model_params or {}))
         except TypeError as exc:
@@ -93,18 +105,36 @@ class PyODDetector(BaseDetector):
         state = np.random.get_state()
         np.random.seed(0 if self.random_state is None else int(self.random_state))
         try:
-            est.fit(self._z(X))
+            with warnings.catch_warnings():  # scipy warns about metrics constant in training
+                warnings.simplefilter("ignore", RuntimeWarning)
+                est.fit(self._z(X))
         finally:
             np.random.set_state(state)
         self.estimator_ = est
-        if self._causal_ecdf:
-            Z = self._z(X)
-            self.sorted_train_ = np.sort(Z, axis=0)
-            # a metric constant in training has no skewness (scipy gives NaN): both tails count
-            self.skew_sign_ = np.nan_to_num(np.sign(require("scipy.stats", "detect").skew(Z, axis=0)), nan=0.0)
 
-    def _tail_scores(self, X) -> np.ndarray:
-        """Per-metric tail scores ``O`` of ECOD/COPOD, each row against the training ECDFs plus itself."""
+    @staticmethod
+    def _moment_skew_sign(s1, s2, s3, n) -> np.ndarray:
+        """Sign of the (biased, as scipy's and PyOD's) skewness from power sums over ``n`` rows;
+        0 where the values are constant (PyOD gets NaN there)."""
+        mean, e2, e3 = s1 / n, s2 / n, s3 / n
+        m2 = e2 - mean ** 2
+        m3 = e3 - 3.0 * mean * e2 + 2.0 * mean ** 3
+        return np.where(m2 > 1e-24, np.sign(m3), 0.0)
+
+    def _skew_sign(self, Z: np.ndarray | None = None) -> np.ndarray:
+        """Each metric's skewness sign over the training rows (``Z`` None) or over the training
+        rows plus each row of ``Z`` -- what PyOD computes on the data it is given."""
+        s1, s2, s3 = self.power_sums_
+        n = self.sorted_train_.shape[0]
+        if Z is None:
+            return self._moment_skew_sign(s1, s2, s3, n)
+        return self._moment_skew_sign(s1 + Z, s2 + Z ** 2, s3 + Z ** 3, n + 1.0)
+
+    def _tail_scores(self, X, *, in_sample: bool = False) -> np.ndarray:
+        """Per-metric tail scores ``O`` of ECOD/COPOD: each row against the training ECDFs plus
+        itself. ``in_sample=True`` for the training rows themselves, which are already in the
+        ECDFs: counted once (``#{train <= x} / n``, PyOD's in-sample scores), not twice, so
+        that the threshold calibrated on them is not biased low."""
         Z = self._z(X)
         S = self.sorted_train_
         n = S.shape[0]
@@ -113,13 +143,24 @@ class PyODDetector(BaseDetector):
         for j in range(Z.shape[1]):  # #{train <= x} and #{train >= x}, ties included as PyOD counts them
             below[:, j] = np.searchsorted(S[:, j], Z[:, j], side="right")
             above[:, j] = n - np.searchsorted(S[:, j], Z[:, j], side="left")
-        u_left = -np.log((below + 1.0) / (n + 1.0))
-        u_right = -np.log((above + 1.0) / (n + 1.0))
-        sk = self.skew_sign_
+        extra = 0.0 if in_sample else 1.0
+        u_left = -np.log((below + extra) / (n + extra))
+        u_right = -np.log((above + extra) / (n + extra))
+        sk = self._skew_sign(None if in_sample else Z)
         u_skew = u_left * -np.sign(sk - 1) + u_right * np.sign(sk + 1)
         if self.model == "ecod":
             return np.maximum(u_skew, np.maximum(u_left, u_right))
         return np.maximum(u_skew, (u_left + u_right) / 2.0)
+
+    def _train_raw_scores(self, X):
+        if self._causal_ecdf:
+            return self._tail_scores(X, in_sample=True).sum(axis=1)
+        return super()._train_raw_scores(X)
+
+    def __setstate__(self, state):
+        # ECOD/COPOD pickled before ``ecdf_reference`` existed were PyOD's batch scores
+        state.setdefault("ecdf_reference", "train+scored")
+        self.__dict__.update(state)
 
     def _z(self, X):
         return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
