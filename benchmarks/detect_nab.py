@@ -8,7 +8,9 @@ are used only for the metrics. Means are over the files that have a window (F1, 
 event recall) or over all files (false alarms per day).
 
 NAB's own score (hpcopt.detect.nab_score; normalised, null detector = 0, perfect = 100) of the
-same alerts, for its three profiles, is added to every row (``nab``), beside the null detector.
+same alerts, for its three profiles, is added to every row (``nab``), beside the null detector and
+two chance floors at the row's own alerts (medians over 10 seeds): random alerts at each file's
+alert rate, and the file's own alerts shifted circularly (which keeps their runs).
 The training part is not scored (it is NAB's probationary period in length, round(0.15 n) rows,
 except in the two long realKnownCause files, where NAB caps it at 750 rows: there one window of
 machine_temperature_system_failure lies in the training part and is not scored, 37 of 38).
@@ -44,6 +46,8 @@ from hpcopt.errors import InputError  # noqa: E402
 #: standard / reward_low_FP_rate / reward_low_FN_rate
 SCOREBOARD = {"Numenta HTM": [70.5, 62.6, 75.2], "Windowed Gaussian": [39.6, 20.9, 47.4],
               "Random (mean over seeds)": [11.0, 1.2, 19.5], "Null": [0.0, 0.0, 0.0]}
+
+N_FLOOR_SEEDS = 10
 
 KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day", "pa_f1",
         "best_f1_oracle", "alert_rate")
@@ -119,8 +123,17 @@ def main() -> None:
             nab, nab_files = nab_of(alerts_of[th])
             for x, d in zip(lst, nab_files):
                 x["nab_raw"] = d
+            # chance floors at the row's own alerts: independent random alerts at each file's alert
+            # rate, and the file's own alerts shifted circularly (keeps their runs); medians over seeds
+            floors = {"same_rate": [], "shifted": []}
+            for k in range(N_FLOOR_SEEDS):
+                rng = np.random.default_rng([args.seed, k])
+                floors["same_rate"].append(nab_of([rng.random(len(a)) < np.mean(a) for a in alerts_of[th]])[0])
+                floors["shifted"].append(nab_of([np.roll(a, rng.integers(len(a))) for a in alerts_of[th]])[0])
             for prof in PROFILES:
                 mean[f"nab_{prof}"] = nab[prof]["score"]
+                for f, lst_f in floors.items():
+                    nab[prof][f"chance_{f}_median"] = round(float(np.median([x[prof]["score"] for x in lst_f])), 4)
             rows[f"{label}+{th}"] = {"detector": name, "params": extra, "threshold": th, "mean": mean, "nab": nab,
                                      "per_file": lst}
             print(f"{label}+{th}: {mean}", file=sys.stderr, flush=True)
