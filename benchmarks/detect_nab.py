@@ -150,6 +150,18 @@ def main() -> None:
                                   "raw": round(sw["raw"], 4), "n_thresholds": sw["n_thresholds"],
                                   "n_files_pot_threshold_at_median": nonpositive.get(label, 0)}
         print(f"{label} NAB label-tuned: {tuned[label]}", file=sys.stderr, flush=True)
+    # the label-tuned protocol's own chance floor: uniform random scores (NAB's random detector),
+    # one corpus threshold swept on the labels; median over seeds
+    uni = {prof: [] for prof in PROFILES}
+    for k in range(N_FLOOR_SEEDS):
+        rng = np.random.default_rng([args.seed, 1000 + k])
+        u = [rng.random(s.test.shape[0]) for s in series]
+        for prof in PROFILES:
+            uni[prof].append(nab_sweep(u, [w for w, _ in windows], [n for _, n in windows],
+                                       probation=[s.train.shape[0] for s in series], profile=prof)["score"])
+    tuned["uniform random scores (median of 10 seeds)"] = {
+        prof: {"score": round(float(np.median(v)), 4), "min": round(float(np.min(v)), 4),
+               "max": round(float(np.max(v)), 4)} for prof, v in uni.items()}
     null, _ = nab_of([np.zeros(s.test.shape[0], dtype=np.int8) for s in series])
     out = {"benchmark": "detect_nab", "seed": args.seed, "n_files": len(files),
            "n_files_with_windows": int(sum(s.labels.any() for s in series)),
