@@ -173,8 +173,9 @@ def main() -> None:
            "nab_null": null, "rows": rows,
            "nab_label_tuned": {"protocol": "SECONDARY, LABEL-TUNED: NAB's own protocol -- one threshold on "
                                            "(score - median training score) / (POT threshold - median training "
-                                           "score) for the whole corpus, per profile, chosen to maximise NAB's score on the corpus labels; for comparison "
-                                           "with NAB's scoreboard only (that covers all 58 NAB files, this 20)",
+                                           "score) for the whole corpus, per profile, chosen to maximise NAB's "
+                                           "score on the corpus labels; for comparison with NAB's scoreboard only "
+                                           "(that covers all 58 NAB files, this 20)",
                                "rows": tuned,
                                "scoreboard_nab_v1_0_all_58_files": {k: dict(zip(PROFILES, v))
                                                                     for k, v in SCOREBOARD.items()}}}

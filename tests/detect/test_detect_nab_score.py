@@ -164,7 +164,8 @@ def test_sweep_finds_the_best_corpus_threshold(cases, seed):
     best = nab_sweep(scores, wins, ns, probation=probs, profile=profile)
     brute = {}
     for t in [math.inf, *np.unique(np.concatenate(scores))]:
-        fs = [nab_score_file(s >= t, w, n, probation=pb, profile=profile) for s, w, n, pb in zip(scores, wins, ns, probs)]
+        fs = [nab_score_file(s >= t, w, n, probation=pb, profile=profile)
+              for s, w, n, pb in zip(scores, wins, ns, probs)]
         brute[t] = sum(f.raw for f in fs)
     top = max(brute.values())
     assert best["raw"] == pytest.approx(top)
@@ -189,7 +190,8 @@ def test_bad_input_says_what_and_where():
     with pytest.raises(InputError, match="one entry per file"):
         nab_sweep([np.zeros(N)], [], [N])
     with pytest.raises(ConfigError, match="different profiles"):
-        nab_score([nab_score_file(np.zeros(N), WIN, N), nab_score_file(np.zeros(N), WIN, N, profile="reward_low_FN_rate")])
+        nab_score([nab_score_file(np.zeros(N), WIN, N),
+                   nab_score_file(np.zeros(N), WIN, N, profile="reward_low_FN_rate")])
     with pytest.raises(ConfigError):
         probation_length(100, 1.5)
 

@@ -108,7 +108,8 @@ def _windows(windows, n_rows: int, where: str) -> np.ndarray:
         if not 0 <= left <= right < n_rows:
             raise InputError(f"window {k} = rows {left}..{right} is not inside the file's {n_rows} rows "
                              "(0-based, both ends inclusive, first <= last)", source=where,
-                             hint="give windows as row indices in the whole file, e.g. from hpcopt.detect.nab.nab_windows")
+                             hint="give windows as row indices in the whole file, e.g. from "
+                                  "hpcopt.detect.nab.nab_windows")
         if k and left <= w[k - 1, 1]:
             raise InputError(f"window {k} (rows {left}..{right}) starts before window {k - 1} ends "
                              f"(row {w[k - 1, 1]})", source=where, hint="windows must be sorted and must not overlap")
@@ -241,8 +242,8 @@ def nab_score(file_scores: Sequence[NabFileScore]) -> dict:
             "false_positives": sum(f.false_positives for f in file_scores)}
 
 
-def nab_sweep(scores: Sequence, windows: Sequence, n_rows: Sequence[int], *, probation: Sequence[int | None] | None = None,
-              profile: str | NabProfile = "standard", sources: Sequence[str] | None = None) -> dict:
+def nab_sweep(scores: Sequence, windows: Sequence, n_rows: Sequence[int], *,
+              probation: Sequence[int | None] | None = None, profile: str | NabProfile = "standard", sources: Sequence[str] | None = None) -> dict:
     """NAB's threshold optimisation: the one threshold ``t`` (detection where ``score >= t``) for
     the whole corpus that maximises the summed raw score. **Label-tuned** -- the threshold is
     chosen with the labels it is scored on, as NAB's scoreboard does; use it only for
