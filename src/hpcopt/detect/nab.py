@@ -6,9 +6,10 @@ online, and the first 15 % of each file is a *probationary period* in which they
 are not scored. :func:`load_nab_series` follows that: the probationary period is the
 training part, the rest is the test part, and a test row is labelled 1 inside a window.
 
-This is not NAB's own score (which rewards early detection inside a window with a sigmoid and
-weighs false positives by an application profile); the evaluation reports hpcopt's point,
-event and ranking metrics, beside random, instead.
+NAB's own score (early detection inside a window rewarded by a sigmoid, false positives
+weighed by an application profile) is in :mod:`hpcopt.detect.nab_score`; :func:`nab_windows`
+gives it each window's rows in the file, read from the label file (so adjacent windows stay
+separate, which they would not if read back from the 0/1 labels).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pandas as pd
 from hpcopt.data.telemetry import LabelledSeries, RepairLog
 from hpcopt.errors import InputError
 
-__all__ = ["load_nab_series", "list_nab_files", "PROBATION"]
+__all__ = ["load_nab_series", "list_nab_files", "nab_windows", "PROBATION"]
 
 #: NAB's probationary share of each file (learning only, not scored)
 PROBATION = 0.15
@@ -44,11 +45,8 @@ def _labels(root: str | Path) -> pd.DataFrame:
     return pd.read_csv(p)
 
 
-def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION) -> LabelledSeries:
-    """One NAB file as a :class:`LabelledSeries` (train = probationary period, labels from windows)."""
-    if not 0.0 < probation < 1.0:
-        raise InputError(f"probation must be in (0, 1); got {probation!r}")
-    root = Path(root)
+def _read(root: Path, file: str) -> tuple[str, pd.DataFrame, pd.Series, pd.Series]:
+    """The data file (``.csv.gz`` or ``.csv``): its label name, rows, timestamps and values."""
     file = str(file).removesuffix(".gz")  # labels name the plain .csv
     path = root / "data" / (file + ".gz")
     if not path.exists():
@@ -63,6 +61,40 @@ def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION
     if ts.isna().any() or vals.isna().any():
         bad = int(np.flatnonzero((ts.isna() | vals.isna()).to_numpy())[0])
         raise InputError("a timestamp or value is not readable", source=str(path), line=bad + 2)
+    return file, df, ts, vals
+
+
+def nab_windows(root: str | Path, file: str) -> tuple[list[tuple[int, int]], int]:
+    """Each anomaly window of ``file`` as ``(first_row, last_row)`` (0-based rows of the whole
+    file, both inclusive, in time order) from ``labels.csv.gz`` (kind=window), and the file's
+    row count -- the inputs of :func:`hpcopt.detect.nab_score.nab_score_file`.
+
+    A window covers the rows whose timestamp lies in ``[start, end]``; it must cover at least one
+    row and be one block of consecutive rows.
+    """
+    root = Path(root)
+    file, df, ts, _ = _read(root, file)
+    lab = _labels(root)
+    win = lab[(lab["file"] == file) & (lab["kind"] == "window")]
+    out = []
+    for r in win.itertuples():
+        rows = np.flatnonzero(((ts >= pd.Timestamp(r.start)) & (ts <= pd.Timestamp(r.end))).to_numpy())
+        if not len(rows):
+            raise InputError(f"window {r.start}..{r.end} covers no row of the file", source=f"{root}/labels.csv.gz",
+                             hint="check that the label file matches this data file")
+        if rows[-1] - rows[0] + 1 != len(rows):
+            raise InputError(f"window {r.start}..{r.end} is not one block of consecutive rows (timestamps step back "
+                             "inside it)", source=f"{root}/labels.csv.gz")
+        out.append((int(rows[0]), int(rows[-1])))
+    return sorted(out), len(df)
+
+
+def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION) -> LabelledSeries:
+    """One NAB file as a :class:`LabelledSeries` (train = probationary period, labels from windows)."""
+    if not 0.0 < probation < 1.0:
+        raise InputError(f"probation must be in (0, 1); got {probation!r}")
+    root = Path(root)
+    file, df, ts, vals = _read(root, file)
     # NAB scores rows in file order; a few of its files repeat or step back in time (e.g. a
     # clock change). Rows are kept in file order, as NAB keeps them, and the count is reported.
     steps = np.diff(ts.to_numpy()).astype("timedelta64[ns]").astype(np.int64)
