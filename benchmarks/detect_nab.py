@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from hpcopt.detect import make_detector  # noqa: E402
 from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot  # noqa: E402
 from hpcopt.detect.nab import list_nab_files, load_nab_series, nab_windows  # noqa: E402
-from hpcopt.detect.nab_score import PROFILES, nab_score, nab_score_file, nab_sweep  # noqa: E402
+from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file, nab_sweep  # noqa: E402
 from hpcopt.errors import InputError  # noqa: E402
 
 #: published NAB v1.0 scoreboard (numenta/NAB README; all 58 files, label-tuned thresholds):
@@ -130,10 +130,21 @@ def main() -> None:
                 rng = np.random.default_rng([args.seed, k])
                 floors["same_rate"].append(nab_of([rng.random(len(a)) < np.mean(a) for a in alerts_of[th]])[0])
                 floors["shifted"].append(nab_of([np.roll(a, rng.integers(len(a))) for a in alerts_of[th]])[0])
+            # the same alerts reported as events (the first row of each alert run, as the stream
+            # emits them), beside the same floor for events: the file's own alerts shifted
+            onsets, _ = nab_of([alert_onsets(a) for a in alerts_of[th]])
+            onset_floor = []
+            for k in range(N_FLOOR_SEEDS):
+                rng = np.random.default_rng([args.seed, k])
+                onset_floor.append(nab_of([alert_onsets(np.roll(a, rng.integers(len(a)))) for a in alerts_of[th]])[0])
             for prof in PROFILES:
                 mean[f"nab_{prof}"] = nab[prof]["score"]
+                mean[f"nab_onsets_{prof}"] = onsets[prof]["score"]
                 for f, lst_f in floors.items():
                     nab[prof][f"chance_{f}_median"] = round(float(np.median([x[prof]["score"] for x in lst_f])), 4)
+                nab[prof]["onsets"] = {"score": onsets[prof]["score"],
+                                       "chance_shifted_median": round(float(np.median(
+                                           [x[prof]["score"] for x in onset_floor])), 4)}
             rows[f"{label}+{th}"] = {"detector": name, "params": extra, "threshold": th, "mean": mean, "nab": nab,
                                      "per_file": lst}
             print(f"{label}+{th}: {mean}", file=sys.stderr, flush=True)

@@ -233,3 +233,22 @@ def test_real_nab_windows_null_and_perfect():
     fs = [nab_score_file(np.zeros(n, np.int8), w, n) for w, n in per.values()]
     tot = nab_score(fs)
     assert (tot["windows_scored"], tot["null"], tot["perfect"]) == (38, -38.0, pytest.approx(38.0))
+
+
+def test_alert_onsets_keep_the_first_row_of_each_alert_run():
+    from hpcopt.detect.nab_score import alert_onsets
+
+    a = np.array([0, 1, 1, 0, 1, 0, 0, 1, 1, 1])
+    assert alert_onsets(a).tolist() == [0, 1, 0, 0, 1, 0, 0, 1, 0, 0]
+    assert alert_onsets(np.array([1, 1, 0])).tolist() == [1, 0, 0]  # an alert at row 0 is an onset
+    assert alert_onsets(np.zeros(0)).tolist() == []
+    # a long false alert run costs once as onsets, many times as rows
+    w = [(50, 59)]
+    rows = np.zeros(200, dtype=np.int8)
+    rows[100:140] = 1
+    rows[52] = 1
+    per_row = nab_score_file(rows, w, 200, probation=10)
+    per_event = nab_score_file(alert_onsets(rows), w, 200, probation=10)
+    assert per_event.raw > per_row.raw and per_event.false_positives == 1 and per_row.false_positives == 40
+    with pytest.raises(InputError, match="one 0/1 value per row"):
+        alert_onsets(np.zeros((3, 2)))

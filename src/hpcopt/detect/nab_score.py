@@ -53,7 +53,7 @@ import numpy as np
 from hpcopt.errors import ConfigError, InputError
 
 __all__ = ["PROFILES", "NabProfile", "NabFileScore", "probation_length", "scaled_sigmoid", "nab_score_file",
-           "nab_score", "nab_sweep"]
+           "nab_score", "nab_sweep", "alert_onsets"]
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,22 @@ PROFILES: dict[str, NabProfile] = {
 #: NAB's probationary share and its cap (the share of 5,000 rows)
 PROBATION_FRACTION = 0.15
 _PROBATION_CAP_ROWS = 5000
+
+
+def alert_onsets(alerts) -> np.ndarray:
+    """The first row of every run of consecutive alerts (0/1 array of the same length).
+
+    This is what :class:`~hpcopt.detect.stream.StreamScorer` reports as ``alert`` events; NAB
+    charges every detected row outside a window, so a detector that stays in alert for many
+    rows is scored very differently from one that reports the start of each alert.
+    """
+    a = np.asarray(alerts)
+    if a.ndim != 1:
+        raise InputError(f"alerts must be one 0/1 value per row; got shape {a.shape}")
+    on = a.astype(bool)
+    out = on.copy()
+    out[1:] &= ~on[:-1]
+    return out.astype(np.int8)
 
 
 def probation_length(n_rows: int, fraction: float = PROBATION_FRACTION) -> int:
