@@ -148,6 +148,25 @@ def test_causal_ecdf_training_scores_count_each_row_once(model):
     assert (causal._raw_scores(X) <= causal.train_scores_ + 1e-12).all()
 
 
+def test_wrappers_calibrate_causal_ecdf_members_on_their_in_sample_scores():
+    from hpcopt.detect.detectors import EnsembleDetector, MetricNormDetector, RecentredDetector, recentre
+
+    X = _skewed(0, 400)
+    ecod = make_detector("ecod", smoothing=1)
+    rec = RecentredDetector(detector=ecod, window=20, smoothing=1).fit(X)
+    np.testing.assert_allclose(rec.train_scores_, rec.inner_.train_scores_, rtol=1e-12)
+    assert not np.allclose(rec.train_scores_, rec.inner_._raw_scores(recentre(X, 20, rec.median_)))
+    ens = EnsembleDetector(detectors=[ecod, make_detector("mad", smoothing=1)], smoothing=1).fit(X)
+    m, (med, scale) = ens.members_[0], ens.norm_[0]
+    assert med == pytest.approx(float(np.median(m.train_scores_)))
+    np.testing.assert_allclose(ens.train_scores_, np.mean(
+        [(m.train_scores_ - med) / scale, (ens.members_[1].train_scores_ - ens.norm_[1][0]) / ens.norm_[1][1]], axis=0))
+    norm = MetricNormDetector(detector=ecod, reduce="max", smoothing=1).fit(X)
+    C = norm.inner_._tail_scores(X, in_sample=True)
+    np.testing.assert_allclose(norm.centre_, np.median(C, axis=0))
+    np.testing.assert_allclose(norm.train_scores_, ((C - norm.centre_) / norm.spread_).max(axis=1))
+
+
 def test_causal_ecod_threshold_keeps_the_false_alarm_rate_near_the_risk():
     # on fresh data from the training distribution, POT at risk 0.01 should alert on about 1 %;
     # training scores that counted each row twice gave 0.038 here

@@ -138,6 +138,10 @@ class BaseDetector:
         a detector's model contains the rows themselves (ECDF-based detectors count them once)."""
         return self._raw_scores(X)
 
+    def _train_contributions(self, X: np.ndarray) -> np.ndarray:
+        """Per-metric contributions of the training rows (see :meth:`_train_raw_scores`)."""
+        return self._contributions(X)
+
     def _contributions(self, X: np.ndarray) -> np.ndarray:
         base = self._raw_scores(X)
         out = np.empty_like(X)

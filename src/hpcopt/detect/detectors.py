@@ -249,7 +249,7 @@ class EnsembleDetector(BaseDetector):
         for i, det in enumerate(members):
             det = copy.deepcopy(det)
             det.fit(X)
-            raw = det._raw_scores(X)
+            raw = det._train_raw_scores(X)
             med, q99 = float(np.median(raw)), float(np.quantile(raw, 0.99))
             self.members_.append(det)
             self.norm_.append((med, max(q99 - med, 1e-12)))
@@ -257,11 +257,15 @@ class EnsembleDetector(BaseDetector):
                 progress(i + 1, len(members), type(det).__name__)
         self.context_ = max(d.context_ for d in self.members_)
 
-    def _normalised(self, X):
-        return [(d._raw_scores(X) - m) / s for d, (m, s) in zip(self.members_, self.norm_)]
+    def _normalised(self, X, *, training: bool = False):
+        return [((d._train_raw_scores(X) if training else d._raw_scores(X)) - m) / s
+                for d, (m, s) in zip(self.members_, self.norm_)]
 
     def _raw_scores(self, X):
         return np.mean(self._normalised(X), axis=0)
+
+    def _train_raw_scores(self, X):
+        return np.mean(self._normalised(X, training=True), axis=0)
 
     def _contributions(self, X):
         if self.explain_member is not None:
@@ -332,8 +336,14 @@ class RecentredDetector(BaseDetector):
     def _raw_scores(self, X):
         return self.inner_._raw_scores(recentre(X, self.window, self.median_))
 
+    def _train_raw_scores(self, X):  # the inner detector was fitted on exactly these recentred rows
+        return self.inner_._train_raw_scores(recentre(X, self.window, self.median_))
+
     def _contributions(self, X):
         return self.inner_._contributions(recentre(X, self.window, self.median_))
+
+    def _train_contributions(self, X):
+        return self.inner_._train_contributions(recentre(X, self.window, self.median_))
 
 
 class MetricNormDetector(BaseDetector):
@@ -383,15 +393,21 @@ class MetricNormDetector(BaseDetector):
                               f"got {self.quantile!r} instead.")
         _check_pos(self, "min_scale", self.min_scale)
         self.inner_ = copy.deepcopy(self.detector).fit(X, progress=progress)
-        C = self.inner_._contributions(X)
+        C = self.inner_._train_contributions(X)
         self.centre_ = np.median(C, axis=0)
         self.spread_ = np.maximum(np.quantile(C, self.quantile, axis=0) - self.centre_, self.min_scale)
 
-    def _normalised(self, X):
-        return (self.inner_._contributions(X) - self.centre_) / self.spread_
+    def _normalised(self, X, *, training: bool = False):
+        C = self.inner_._train_contributions(X) if training else self.inner_._contributions(X)
+        return (C - self.centre_) / self.spread_
+
+    def _train_raw_scores(self, X):
+        return self._reduce(self._normalised(X, training=True))
 
     def _raw_scores(self, X):
-        Z = self._normalised(X)
+        return self._reduce(self._normalised(X))
+
+    def _reduce(self, Z):
         if self.reduce == "max":
             return Z.max(axis=1)
         if self.reduce == "mean":

@@ -157,6 +157,11 @@ class PyODDetector(BaseDetector):
             return self._tail_scores(X, in_sample=True).sum(axis=1)
         return super()._train_raw_scores(X)
 
+    def _train_contributions(self, X):
+        if self._causal_ecdf:
+            return self._tail_scores(X, in_sample=True)
+        return super()._train_contributions(X)
+
     def __setstate__(self, state):
         # ECOD/COPOD pickled before ``ecdf_reference`` existed were PyOD's batch scores
         state.setdefault("ecdf_reference", "train+scored")
