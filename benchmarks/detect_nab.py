@@ -11,7 +11,7 @@ NAB's own score (hpcopt.detect.nab_score; normalised, null detector = 0, perfect
 same alerts, for its three profiles, is added to every row (``nab``), beside the null detector and
 two chance floors at the row's own alerts (medians over 10 seeds): random alerts at each file's
 alert rate, and the file's own alerts shifted circularly (which keeps their runs).
-The training part is not scored (it is NAB's probationary period in length, round(0.15 n) rows,
+The training part is not scored (round(0.15 n) rows, one row more than NAB's floor(0.15 n) on most files,
 except in the two long realKnownCause files, where NAB caps it at 750 rows: there one window of
 machine_temperature_system_failure lies in the training part and is not scored, 37 of 38).
 

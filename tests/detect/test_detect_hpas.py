@@ -125,14 +125,14 @@ def test_shifted_event_recall_by_hand_and_against_np_roll():
     check()
 
 
-def _three_runs(root: Path, window_a=(100, 200)):
+def _three_runs(root: Path, window_a=(100, 200), b_first: bool = False):
     import pandas as pd
 
     if not (root / "runs").exists():
         # run one after another, as on the real node: healthy, then A, then B
         _write_run(root / "runs" / "App", leak_from=10_000, t0=1_700_000_000.0)
-        _write_run(root / "runs" / "App_ML__A", leak_from=100, t0=1_700_001_000.0)
-        _write_run(root / "runs" / "App_ML__B", leak_from=50, t0=1_700_002_000.0)
+        _write_run(root / "runs" / "App_ML__A", leak_from=100, t0=1_700_002_000.0 if b_first else 1_700_001_000.0)
+        _write_run(root / "runs" / "App_ML__B", leak_from=50, t0=1_700_001_000.0 if b_first else 1_700_002_000.0)
     pd.DataFrame([
         {"run_id": "App", "app": "App", "n_anomalies": 0, "included": True, "anomaly": "none", "start_s": None,
          "end_s": None},
@@ -212,3 +212,32 @@ def test_hpas_past_runs_train_only_on_runs_that_ended_before(tmp_path):
     assert runs["App_ML__B"]["train_runs"] == ["App", "App_ML__A"] and runs["App_ML__B"]["n_train"] == 199 + 99
     report = evaluate_hpas(root, make_detector("mad"), train_on="past-runs", keep_scores=True)
     assert "ended before it started" in write_hpas_report(tmp_path / "past.html", report).read_text()
+
+
+def test_hpas_past_runs_follow_time_not_names(tmp_path):
+    root = tmp_path / "hpas"
+    _three_runs(root, b_first=True)  # B ran before A: A may learn from B, not the other way round
+    runs = {r["run_id"]: r for r in evaluate_hpas(root, make_detector("mad"), train_on="past-runs")["runs"]}
+    assert runs["App_ML__B"]["train_runs"] == ["App"] and runs["App_ML__B"]["n_train"] == 199
+    assert runs["App_ML__A"]["train_runs"] == ["App", "App_ML__B"] and runs["App_ML__A"]["n_train"] == 199 + 49
+
+
+def test_hpas_past_runs_skip_a_run_still_going(tmp_path):
+    root = tmp_path / "hpas"
+    root.mkdir()
+    import pandas as pd
+
+    # B starts 100 s after A, while A (200 s long) is still running: neither is the other's past
+    _write_run(root / "runs" / "App", leak_from=10_000, t0=1_700_000_000.0)
+    _write_run(root / "runs" / "App_ML__A", leak_from=100, t0=1_700_001_000.0)
+    _write_run(root / "runs" / "App_ML__B", leak_from=50, t0=1_700_001_100.0)
+    pd.DataFrame([
+        {"run_id": "App", "app": "App", "n_anomalies": 0, "included": True, "anomaly": "none", "start_s": None,
+         "end_s": None},
+        {"run_id": "App_ML__A", "app": "App", "n_anomalies": 1, "included": True, "anomaly": "memleak",
+         "start_s": 100, "end_s": 200},
+        {"run_id": "App_ML__B", "app": "App", "n_anomalies": 1, "included": True, "anomaly": "memleak",
+         "start_s": 50, "end_s": 200},
+    ]).to_csv(root / "labels.csv.gz", index=False)
+    runs = {r["run_id"]: r for r in evaluate_hpas(root, make_detector("mad"), train_on="past-runs")["runs"]}
+    assert runs["App_ML__A"]["train_runs"] == ["App"] and runs["App_ML__B"]["train_runs"] == ["App"]

@@ -252,3 +252,16 @@ def test_alert_onsets_keep_the_first_row_of_each_alert_run():
     assert per_event.raw > per_row.raw and per_event.false_positives == 1 and per_row.false_positives == 40
     with pytest.raises(InputError, match="one 0/1 value per row"):
         alert_onsets(np.zeros((3, 2)))
+
+
+def test_sweep_refuses_infinite_scores_and_custom_profiles_do_not_mix():
+    s = np.zeros(N)
+    s[45] = np.inf
+    with pytest.raises(InputError, match="1 scores are NaN or infinite"):
+        nab_sweep([s], [WIN], [N], probation=[PROB])
+    a = np.zeros(N, dtype=np.int8)
+    f1 = nab_score_file(a, WIN, N, probation=PROB, profile=NabProfile(tp=1.0, fp=0.1, fn=1.0))
+    f2 = nab_score_file(a, WIN, N, probation=PROB, profile=NabProfile(tp=1.0, fp=0.5, fn=1.0))
+    with pytest.raises(ConfigError, match="different profiles"):
+        nab_score([f1, f2])
+    assert nab_score([f1, f1])["score"] == 0.0

@@ -161,6 +161,11 @@ def test_wrappers_calibrate_causal_ecdf_members_on_their_in_sample_scores():
     assert med == pytest.approx(float(np.median(m.train_scores_)))
     np.testing.assert_allclose(ens.train_scores_, np.mean(
         [(m.train_scores_ - med) / scale, (ens.members_[1].train_scores_ - ens.norm_[1][0]) / ens.norm_[1][1]], axis=0))
+    # the ensemble's training contributions use its members' in-sample ones too
+    ens1 = EnsembleDetector(detectors=[ecod], smoothing=1).fit(X)
+    s1 = np.maximum((ens1.members_[0].train_scores_ - ens1.norm_[0][0]) / ens1.norm_[0][1], 0.0)
+    C1 = ens1.members_[0]._tail_scores(X, in_sample=True)
+    np.testing.assert_allclose(ens1._train_contributions(X), C1 / C1.sum(axis=1, keepdims=True) * s1[:, None])
     norm = MetricNormDetector(detector=ecod, reduce="max", smoothing=1).fit(X)
     C = norm.inner_._tail_scores(X, in_sample=True)
     np.testing.assert_allclose(norm.centre_, np.median(C, axis=0))
@@ -191,6 +196,25 @@ def test_old_ecdf_pickles_load_as_pyods_batch_scores(tmp_path):
     assert old.ecdf_reference == "train+scored" and old.transductive
     np.testing.assert_array_equal(old.decision_function(T), expected)
     assert pickle.loads(pickle.dumps(make_detector("ecod"))).ecdf_reference == "train"
+
+
+def test_causal_ecdf_pickles_without_power_sums_rebuild_them_exactly(tmp_path):
+    X = _skewed(0, 300)
+    det = make_detector("copod").fit(X)
+    T = _skewed(1, 40)
+    expected = det.decision_function(T)
+    sums = det.power_sums_.copy()
+    del det.__dict__["power_sums_"]  # as saved by the first causal version
+    det.save(tmp_path / "c.pkl")
+    old = load_detector(tmp_path / "c.pkl")
+    np.testing.assert_allclose(old.power_sums_, sums, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(old.decision_function(T), expected, rtol=1e-9)
+    # an old HBOS file gets the only reference HBOS has, so it can be fitted again
+    h = make_detector("hbos").fit(X)
+    del h.__dict__["ecdf_reference"]
+    h.save(tmp_path / "h.pkl")
+    assert load_detector(tmp_path / "h.pkl").ecdf_reference == "train"
+    load_detector(tmp_path / "h.pkl").fit(X)
 
 
 def test_causal_ecod_and_copod_hand_computed_one_metric():
@@ -257,3 +281,5 @@ def test_bad_pyod_parameters():
         make_detector("hbos", ecdf_reference="train+scored").fit(_data())
     with pytest.raises(ConfigError, match=r"ecod_batch.*ecdf_reference='train\+scored'.*use 'ecod'"):
         make_detector("ecod_batch", ecdf_reference="train")
+    with pytest.raises(ConfigError, match="takes no 'model' parameter"):
+        make_detector("ecod", model="hbos")

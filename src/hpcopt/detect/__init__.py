@@ -36,6 +36,9 @@ def _pyod(model, name=None, **fixed):
     def factory(**params):
         from hpcopt.detect.pyod_detectors import PyODDetector
 
+        if "model" in params:
+            raise ConfigError(f"{name or model} is PyOD's {model}; it takes no 'model' parameter. "
+                              f"Name the detector you want instead (hbos, loda, ecod, copod).")
         for k, v in fixed.items():  # a named variant is defined by these: never override them silently
             if k in params and params[k] != v:
                 raise ConfigError(f"{name} is {model} with {k}={v!r}; got {k}={params[k]!r}. "

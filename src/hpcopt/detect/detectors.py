@@ -267,16 +267,20 @@ class EnsembleDetector(BaseDetector):
     def _train_raw_scores(self, X):
         return np.mean(self._normalised(X, training=True), axis=0)
 
-    def _contributions(self, X):
+    def _contributions(self, X, *, training: bool = False):
         if self.explain_member is not None:
-            return self.members_[self.explain_member]._contributions(X)
+            member = self.members_[self.explain_member]
+            return member._train_contributions(X) if training else member._contributions(X)
         out = np.zeros_like(X)
-        for det, s in zip(self.members_, self._normalised(X)):
-            C = det._contributions(X)
+        for det, s in zip(self.members_, self._normalised(X, training=training)):
+            C = det._train_contributions(X) if training else det._contributions(X)
             tot = C.sum(axis=1, keepdims=True)
             share = np.divide(C, tot, out=np.full_like(C, 1.0 / C.shape[1]), where=tot > 0)
             out += share * np.maximum(s, 0.0)[:, None]
         return out / len(self.members_)
+
+    def _train_contributions(self, X):
+        return self._contributions(X, training=True)
 
 
 def recentre(X: np.ndarray, window: int, level: np.ndarray) -> np.ndarray:

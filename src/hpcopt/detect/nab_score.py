@@ -210,7 +210,7 @@ def nab_score_file(alerts, windows, n_rows: int, *, probation: int | None = None
     """
     n_probation = _check(n_rows, probation, source)
     p = _profile(profile)
-    name = profile if isinstance(profile, str) else "custom"
+    name = profile if isinstance(profile, str) else f"custom(tp={p.tp}, fp={p.fp}, fn={p.fn})"
     w = _windows(windows, int(n_rows), source)
     a = _rows(alerts, int(n_rows), n_probation, "alerts", source)
     if a.dtype != bool:
@@ -274,7 +274,7 @@ def nab_sweep(scores: Sequence, windows: Sequence, n_rows: Sequence[int], *,
     if not (len(windows) == len(n_rows) == nf) or (probation is not None and len(probation) != nf):
         raise InputError("scores, windows, n_rows (and probation) must have one entry per file")
     p = _profile(profile)
-    name = profile if isinstance(profile, str) else "custom"
+    name = profile if isinstance(profile, str) else f"custom(tp={p.tp}, fp={p.fp}, fn={p.fn})"
     all_s, all_v, all_w = [], [], []
     null = perfect = 0.0
     base = 0
@@ -284,8 +284,9 @@ def nab_sweep(scores: Sequence, windows: Sequence, n_rows: Sequence[int], *,
         n_probation = _check(n, None if probation is None else probation[f], src)
         w = _windows(windows[f], int(n), src)
         s = _rows(scores[f], int(n), n_probation, "scores", src).astype(np.float64)
-        if np.isnan(s).any():
-            raise InputError("scores contain NaN", source=src)
+        if not np.isfinite(s).all():
+            raise InputError(f"{int((~np.isfinite(s)).sum())} scores are NaN or infinite", source=src,
+                             hint="clip or replace them before the sweep: an infinite score has no threshold above it")
         win, val = _row_values(w, int(n), n_probation, p)
         scored = np.flatnonzero(w[:, 1] >= n_probation) if len(w) else np.zeros(0, np.int64)
         null -= p.fn * len(scored)
