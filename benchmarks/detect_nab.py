@@ -37,10 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.detect import make_detector  # noqa: E402
-from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot  # noqa: E402
-from hpcopt.detect.nab import list_nab_files, load_nab_series, nab_windows  # noqa: E402
+from hpcopt.detect.nab import evaluate_nab, list_nab_files, load_nab_series, nab_windows  # noqa: E402
 from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file, nab_sweep  # noqa: E402
-from hpcopt.errors import InputError  # noqa: E402
 
 #: published NAB v1.0 scoreboard (numenta/NAB README; all 58 files, label-tuned thresholds):
 #: standard / reward_low_FP_rate / reward_low_FN_rate
@@ -48,9 +46,6 @@ SCOREBOARD = {"Numenta HTM": [70.5, 62.6, 75.2], "Windowed Gaussian": [39.6, 20.
               "Random (mean over seeds)": [11.0, 1.2, 19.5], "Null": [0.0, 0.0, 0.0]}
 
 N_FLOOR_SEEDS = 10
-
-KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day", "pa_f1",
-        "best_f1_oracle", "alert_rate")
 
 
 def main() -> None:
@@ -84,69 +79,52 @@ def main() -> None:
     tuned = {}
     nonpositive: dict[str, int] = {}
     for label, (name, extra) in variants.items():
-        per = {"pot": [], "spot": [], "dspot": []}
-        alerts_of = {"pot": [], "spot": [], "dspot": []}
+        # the probationary periods are short (about 600 rows) and many values repeat, so the
+        # initial POT threshold is the 0.90 quantile and SPOT starts from 10 peaks (not 20)
+        params = {"random_state": args.seed, "threshold": "pot", "risk": 0.01, "level": 0.90, **extra}
         ratio = []  # test scores on one scale for all files, for the label-tuned sweep
-        for s in series:
-            # the probationary periods are short (about 600 rows) and many values repeat, so the
-            # initial POT threshold is the 0.90 quantile and SPOT starts from 10 peaks (not 20)
-            params = {"random_state": args.seed, "threshold": "pot", "risk": 0.01, "level": 0.90, **extra}
-            r = evaluate_series(make_detector(name, **params), s, with_culprits=False)
-            arr = r.pop("_arrays")
-            alerts_of["pot"].append(arr["alerts"])
-            # one scale for all files: 0 = the file's median training score, 1 = its POT threshold; a
-            # threshold at or below the median has no scale: its alerts keep their side of every swept
-            # threshold (counted)
-            thr = float(arr["detector"].threshold_.value)
-            med = float(np.median(arr["detector"].train_scores_))
-            ratio.append((arr["scores"] - med) / (thr - med) if thr > med
-                         else np.where(arr["scores"] > thr, 1e300, -1e300))
-            nonpositive[label] = nonpositive.get(label, 0) + int(thr <= med)
-            per["pot"].append({"file": s.name, "has_window": bool(s.labels.any()), **{k: r.get(k) for k in KEYS}})
-            for a in ("spot", "dspot"):
-                try:
-                    alerts, _ = make_spot(arr["detector"], a, {"min_peaks": 10}).run(arr["scores"])
-                    fallback = False
-                except InputError:  # too few distinct calibration peaks: keep the fixed POT alerts, say so
-                    alerts, fallback = arr["alerts"], True
-                alerts_of[a].append(alerts)
-                m = alert_metrics(s.labels, arr["scores"], alerts, interval_s=s.interval_s)
-                per[a].append({"file": s.name, "has_window": bool(s.labels.any()), "fixed_pot_fallback": fallback,
-                               **{k: m.get(k) for k in KEYS}})
-        for th, lst in per.items():
-            mean = {}
-            for k in KEYS:
-                pool = lst if k in ("false_alarms_per_day", "alert_rate") else [x for x in lst if x["has_window"]]
-                v = [x[k] for x in pool if isinstance(x[k], (int, float)) and not math.isnan(x[k])]
-                mean[k] = round(float(np.mean(v)), 4) if v else None
-            mean["n_fixed_pot_fallback"] = sum(1 for x in lst if x.get("fixed_pot_fallback"))
-            nab, nab_files = nab_of(alerts_of[th])
-            for x, d in zip(lst, nab_files):
-                x["nab_raw"] = d
+        for th in ("pot", "spot", "dspot"):
+            adapt = None if th == "pot" else th
+            res = evaluate_nab(args.data, make_detector(name, **params), adapt=adapt,
+                               adapt_params={"min_peaks": 10} if adapt else None, keep_arrays=True)
+            files_out = res["files"]
+            alerts = [x.pop("_arrays") for x in files_out]
+            if th == "pot":
+                for arr in alerts:
+                    # one scale for all files: 0 = the file's median training score, 1 = its POT
+                    # threshold; a threshold at or below the median has no scale: its alerts keep
+                    # their side of every swept threshold (counted)
+                    thr = float(arr["detector"].threshold_.value)
+                    med = float(np.median(arr["detector"].train_scores_))
+                    ratio.append((arr["scores"] - med) / (thr - med) if thr > med
+                                 else np.where(arr["scores"] > thr, 1e300, -1e300))
+                    nonpositive[label] = nonpositive.get(label, 0) + int(thr <= med)
+            alerts = [arr["alerts"] for arr in alerts]
+            mean = {k: round(v, 4) for k, v in res["mean"].items()}
+            mean["n_fixed_pot_fallback"] = res["n_fixed_threshold_fallback"]
+            nab = {prof: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
+                   for prof, d in res["nab"].items()}
             # chance floors at the row's own alerts: independent random alerts at each file's alert
-            # rate, and the file's own alerts shifted circularly (keeps their runs); medians over seeds
+            # rate, and the file's own alerts shifted circularly (keeps their runs), also reduced to
+            # onsets for the onset scores; medians over seeds
             floors = {"same_rate": [], "shifted": []}
-            for k in range(N_FLOOR_SEEDS):
-                rng = np.random.default_rng([args.seed, k])
-                floors["same_rate"].append(nab_of([rng.random(len(a)) < np.mean(a) for a in alerts_of[th]])[0])
-                floors["shifted"].append(nab_of([np.roll(a, rng.integers(len(a))) for a in alerts_of[th]])[0])
-            # the same alerts reported as events (the first row of each alert run, as the stream
-            # emits them), beside the same floor for events: the file's own alerts shifted
-            onsets, _ = nab_of([alert_onsets(a) for a in alerts_of[th]])
             onset_floor = []
             for k in range(N_FLOOR_SEEDS):
                 rng = np.random.default_rng([args.seed, k])
-                onset_floor.append(nab_of([alert_onsets(np.roll(a, rng.integers(len(a)))) for a in alerts_of[th]])[0])
+                floors["same_rate"].append(nab_of([rng.random(len(a)) < np.mean(a) for a in alerts])[0])
+                shifted = [np.roll(a, rng.integers(len(a))) for a in alerts]
+                floors["shifted"].append(nab_of(shifted)[0])
+                onset_floor.append(nab_of([alert_onsets(a) for a in shifted])[0])
             for prof in PROFILES:
                 mean[f"nab_{prof}"] = nab[prof]["score"]
-                mean[f"nab_onsets_{prof}"] = onsets[prof]["score"]
+                mean[f"nab_onsets_{prof}"] = round(res["nab_onsets"][prof]["score"], 4)
                 for f, lst_f in floors.items():
                     nab[prof][f"chance_{f}_median"] = round(float(np.median([x[prof]["score"] for x in lst_f])), 4)
-                nab[prof]["onsets"] = {"score": onsets[prof]["score"],
+                nab[prof]["onsets"] = {"score": mean[f"nab_onsets_{prof}"],
                                        "chance_shifted_median": round(float(np.median(
                                            [x[prof]["score"] for x in onset_floor])), 4)}
             rows[f"{label}+{th}"] = {"detector": name, "params": extra, "threshold": th, "mean": mean, "nab": nab,
-                                     "per_file": lst}
+                                     "per_file": files_out}
             print(f"{label}+{th}: {mean}", file=sys.stderr, flush=True)
         tuned[label] = {}
         for prof in PROFILES:

@@ -80,3 +80,60 @@ def test_real_nab_subset_shares_inside_windows():
     assert s.train.shape[0] + s.test.shape[0] == 4032
     # PROVENANCE: 0.0997 of the rows lie inside the windows of this file
     assert (s.labels.sum()) / 4032 == pytest.approx(0.0997, abs=0.002)
+
+
+def _nab_spike(tmp_path: Path) -> Path:
+    """One 400-row file: noise, a jump inside the window rows 250..269, a lone false spike at row 150."""
+    root = tmp_path / "nabspike"
+    (root / "data" / "realY").mkdir(parents=True)
+    ts = pd.date_range("2021-01-01", periods=400, freq="5min")
+    v = np.random.default_rng(0).normal(10.0, 1.0, 400)
+    v[255:262] += 15.0
+    v[150] += 15.0
+    with gzip.open(root / "data" / "realY" / "b.csv.gz", "wt") as fh:
+        fh.write("timestamp,value\n" + "\n".join(f"{t},{x:.4f}" for t, x in zip(ts, v)) + "\n")
+    pd.DataFrame([{"file": "realY/b.csv", "kind": "window", "idx": 0, "start": str(ts[250]), "end": str(ts[269]),
+                   "point": None}]).to_csv(root / "labels.csv.gz", index=False)
+    return root
+
+
+def test_evaluate_nab_scores_rows_and_onsets_as_the_scorer_does(tmp_path):
+    from hpcopt.detect import make_detector
+    from hpcopt.detect.nab import evaluate_nab, nab_windows
+    from hpcopt.detect.nab_score import alert_onsets, nab_score_file
+
+    root = _nab_spike(tmp_path)
+    det = make_detector("mad", random_state=0, level=0.90, smoothing=1)
+    res = evaluate_nab(root, det, keep_arrays=True)
+    f = res["files"][0]
+    alerts = f["_arrays"]["alerts"]
+    assert alerts[255 - 60] == 1 and alerts[150 - 60] == 1  # the jump and the lone spike (60 training rows)
+    wins, n = nab_windows(root, "realY/b.csv")
+    for prof in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
+        rows = nab_score_file(alerts, wins, n, probation=60, profile=prof)
+        onsets = nab_score_file(alert_onsets(alerts), wins, n, probation=60, profile=prof)
+        assert res["nab"][prof]["raw"] == pytest.approx(rows.raw)
+        assert res["nab_onsets"][prof]["raw"] == pytest.approx(onsets.raw)
+        assert res["nab"][prof]["null"] == pytest.approx(-(2.0 if prof == "reward_low_FN_rate" else 1.0))
+        assert res["nab_onsets"][prof]["score"] >= res["nab"][prof]["score"]
+    assert res["nab"]["standard"]["windows_detected"] == 1
+    assert res["mean"]["event_recall"] == 1.0 and res["n_files_with_windows"] == 1
+    with pytest.raises(InputError, match="adapt must be"):
+        evaluate_nab(root, det, adapt="fixed")
+
+
+def test_detect_nab_cli(tmp_path, capsys):
+    import json
+
+    from hpcopt.cli import main
+
+    root = _nab_spike(tmp_path)
+    with pytest.raises(SystemExit) as ei:
+        main(["detect", "nab", "--data", str(root), "--detector", "mad", "--threshold", "dspot", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert ei.value.code == 0 and out["threshold"] == "dspot"
+    assert set(out["nab"]) == set(out["nab_onsets"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
+    with pytest.raises(SystemExit) as ei:
+        main(["detect", "nab", "--data", str(tmp_path / "nowhere"), "--json"])
+    err = capsys.readouterr()
+    assert ei.value.code == 2 and "no data/ folder" in err.out + err.err

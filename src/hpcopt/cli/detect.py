@@ -340,3 +340,39 @@ def hpas(
                   str(r["false_alarms"]), f"{r['f1']:.3f}", f"{r['auroc']:.3f}")
     console.print(t)
     console.print(f"mean over runs: {res['mean_over_runs']}; window recall by anomaly: {res['window_recall_by_anomaly']}")
+
+
+@sub.command("nab")
+def nab(
+    data: Path = typer.Option(..., "--data", help="A NAB folder: data/<group>/<file>.csv[.gz] and labels.csv.gz."),
+    detector: str = typer.Option("mad", "--detector", help=_DETECTOR_HELP),
+    seed: int = typer.Option(0, "--seed"),
+    threshold: str = typer.Option("pot", "--threshold", help="pot, far, spot or dspot (see 'detect evaluate')."),
+    level: float = typer.Option(0.90, "--level", help="POT's initial quantile of the training scores (NAB's "
+                                                     "probationary periods are short: 0.90 leaves enough peaks)."),
+    risk: float = typer.Option(0.01, "--risk", help="Target exceedance probability of the threshold."),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
+    """hpcopt's metrics and NAB's own score (three profiles; alerted rows and alert onsets) on a NAB folder."""
+    from hpcopt.detect import make_detector
+    from hpcopt.detect.nab import evaluate_nab
+
+    base_threshold, adapt = _split_threshold(threshold)
+    det = make_detector(detector, random_state=seed, threshold=base_threshold, level=level, risk=risk)
+    with progress_bar("NAB files", enabled=not json_out) as progress:
+        res = evaluate_nab(data, det, adapt=adapt, adapt_params={"min_peaks": 10} if adapt else None,
+                           progress=progress)
+    if json_out:
+        print_json(res)
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{detector} on NAB ({res['n_files']} files, seed {seed}, threshold {res['threshold']})")
+    for c in ("score of", "standard", "reward low FP", "reward low FN"):
+        t.add_column(c)
+    for label, key in (("alerted rows", "nab"), ("alert onsets", "nab_onsets")):
+        t.add_row(label, *(f"{res[key][p]['score']:.1f}" for p in ("standard", "reward_low_FP_rate",
+                                                                   "reward_low_FN_rate")))
+    t.add_row("no alerts", "0.0", "0.0", "0.0")
+    console.print(t)
+    console.print({k: round(v, 3) for k, v in res["mean"].items()})

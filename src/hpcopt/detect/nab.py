@@ -22,7 +22,7 @@ import pandas as pd
 from hpcopt.data.telemetry import LabelledSeries, RepairLog
 from hpcopt.errors import InputError
 
-__all__ = ["load_nab_series", "list_nab_files", "nab_windows", "PROBATION"]
+__all__ = ["load_nab_series", "list_nab_files", "nab_windows", "evaluate_nab", "NAB_KEYS", "PROBATION"]
 
 #: NAB's probationary share of each file (learning only, not scored)
 PROBATION = 0.15
@@ -116,3 +116,86 @@ def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION
     X = vals.to_numpy(dtype=np.float64).reshape(-1, 1)
     step = float(np.median(np.diff(ts.to_numpy()).astype("timedelta64[s]").astype(np.float64)))
     return LabelledSeries(file, X[:n_train], X[n_train:], y[n_train:], None, step, ["value"], repairs)
+
+
+#: hpcopt's metrics reported per NAB file (means over the files with a window, except the rates)
+NAB_KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day", "pa_f1",
+            "best_f1_oracle", "alert_rate")
+
+
+def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_params: dict | None = None,
+                 keep_arrays: bool = False, progress=None) -> dict:
+    """hpcopt's metrics and NAB's own score of ``detector`` on every file of a NAB folder.
+
+    Per file: fit on the training part (:func:`load_nab_series`: the probationary 15 %),
+    threshold from the training scores only (the detector's own, or SPOT/DSPOT started from
+    them with ``adapt``; when too few distinct calibration peaks exist for SPOT the file keeps
+    its fixed threshold and is counted in ``n_fixed_threshold_fallback``), score the rest.
+    The labels are used only for the metrics. NAB's score
+    (:mod:`hpcopt.detect.nab_score`, three profiles, normalised over the corpus: no alerts =
+    0, perfect = 100) is given for the alerted rows (``nab``) and for the alert onsets, the
+    first row of each run of alerts as the stream reports them (``nab_onsets``).
+    ``keep_arrays=True`` adds per file ``_arrays`` (scores, alerts, fitted detector).
+    """
+    from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot
+    from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file
+
+    if adapt not in (None, "spot", "dspot"):
+        raise InputError(f"adapt must be None, 'spot' or 'dspot'; got {adapt!r}")
+    files = list_nab_files(root)
+    if not files:
+        raise InputError("no NAB data files under data/", source=str(root))
+    per_file, alerts_all, series_all, windows_all = [], [], [], []
+    fallback = 0
+    for i, f in enumerate(files):
+        s = load_nab_series(root, f)
+        wins, n_rows = nab_windows(root, f)
+        r = evaluate_series(detector, s, with_culprits=False)
+        arr = r.pop("_arrays")
+        alerts = arr["alerts"]
+        row = {"file": s.name, "has_window": bool(s.labels.any()), "n_train": int(s.train.shape[0]),
+               "n_test": int(s.test.shape[0]), "fixed_threshold_fallback": False}
+        if adapt:
+            try:
+                alerts, _ = make_spot(arr["detector"], adapt, adapt_params).run(arr["scores"])
+                r.update(alert_metrics(s.labels, arr["scores"], alerts, interval_s=s.interval_s))
+            except InputError:  # too few distinct calibration peaks: keep the fixed alerts, say so
+                row["fixed_threshold_fallback"] = True
+                fallback += 1
+        row.update({k: r.get(k) for k in NAB_KEYS})
+        if keep_arrays:
+            row["_arrays"] = {"scores": arr["scores"], "alerts": alerts, "detector": arr["detector"]}
+        per_file.append(row)
+        alerts_all.append(alerts)
+        series_all.append(s)
+        windows_all.append((wins, n_rows))
+        if progress:
+            progress(i + 1, len(files), s.name)
+
+    def corpus(alerts_per_file) -> dict:
+        out = {}
+        for prof in PROFILES:
+            fs = [nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
+                  for a, s, (w, n) in zip(alerts_per_file, series_all, windows_all)]
+            out[prof] = {k: v for k, v in nab_score(fs).items() if k != "profile"}
+            for row, fsc in zip(per_file, fs):
+                row.setdefault("nab_raw", {}).setdefault(prof, []).append(fsc.raw)
+        return out
+
+    mean = {}
+    for k in NAB_KEYS:
+        pool = per_file if k in ("false_alarms_per_day", "alert_rate") else [x for x in per_file if x["has_window"]]
+        v = [x[k] for x in pool if isinstance(x[k], (int, float)) and not np.isnan(x[k])]
+        mean[k] = float(np.mean(v)) if v else float("nan")
+    nab = corpus(alerts_all)
+    onsets = corpus([alert_onsets(a) for a in alerts_all])
+    for row in per_file:  # [rows, onsets] per profile
+        row["nab_raw"] = {p: {"rows": v[0], "onsets": v[1]} for p, v in row["nab_raw"].items()}
+    return {"detector": repr(detector), "random_state": getattr(detector, "random_state", None),
+            "threshold": adapt or detector.threshold, "n_files": len(files),
+            "n_files_with_windows": int(sum(x["has_window"] for x in per_file)),
+            "n_fixed_threshold_fallback": fallback, "mean": mean, "nab": nab, "nab_onsets": onsets,
+            "protocol": "train = the first 15 % of each file (NAB's probationary period, not scored); threshold "
+                        "from the training scores only (or SPOT/DSPOT from them, updated on unlabelled scores); "
+                        "labels only for the metrics; NAB normalised: no alerts = 0, perfect = 100",
+            "files": per_file}
