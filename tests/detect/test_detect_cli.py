@@ -115,6 +115,19 @@ def test_fit_score_stream(tmp_path, capsys):
     assert "hpcopt_detect_score" in gauges.read_text()
     r = runner.invoke(app, ["detect", "stream", "--model", str(model)], input='{"values": [1, 2]}\n')
     assert r.exit_code == 1 and "expects 4" in str(r.exception)  # main() maps this to exit 2
+    # two nodes interleaved in one stream: each is scored apart, its events carry its name
+    two = "\n".join(json.dumps({"entity": n, "timestamp": i, "values": [float(v) for v in row]})
+                    for i, row in enumerate(rows) for n in ("n1", "n2"))
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--per-entity", "--gauges-out",
+                            str(gauges)], input=two)
+    assert r.exit_code == 0, r.output
+    ev2 = [json.loads(ln) for ln in r.stdout.splitlines()]
+    for n in ("n1", "n2"):
+        mine = [{k: v for k, v in e.items() if k != "entity"} for e in ev2 if e["entity"] == n]
+        assert mine == [{k: v for k, v in e.items() if k != "entity"} for e in events]
+    assert 'entity="n2"' in gauges.read_text()
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model)], input=two)
+    assert r.exit_code == 1 and "one stream scores one entity" in str(r.exception)
     # prometheus scrape files
     names = tmp_path / "names.txt"
     names.write_text("a\nb\nc\nd\n")

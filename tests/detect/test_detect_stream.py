@@ -72,3 +72,50 @@ def test_jsonl_and_prometheus_inputs_and_gauges():
     assert set(g["metric"].str.split("{").str[0]) == {"hpcopt_detect_score", "hpcopt_detect_threshold",
                                                       "hpcopt_detect_alert", "hpcopt_detect_alerts_total"}
     assert (g["entity"] == "n1").all()
+
+
+@pytest.mark.parametrize("adapt", [None, "dspot"])
+def test_entity_streams_score_each_entity_as_its_own_stream(adapt):
+    from hpcopt.detect.stream import EntityStreams
+
+    det = _fit("mad")
+    A = _test()
+    B = _test()[::-1].copy()  # a second node: its anomaly comes at rows 170-199
+    kw = {"metric_names": ["a", "b", "c", "d"], "adapt": adapt,
+          "adapt_params": {"depth": 20} if adapt == "dspot" else None}
+    multi = EntityStreams(det, **kw)
+    mixed = {"n1": [], "n2": []}
+    for i in range(len(A)):  # interleaved, as lines from two nodes arrive
+        for name, X in (("n1", A), ("n2", B)):
+            score, ev = multi.update(name, X[i], i)
+            mixed[name].append((score, ev))
+    for name, X in (("n1", A), ("n2", B)):
+        alone = StreamScorer(det, entity=name, **kw)
+        ref = [alone.update(r, i) for i, r in enumerate(X)]
+        assert [s for s, _ in mixed[name]] == [s for s, _ in ref]
+        assert [e for _, e in mixed[name]] == [e for _, e in ref]
+        assert all(e["entity"] == name for _, e in mixed[name] if e)
+    g = parse_prometheus_text(multi.gauges(), entity_label="entity")
+    assert sorted(g["entity"].unique()) == ["n1", "n2"] and len(g) == 8
+    assert multi.gauges().count("# TYPE hpcopt_detect_score gauge") == 1
+
+
+def test_entity_streams_bounds_and_jsonl_entities():
+    from hpcopt.detect.stream import EntityStreams
+    from hpcopt.errors import ConfigError
+
+    det = _fit("mad")
+    multi = EntityStreams(det, max_entities=2)
+    multi.update("a", _test()[0])
+    multi.update("b", _test()[0])
+    with pytest.raises(InputError, match="entity 'c' would be entity number 3; at most 2"):
+        multi.update("c", _test()[0])
+    with pytest.raises(ConfigError, match="do not pass 'entity'"):
+        EntityStreams(det, entity="x")
+    lines = ['{"entity": "n1", "values": [1, 2]}', '{"entity": "n2", "timestamp": 5, "values": [3, 4]}']
+    assert [(e, t) for e, t, _ in jsonl_rows(lines, per_entity=True)] == [("n1", None), ("n2", 5)]
+    with pytest.raises(InputError, match="'n2' differs from 'n1' \\(line 1\\); one stream scores one entity") as ei:
+        list(jsonl_rows(lines))
+    assert ei.value.line == 2 and "--per-entity" in ei.value.hint
+    with pytest.raises(InputError, match="needs an 'entity'"):
+        list(jsonl_rows(['{"values": [1, 2]}'], per_entity=True))

@@ -247,6 +247,8 @@ def stream(
     top_k: int = typer.Option(3, "--top-k", help="Culprit metrics per alert."),
     entity: str = typer.Option("", "--entity", help="Entity name put into events and gauges."),
     gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Write the final state as Prometheus gauges."),
+    per_entity: bool = typer.Option(False, "--per-entity", help="jsonl lines carry an 'entity' (a node): score each "
+                                    "entity apart, with its own look-back, alerts and streaming threshold."),
     adapt: Optional[str] = typer.Option(None, "--adapt", help="Update the threshold online: spot or dspot "
                                         "(starts from POT on the model's training scores)."),
     depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
@@ -262,15 +264,19 @@ def stream(
 
     from hpcopt.cli._common import _clean
     from hpcopt.detect import load_detector
-    from hpcopt.detect.stream import StreamScorer, jsonl_rows, prometheus_row
+    from hpcopt.detect.stream import EntityStreams, StreamScorer, jsonl_rows, prometheus_row
     from hpcopt.errors import ConfigError
 
     det = load_detector(model)
     names = None
     if metrics is not None:
         names = [ln.strip() for ln in metrics.read_text().splitlines() if ln.strip()]
+    if per_entity and fmt != "jsonl":
+        raise ConfigError("--per-entity reads the 'entity' of jsonl lines; use --format jsonl")
+    if per_entity and entity:
+        raise ConfigError("--entity names the one entity of a stream; with --per-entity each line names its own")
     if fmt == "jsonl":
-        rows = jsonl_rows(sys.stdin, names)
+        rows = jsonl_rows(sys.stdin, names, per_entity=per_entity)
     elif fmt == "prometheus":
         if names is None:
             raise ConfigError("--format prometheus needs --metrics (the metric names in training order)")
@@ -284,10 +290,15 @@ def stream(
     if adapt is not None and max_peaks is None:
         max_peaks = 10_000  # bounded memory on an endless stream
     ap = _adapt_params(adapt, depth, max_peaks, censored and adapt is not None)
-    scorer = StreamScorer(det, top_k=top_k, metric_names=names, entity=entity, adapt=adapt,
-                          adapt_params=ap if adapt else None)
-    for ts, row in rows:
-        _, ev = scorer.update(row, ts)
+    kwargs = {"top_k": top_k, "metric_names": names, "adapt": adapt, "adapt_params": ap if adapt else None}
+    scorer = EntityStreams(det, **kwargs) if per_entity else StreamScorer(det, entity=entity, **kwargs)
+    for item in rows:
+        if per_entity:
+            name, ts, row = item
+            _, ev = scorer.update(name, row, ts)
+        else:
+            ts, row = item
+            _, ev = scorer.update(row, ts)
         if ev is not None:
             sys.stdout.write(json.dumps(_clean(ev)) + "\n")
             sys.stdout.flush()

@@ -7,6 +7,9 @@ starts or ends, an event dict. Memory is bounded: it keeps only the last
 and contributions, whatever the stream length. With ``adapt="spot"`` or ``"dspot"`` the
 threshold is updated online from the unlabelled scores (:class:`~hpcopt.detect.thresholds.SPOT`);
 its peaks grow with the stream unless ``adapt_params={"max_peaks": N}`` bounds them.
+:class:`EntityStreams` scores many entities (nodes) of one stream, each with its own
+:class:`StreamScorer` (own look-back, smoothing and streaming threshold) over one shared
+fitted detector.
 
 Events (one JSON object each):
 
@@ -27,7 +30,7 @@ from hpcopt.data.telemetry import iter_jsonl_samples, parse_prometheus_text, wri
 from hpcopt.detect.base import BaseDetector
 from hpcopt.errors import ConfigError, InputError
 
-__all__ = ["StreamScorer", "score_stream", "jsonl_rows", "prometheus_row"]
+__all__ = ["StreamScorer", "EntityStreams", "score_stream", "jsonl_rows", "prometheus_row"]
 
 
 class StreamScorer:
@@ -38,8 +41,8 @@ class StreamScorer:
         detector._check_fitted()
         if getattr(detector, "transductive", False):
             raise ConfigError(f"{type(detector).__name__}({getattr(detector, 'model', '')}) is transductive (a row's "
-                              "score depends on the rows scored with it) and cannot score a stream; use hbos, loda, mad, "
-                              "pca, iforest, ensemble or lstm for streaming")
+                              "score depends on the rows scored with it) and cannot score a stream; use a causal "
+                              "detector (mad, pca, iforest, ensemble, lstm, hbos, loda, ecod, copod) for streaming")
         self.detector = detector
         # streaming threshold (SPOT/DSPOT), calibrated on the training scores, updated online
         self.spot = None
@@ -119,25 +122,85 @@ class StreamScorer:
                 self.in_alert = False
         return score, event
 
-    def gauges(self) -> str:
-        """The current state as Prometheus text (gauges ``hpcopt_detect_*``)."""
+    def gauge_samples(self) -> dict:
+        """``{metric: (help, [(labels, value)])}`` of the current state, for Prometheus text."""
         lab = {"entity": self.entity, "detector": type(self.detector).__name__}
-        return write_prometheus_text({
+        return {
             "hpcopt_detect_score": ("latest smoothed anomaly score", [(lab, self.last_score)]),
             "hpcopt_detect_threshold": ("label-free alert threshold", [(lab, self.threshold)]),
             "hpcopt_detect_alert": ("1 while an alert is open", [(lab, 1.0 if self.in_alert else 0.0)]),
             "hpcopt_detect_alerts_total": ("alerts opened since start", [(lab, float(self.n_alerts))]),
-        })
+        }
+
+    def gauges(self) -> str:
+        """The current state as Prometheus text (gauges ``hpcopt_detect_*``)."""
+        return write_prometheus_text(self.gauge_samples())
 
 
-def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin"
-               ) -> Iterator[tuple[object, np.ndarray]]:
+class EntityStreams:
+    """One :class:`StreamScorer` per entity of an interleaved stream, created on first sight.
+
+    The fitted ``detector`` is shared (scoring does not change it); each entity keeps its own
+    look-back rows, smoothing window, alert state and, with ``adapt``, its own streaming
+    threshold, so one node's alerts or drift never touch another's. ``max_entities`` bounds
+    memory against a stream whose entity labels run away (e.g. a timestamp sent as the name).
+    """
+
+    def __init__(self, detector: BaseDetector, *, max_entities: int = 10_000, **scorer_kwargs) -> None:
+        if "entity" in scorer_kwargs:
+            raise ConfigError("EntityStreams names each scorer after its entity; do not pass 'entity'")
+        if not isinstance(max_entities, (int, np.integer)) or max_entities < 1:
+            raise ConfigError(f"max_entities must be an int >= 1; got {max_entities!r}")
+        StreamScorer(detector, **scorer_kwargs)  # fail now, not at the first row, on bad settings
+        self.detector = detector
+        self.max_entities = int(max_entities)
+        self.scorer_kwargs = scorer_kwargs
+        self.scorers: dict[str, StreamScorer] = {}
+
+    def update(self, entity: str, values, timestamp=None) -> tuple[float, dict | None]:
+        """Add one row of ``entity``; return its ``(smoothed score, event or None)``."""
+        sc = self.scorers.get(entity)
+        if sc is None:
+            if len(self.scorers) >= self.max_entities:
+                raise InputError(f"entity {entity!r} would be entity number {len(self.scorers) + 1}; at most "
+                                 f"{self.max_entities} are kept", hint="check the entity field of the stream, or "
+                                 "raise max_entities")
+            sc = self.scorers[entity] = StreamScorer(self.detector, entity=entity, **self.scorer_kwargs)
+        return sc.update(values, timestamp)
+
+    def gauges(self) -> str:
+        """Every entity's state as one Prometheus text (one HELP/TYPE per metric)."""
+        merged: dict = {}
+        for sc in self.scorers.values():
+            for name, (help_, samples) in sc.gauge_samples().items():
+                merged.setdefault(name, (help_, []))[1].extend(samples)
+        return write_prometheus_text(merged)
+
+
+def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin",
+               per_entity: bool = False) -> Iterator[tuple]:
     """Rows from JSON lines ``{"timestamp": t, "values": [...]}`` or ``{"timestamp": t, "metrics": {...}}``.
 
     The ``metrics`` form needs ``metric_names`` (their order is the detector's order); a
-    missing metric raises :class:`InputError` naming the line.
+    missing metric raises :class:`InputError` naming the line. Yields ``(timestamp, row)``;
+    with ``per_entity=True`` every line needs an ``"entity"`` and ``(entity, timestamp, row)``
+    is yielded. Without it, lines whose ``"entity"`` differs from the first line's are refused:
+    one scorer must not mix the rows of several nodes.
     """
+    first_entity = None
     for lineno, obj in iter_jsonl_samples(lines, source=source):
+        entity = obj.get("entity")
+        if per_entity:
+            if not isinstance(entity, str) or not entity:
+                raise InputError("each line needs an 'entity' (a non-empty string) to score entities apart",
+                                 source=source, line=lineno)
+        elif entity is not None:
+            if first_entity is None:
+                first_entity = (entity, lineno)
+            elif entity != first_entity[0]:
+                raise InputError(f"entity {entity!r} differs from {first_entity[0]!r} (line {first_entity[1]}); "
+                                 "one stream scores one entity", source=source, line=lineno,
+                                 hint="score each entity apart (--per-entity, EntityStreams)")
         if "values" in obj:
             vals = obj["values"]
             if not isinstance(vals, list):
@@ -157,7 +220,7 @@ def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, s
             row = np.asarray(vals, dtype=np.float64)
         except (TypeError, ValueError):
             raise InputError("a value is not a number", source=source, line=lineno) from None
-        yield obj.get("timestamp"), row
+        yield (entity, obj.get("timestamp"), row) if per_entity else (obj.get("timestamp"), row)
 
 
 def prometheus_row(text: str, metric_names: list[str], *, source: str = "scrape") -> tuple[object, np.ndarray]:
