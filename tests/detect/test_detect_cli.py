@@ -128,6 +128,20 @@ def test_fit_score_stream(tmp_path, capsys):
     assert 'entity="n2"' in gauges.read_text()
     r = runner.invoke(app, ["detect", "stream", "--model", str(model)], input=two)
     assert r.exit_code == 1 and "one stream scores one entity" in str(r.exception)
+    # one named entity: events carry the lines' entity; a different --entity is refused
+    one = "\n".join(json.dumps({"entity": "n7", "timestamp": i, "values": [float(v) for v in row]})
+                    for i, row in enumerate(rows))
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model)], input=one)
+    assert r.exit_code == 0 and {json.loads(ln)["entity"] for ln in r.stdout.splitlines()} == {"n7"}
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--entity", "x"], input=one)
+    assert r.exit_code == 1 and "--entity 'x' but the lines name 'n7'" in str(r.exception)
+    # a bad line of one node: the error names the node and the line
+    bad = two + "\n" + json.dumps({"entity": "n2", "values": [0.0, 0.0, 0.0]})
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--per-entity"], input=bad)
+    assert r.exit_code == 1 and "entity 'n2'" in str(r.exception) and r.exception.line == 2 * len(rows) + 1
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--per-entity", "--max-entities", "1"],
+                      input=two)
+    assert r.exit_code == 1 and "at most 1 are kept" in str(r.exception)
     # prometheus scrape files
     names = tmp_path / "names.txt"
     names.write_text("a\nb\nc\nd\n")

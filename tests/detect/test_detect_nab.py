@@ -83,15 +83,17 @@ def test_real_nab_subset_shares_inside_windows():
 
 
 def _nab_spike(tmp_path: Path) -> Path:
-    """One 400-row file: noise, a jump inside the window rows 250..269, a lone false spike at row 150."""
+    """Two 400-row files. b: noise, a jump inside its window (rows 250..269) and a false run of
+    five rows at 150..154; c: no window, a false run at 300..303."""
     root = tmp_path / "nabspike"
     (root / "data" / "realY").mkdir(parents=True)
     ts = pd.date_range("2021-01-01", periods=400, freq="5min")
-    v = np.random.default_rng(0).normal(10.0, 1.0, 400)
-    v[255:262] += 15.0
-    v[150] += 15.0
-    with gzip.open(root / "data" / "realY" / "b.csv.gz", "wt") as fh:
-        fh.write("timestamp,value\n" + "\n".join(f"{t},{x:.4f}" for t, x in zip(ts, v)) + "\n")
+    for name, jumps in (("b", [(255, 262), (150, 155)]), ("c", [(300, 304)])):
+        v = np.random.default_rng(len(name)).normal(10.0, 1.0, 400)
+        for lo, hi in jumps:
+            v[lo:hi] += 15.0
+        with gzip.open(root / "data" / "realY" / f"{name}.csv.gz", "wt") as fh:
+            fh.write("timestamp,value\n" + "\n".join(f"{t},{x:.4f}" for t, x in zip(ts, v)) + "\n")
     pd.DataFrame([{"file": "realY/b.csv", "kind": "window", "idx": 0, "start": str(ts[250]), "end": str(ts[269]),
                    "point": None}]).to_csv(root / "labels.csv.gz", index=False)
     return root
@@ -99,25 +101,49 @@ def _nab_spike(tmp_path: Path) -> Path:
 
 def test_evaluate_nab_scores_rows_and_onsets_as_the_scorer_does(tmp_path):
     from hpcopt.detect import make_detector
+    from hpcopt.detect.evaluate import alert_metrics
     from hpcopt.detect.nab import evaluate_nab, nab_windows
     from hpcopt.detect.nab_score import alert_onsets, nab_score_file
 
     root = _nab_spike(tmp_path)
     det = make_detector("mad", random_state=0, level=0.90, smoothing=1)
     res = evaluate_nab(root, det, keep_arrays=True)
-    f = res["files"][0]
-    alerts = f["_arrays"]["alerts"]
-    assert alerts[255 - 60] == 1 and alerts[150 - 60] == 1  # the jump and the lone spike (60 training rows)
-    wins, n = nab_windows(root, "realY/b.csv")
-    for prof in ("standard", "reward_low_FP_rate", "reward_low_FN_rate"):
-        rows = nab_score_file(alerts, wins, n, probation=60, profile=prof)
-        onsets = nab_score_file(alert_onsets(alerts), wins, n, probation=60, profile=prof)
-        assert res["nab"][prof]["raw"] == pytest.approx(rows.raw)
-        assert res["nab_onsets"][prof]["raw"] == pytest.approx(onsets.raw)
+    fb, fc = res["files"]
+    alerts = fb["_arrays"]["alerts"]
+    assert alerts[255 - 60] == 1 and alerts[150 - 60:155 - 60].all()  # the jump and the false run (60 training rows)
+    assert fc["_arrays"]["alerts"][300 - 60:304 - 60].all() and not fc["has_window"]
+    raw_rows = {p: 0.0 for p in ("standard", "reward_low_FP_rate", "reward_low_FN_rate")}
+    raw_on = dict(raw_rows)
+    for f, name in ((fb, "realY/b.csv"), (fc, "realY/c.csv")):
+        wins, n = nab_windows(root, name)
+        for prof in raw_rows:
+            raw_rows[prof] += nab_score_file(f["_arrays"]["alerts"], wins, n, probation=60, profile=prof).raw
+            raw_on[prof] += nab_score_file(alert_onsets(f["_arrays"]["alerts"]), wins, n, probation=60,
+                                           profile=prof).raw
+    for prof in raw_rows:
+        assert res["nab"][prof]["raw"] == pytest.approx(raw_rows[prof])
+        assert res["nab_onsets"][prof]["raw"] == pytest.approx(raw_on[prof])
         assert res["nab"][prof]["null"] == pytest.approx(-(2.0 if prof == "reward_low_FN_rate" else 1.0))
-        assert res["nab_onsets"][prof]["score"] >= res["nab"][prof]["score"]
+        # the false runs cost once per run as onsets, once per row as rows
+        assert res["nab_onsets"][prof]["score"] > res["nab"][prof]["score"]
     assert res["nab"]["standard"]["windows_detected"] == 1
-    assert res["mean"]["event_recall"] == 1.0 and res["n_files_with_windows"] == 1
+    # F1 and event recall: over the file with a window only; false alarms per day: over both
+    assert res["n_files_with_windows"] == 1 and res["mean"]["f1"] == pytest.approx(fb["f1"])
+    assert res["mean"]["false_alarms_per_day"] == pytest.approx((fb["false_alarms_per_day"]
+                                                                 + fc["false_alarms_per_day"]) / 2)
+    assert set(res["chance_shifted"]["nab"]) == set(raw_rows) and 0.0 <= res["chance_shifted"]["f1"] <= 1.0
+    # DSPOT: the metrics are those of the DSPOT alerts, not of the fixed ones
+    dres = evaluate_nab(root, det, adapt="dspot", adapt_params={"depth": 10, "min_peaks": 5}, keep_arrays=True)
+    db = dres["files"][0]
+    m = alert_metrics(np.asarray(load_nab_series(root, "realY/b.csv").labels), db["_arrays"]["scores"],
+                      db["_arrays"]["alerts"], interval_s=300.0)
+    assert db["f1"] == pytest.approx(m["f1"]) and dres["n_fixed_threshold_fallback"] == 0
+    assert not np.array_equal(db["_arrays"]["alerts"], alerts)
+    # too few calibration peaks: every file keeps its fixed alerts, and says so
+    fres = evaluate_nab(root, det, adapt="spot", adapt_params={"min_peaks": 10_000}, keep_arrays=True)
+    assert fres["n_fixed_threshold_fallback"] == 2 and all(f["fixed_threshold_fallback"] for f in fres["files"])
+    np.testing.assert_array_equal(fres["files"][0]["_arrays"]["alerts"], alerts)
+    assert fres["mean"]["f1"] == pytest.approx(res["mean"]["f1"])
     with pytest.raises(InputError, match="adapt must be"):
         evaluate_nab(root, det, adapt="fixed")
 
@@ -133,6 +159,11 @@ def test_detect_nab_cli(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     assert ei.value.code == 0 and out["threshold"] == "dspot"
     assert set(out["nab"]) == set(out["nab_onsets"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
+    assert out["n_files"] == 2 and out["mean"]["f1"] == out["files"][0]["f1"]
+    assert set(out["chance_shifted"]["nab_onsets"]) == set(out["nab"])
+    with pytest.raises(SystemExit) as ei:  # the table names the chance rows
+        main(["detect", "nab", "--data", str(root), "--detector", "mad"])
+    assert ei.value.code == 0 and "chance" in capsys.readouterr().out
     with pytest.raises(SystemExit) as ei:
         main(["detect", "nab", "--data", str(tmp_path / "nowhere"), "--json"])
     err = capsys.readouterr()

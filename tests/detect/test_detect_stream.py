@@ -74,11 +74,11 @@ def test_jsonl_and_prometheus_inputs_and_gauges():
     assert (g["entity"] == "n1").all()
 
 
-@pytest.mark.parametrize("adapt", [None, "dspot"])
-def test_entity_streams_score_each_entity_as_its_own_stream(adapt):
+@pytest.mark.parametrize("name,adapt", [("mad", None), ("mad", "dspot"), ("ensemble", None)])
+def test_entity_streams_score_each_entity_as_its_own_stream(name, adapt):
     from hpcopt.detect.stream import EntityStreams
 
-    det = _fit("mad")
+    det = _fit(name)  # the ensemble looks back 30 rows: the look-back must be per entity too
     A = _test()
     B = _test()[::-1].copy()  # a second node: its anomaly comes at rows 170-199
     kw = {"metric_names": ["a", "b", "c", "d"], "adapt": adapt,
@@ -89,12 +89,12 @@ def test_entity_streams_score_each_entity_as_its_own_stream(adapt):
         for name, X in (("n1", A), ("n2", B)):
             score, ev = multi.update(name, X[i], i)
             mixed[name].append((score, ev))
-    for name, X in (("n1", A), ("n2", B)):
-        alone = StreamScorer(det, entity=name, **kw)
+    for ent, X in (("n1", A), ("n2", B)):
+        alone = StreamScorer(det, entity=ent, **kw)
         ref = [alone.update(r, i) for i, r in enumerate(X)]
-        assert [s for s, _ in mixed[name]] == [s for s, _ in ref]
-        assert [e for _, e in mixed[name]] == [e for _, e in ref]
-        assert all(e["entity"] == name for _, e in mixed[name] if e)
+        assert [s for s, _ in mixed[ent]] == [s for s, _ in ref]
+        assert [e for _, e in mixed[ent]] == [e for _, e in ref]
+        assert all(e["entity"] == ent for _, e in mixed[ent] if e)
     g = parse_prometheus_text(multi.gauges(), entity_label="entity")
     assert sorted(g["entity"].unique()) == ["n1", "n2"] and len(g) == 8
     assert multi.gauges().count("# TYPE hpcopt_detect_score gauge") == 1
@@ -119,3 +119,21 @@ def test_entity_streams_bounds_and_jsonl_entities():
     assert ei.value.line == 2 and "--per-entity" in ei.value.hint
     with pytest.raises(InputError, match="needs an 'entity'"):
         list(jsonl_rows(['{"values": [1, 2]}'], per_entity=True))
+    # one entity: a line without one after lines with one (or the reverse) is refused too
+    with pytest.raises(InputError, match="None differs from 'n1'") as ei:
+        list(jsonl_rows(['{"entity": "n1", "values": [1]}', '{"values": [2]}']))
+    assert ei.value.line == 2
+    with pytest.raises(InputError, match="'n1' differs from None"):
+        list(jsonl_rows(['{"values": [1]}', '{"entity": "n1", "values": [2]}']))
+    with pytest.raises(InputError, match="'entity' must be a non-empty string"):
+        list(jsonl_rows(['{"entity": 7, "values": [1]}']))
+    # a bad row of one entity names the entity
+    with pytest.raises(InputError, match="entity 'b': sample 1 has 2 values"):
+        multi.update("b", [1.0, 2.0])
+
+
+def test_random_detector_is_refused_by_the_stream():
+    from hpcopt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="random detector is a batch baseline"):
+        StreamScorer(_fit("random"))

@@ -249,6 +249,8 @@ def stream(
     gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Write the final state as Prometheus gauges."),
     per_entity: bool = typer.Option(False, "--per-entity", help="jsonl lines carry an 'entity' (a node): score each "
                                     "entity apart, with its own look-back, alerts and streaming threshold."),
+    max_entities: int = typer.Option(10_000, "--max-entities", help="--per-entity: refuse the stream beyond this many "
+                                     "entities (memory bound)."),
     adapt: Optional[str] = typer.Option(None, "--adapt", help="Update the threshold online: spot or dspot "
                                         "(starts from POT on the model's training scores)."),
     depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
@@ -264,7 +266,9 @@ def stream(
 
     from hpcopt.cli._common import _clean
     from hpcopt.detect import load_detector
-    from hpcopt.detect.stream import EntityStreams, StreamScorer, jsonl_rows, prometheus_row
+    from hpcopt.detect.stream import (EntityStreams, StreamScorer, jsonl_records, prometheus_row, require_entity,
+                                      same_entity)
+    from hpcopt.errors import InputError
     from hpcopt.errors import ConfigError
 
     det = load_detector(model)
@@ -276,13 +280,13 @@ def stream(
     if per_entity and entity:
         raise ConfigError("--entity names the one entity of a stream; with --per-entity each line names its own")
     if fmt == "jsonl":
-        rows = jsonl_rows(sys.stdin, names, per_entity=per_entity)
+        records = jsonl_records(sys.stdin, names)
     elif fmt == "prometheus":
         if names is None:
             raise ConfigError("--format prometheus needs --metrics (the metric names in training order)")
         if not scrapes:
             raise ConfigError("--format prometheus needs at least one --scrape FILE")
-        rows = (prometheus_row(p.read_text(), names, source=str(p)) for p in scrapes)
+        records = ((i + 1, None, *prometheus_row(p.read_text(), names, source=str(p))) for i, p in enumerate(scrapes))
     else:
         raise ConfigError(f"--format must be jsonl or prometheus; got {fmt!r}")
     if adapt is not None and adapt not in _ADAPTIVE:
@@ -291,14 +295,26 @@ def stream(
         max_peaks = 10_000  # bounded memory on an endless stream
     ap = _adapt_params(adapt, depth, max_peaks, censored and adapt is not None)
     kwargs = {"top_k": top_k, "metric_names": names, "adapt": adapt, "adapt_params": ap if adapt else None}
-    scorer = EntityStreams(det, **kwargs) if per_entity else StreamScorer(det, entity=entity, **kwargs)
-    for item in rows:
-        if per_entity:
-            name, ts, row = item
-            _, ev = scorer.update(name, row, ts)
-        else:
-            ts, row = item
-            _, ev = scorer.update(row, ts)
+    scorer = (EntityStreams(det, max_entities=max_entities, **kwargs) if per_entity
+              else StreamScorer(det, entity=entity, **kwargs))
+    source = "stdin" if fmt == "jsonl" else "scrape"
+    first = None
+    for lineno, ent, ts, row in records:
+        try:
+            if per_entity:
+                _, ev = scorer.update(require_entity(ent, lineno, source), row, ts)
+            else:
+                first = same_entity(first, ent, lineno, source)
+                if ent is not None and lineno == first[1]:
+                    if entity and ent != entity:
+                        raise ConfigError(f"--entity {entity!r} but the lines name {ent!r}; leave --entity out "
+                                          "(the lines' entity is used) or make them agree")
+                    scorer.entity = ent  # events and gauges carry the lines' entity
+                _, ev = scorer.update(row, ts)
+        except InputError as exc:
+            if exc.line is not None:
+                raise
+            raise InputError(exc.reason, source=source, line=lineno, hint=exc.hint) from None
         if ev is not None:
             sys.stdout.write(json.dumps(_clean(ev)) + "\n")
             sys.stdout.flush()
@@ -381,9 +397,16 @@ def nab(
     t = Table(title=f"{detector} on NAB ({res['n_files']} files, seed {seed}, threshold {res['threshold']})")
     for c in ("score of", "standard", "reward low FP", "reward low FN"):
         t.add_column(c)
+    profiles = ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+    floor = res["chance_shifted"]
     for label, key in (("alerted rows", "nab"), ("alert onsets", "nab_onsets")):
-        t.add_row(label, *(f"{res[key][p]['score']:.1f}" for p in ("standard", "reward_low_FP_rate",
-                                                                   "reward_low_FN_rate")))
+        t.add_row(label, *(f"{res[key][p]['score']:.1f}" for p in profiles))
+        t.add_row(f"  chance: the same {label} shifted", *(f"{floor[key][p]:.1f}" for p in profiles))
     t.add_row("no alerts", "0.0", "0.0", "0.0")
     console.print(t)
-    console.print({k: round(v, 3) for k, v in res["mean"].items()})
+    console.print({k: (round(v, 3) if v is not None else None) for k, v in res["mean"].items()})
+    console.print(f"chance (own alerts shifted, median of {floor['n_seeds']} seeds): F1 {floor['f1']:.3f}, "
+                  f"precision {floor['precision']:.3f}, event recall {floor['event_recall']:.3f}")
+    if res["n_fixed_threshold_fallback"]:
+        console.print(f"{res['n_fixed_threshold_fallback']} of {res['n_files']} files kept the fixed threshold "
+                      f"(too few calibration peaks for {res['threshold']})")

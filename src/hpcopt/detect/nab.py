@@ -124,7 +124,7 @@ NAB_KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "fals
 
 
 def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_params: dict | None = None,
-                 keep_arrays: bool = False, progress=None) -> dict:
+                 keep_arrays: bool = False, n_floor_seeds: int = 10, progress=None) -> dict:
     """hpcopt's metrics and NAB's own score of ``detector`` on every file of a NAB folder.
 
     Per file: fit on the training part (:func:`load_nab_series`: the probationary 15 %),
@@ -134,8 +134,10 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
     The labels are used only for the metrics. NAB's score
     (:mod:`hpcopt.detect.nab_score`, three profiles, normalised over the corpus: no alerts =
     0, perfect = 100) is given for the alerted rows (``nab``) and for the alert onsets, the
-    first row of each run of alerts as the stream reports them (``nab_onsets``).
-    ``keep_arrays=True`` adds per file ``_arrays`` (scores, alerts, fitted detector).
+    first row of each run of alerts as the stream reports them (``nab_onsets``). Beside them,
+    ``chance_shifted``: the same metrics and scores of each file's own alerts shifted
+    circularly (same count and runs, random place; median over ``n_floor_seeds`` seeds).
+    Means with no file to average are ``None``. ``keep_arrays=True`` adds per file ``_arrays`` (scores, alerts, fitted detector).
     """
     from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot
     from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file
@@ -157,11 +159,14 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
                "n_test": int(s.test.shape[0]), "fixed_threshold_fallback": False}
         if adapt:
             try:
-                alerts, _ = make_spot(arr["detector"], adapt, adapt_params).run(arr["scores"])
-                r.update(alert_metrics(s.labels, arr["scores"], alerts, interval_s=s.interval_s))
+                spot = make_spot(arr["detector"], adapt, adapt_params)
             except InputError:  # too few distinct calibration peaks: keep the fixed alerts, say so
+                spot = None
                 row["fixed_threshold_fallback"] = True
                 fallback += 1
+            if spot is not None:
+                alerts, _ = spot.run(arr["scores"])
+                r.update(alert_metrics(s.labels, arr["scores"], alerts, interval_s=s.interval_s))
         row.update({k: r.get(k) for k in NAB_KEYS})
         if keep_arrays:
             row["_arrays"] = {"scores": arr["scores"], "alerts": alerts, "detector": arr["detector"]}
@@ -171,6 +176,12 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
         windows_all.append((wins, n_rows))
         if progress:
             progress(i + 1, len(files), s.name)
+
+    def corpus_scores(alerts_per_file) -> dict:
+        """NAB's corpus score per profile, without touching the per-file rows."""
+        return {prof: nab_score([nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
+                                 for a, s, (w, n) in zip(alerts_per_file, series_all, windows_all)])
+                for prof in PROFILES}
 
     def corpus(alerts_per_file) -> dict:
         out = {}
@@ -182,19 +193,43 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
                 row.setdefault("nab_raw", {}).setdefault(prof, []).append(fsc.raw)
         return out
 
-    mean = {}
-    for k in NAB_KEYS:
-        pool = per_file if k in ("false_alarms_per_day", "alert_rate") else [x for x in per_file if x["has_window"]]
-        v = [x[k] for x in pool if isinstance(x[k], (int, float)) and not np.isnan(x[k])]
-        mean[k] = float(np.mean(v)) if v else float("nan")
+    def means(rows) -> dict:
+        out = {}
+        for k in NAB_KEYS:
+            pool = rows if k in ("false_alarms_per_day", "alert_rate") else [x for x in rows if x["has_window"]]
+            v = [x[k] for x in pool if isinstance(x[k], (int, float)) and not np.isnan(x[k])]
+            out[k] = float(np.mean(v)) if v else None
+        return out
+
+    mean = means(per_file)
     nab = corpus(alerts_all)
     onsets = corpus([alert_onsets(a) for a in alerts_all])
     for row in per_file:  # [rows, onsets] per profile
         row["nab_raw"] = {p: {"rows": v[0], "onsets": v[1]} for p, v in row["nab_raw"].items()}
+    # chance floor at the same alerts: each file's own alerts shifted circularly (keeps their
+    # count and runs), median over seeds of the metrics and NAB scores
+    seed = getattr(detector, "random_state", None) or 0
+    floor_runs = []
+    for k in range(n_floor_seeds):
+        rng = np.random.default_rng([seed, k])
+        shifted = [np.roll(a, rng.integers(len(a))) for a in alerts_all]
+        fm = means([{"has_window": x["has_window"], **alert_metrics(s.labels, np.asarray(a, dtype=float), a,
+                                                                      interval_s=s.interval_s),
+                     "alert_rate": float(np.mean(a))} for x, s, a in zip(per_file, series_all, shifted)])
+        floor_runs.append({"f1": fm["f1"], "precision": fm["precision"], "event_recall": fm["event_recall"],
+                           "nab": {p: v["score"] for p, v in corpus_scores(shifted).items()},
+                           "nab_onsets": {p: v["score"] for p, v in
+                                          corpus_scores([alert_onsets(a) for a in shifted]).items()}})
+    floor: dict = {}
+    if floor_runs:
+        floor = {key: float(np.median([f[key] for f in floor_runs])) for key in ("f1", "precision", "event_recall")}
+        for key in ("nab", "nab_onsets"):
+            floor[key] = {p: float(np.median([f[key][p] for f in floor_runs])) for p in PROFILES}
     return {"detector": repr(detector), "random_state": getattr(detector, "random_state", None),
             "threshold": adapt or detector.threshold, "n_files": len(files),
             "n_files_with_windows": int(sum(x["has_window"] for x in per_file)),
             "n_fixed_threshold_fallback": fallback, "mean": mean, "nab": nab, "nab_onsets": onsets,
+            "chance_shifted": {"n_seeds": n_floor_seeds, **floor},
             "protocol": "train = the first 15 % of each file (NAB's probationary period, not scored); threshold "
                         "from the training scores only (or SPOT/DSPOT from them, updated on unlabelled scores); "
                         "labels only for the metrics; NAB normalised: no alerts = 0, perfect = 100",

@@ -30,7 +30,7 @@ from hpcopt.data.telemetry import iter_jsonl_samples, parse_prometheus_text, wri
 from hpcopt.detect.base import BaseDetector
 from hpcopt.errors import ConfigError, InputError
 
-__all__ = ["StreamScorer", "EntityStreams", "score_stream", "jsonl_rows", "prometheus_row"]
+__all__ = ["StreamScorer", "EntityStreams", "score_stream", "jsonl_records", "jsonl_rows", "prometheus_row"]
 
 
 class StreamScorer:
@@ -43,6 +43,9 @@ class StreamScorer:
             raise ConfigError(f"{type(detector).__name__}({getattr(detector, 'model', '')}) is transductive (a row's "
                               "score depends on the rows scored with it) and cannot score a stream; use a causal "
                               "detector (mad, pca, iforest, ensemble, lstm, hbos, loda, ecod, copod) for streaming")
+        if type(detector).__name__ == "RandomDetector":
+            raise ConfigError("the random detector is a batch baseline (its scores depend on the row count of a "
+                              "call) and cannot score a stream; stream a fitted detector such as mad or pca")
         self.detector = detector
         # streaming threshold (SPOT/DSPOT), calibrated on the training scores, updated online
         self.spot = None
@@ -143,7 +146,11 @@ class EntityStreams:
     The fitted ``detector`` is shared (scoring does not change it); each entity keeps its own
     look-back rows, smoothing window, alert state and, with ``adapt``, its own streaming
     threshold, so one node's alerts or drift never touch another's. ``max_entities`` bounds
-    memory against a stream whose entity labels run away (e.g. a timestamp sent as the name).
+    memory against a stream whose entity labels run away (e.g. a timestamp sent as the name):
+    each entity holds the detector's look-back rows and smoothing window and, with ``adapt``,
+    up to ``max_peaks`` SPOT peaks (8 bytes each; about 0.4 MB at the CLI's 10,000), so the
+    total is at most ``max_entities`` times that. A new entity's threshold starts as a copy
+    of one prototype calibrated once on the training scores.
     """
 
     def __init__(self, detector: BaseDetector, *, max_entities: int = 10_000, **scorer_kwargs) -> None:
@@ -151,7 +158,7 @@ class EntityStreams:
             raise ConfigError("EntityStreams names each scorer after its entity; do not pass 'entity'")
         if not isinstance(max_entities, (int, np.integer)) or max_entities < 1:
             raise ConfigError(f"max_entities must be an int >= 1; got {max_entities!r}")
-        StreamScorer(detector, **scorer_kwargs)  # fail now, not at the first row, on bad settings
+        self._proto = StreamScorer(detector, **scorer_kwargs)  # fails now, not at the first row, on bad settings
         self.detector = detector
         self.max_entities = int(max_entities)
         self.scorer_kwargs = scorer_kwargs
@@ -165,8 +172,16 @@ class EntityStreams:
                 raise InputError(f"entity {entity!r} would be entity number {len(self.scorers) + 1}; at most "
                                  f"{self.max_entities} are kept", hint="check the entity field of the stream, or "
                                  "raise max_entities")
-            sc = self.scorers[entity] = StreamScorer(self.detector, entity=entity, **self.scorer_kwargs)
-        return sc.update(values, timestamp)
+            import copy
+
+            kw = dict(self.scorer_kwargs, adapt=None, adapt_params=None)
+            sc = StreamScorer(self.detector, entity=entity, **kw)
+            sc.spot = copy.deepcopy(self._proto.spot)  # the calibrated starting threshold, not refitted
+            self.scorers[entity] = sc
+        try:
+            return sc.update(values, timestamp)
+        except InputError as exc:
+            raise InputError(f"entity {entity!r}: {exc.reason}", hint=exc.hint) from None
 
     def gauges(self) -> str:
         """Every entity's state as one Prometheus text (one HELP/TYPE per metric)."""
@@ -177,30 +192,18 @@ class EntityStreams:
         return write_prometheus_text(merged)
 
 
-def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin",
-               per_entity: bool = False) -> Iterator[tuple]:
-    """Rows from JSON lines ``{"timestamp": t, "values": [...]}`` or ``{"timestamp": t, "metrics": {...}}``.
+def jsonl_records(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin"
+                  ) -> Iterator[tuple[int, str | None, object, np.ndarray]]:
+    """``(line number, entity or None, timestamp, row)`` from JSON lines ``{"timestamp": t,
+    "values": [...]}`` or ``{"timestamp": t, "metrics": {...}}``, with an optional ``"entity"``.
 
     The ``metrics`` form needs ``metric_names`` (their order is the detector's order); a
-    missing metric raises :class:`InputError` naming the line. Yields ``(timestamp, row)``;
-    with ``per_entity=True`` every line needs an ``"entity"`` and ``(entity, timestamp, row)``
-    is yielded. Without it, lines whose ``"entity"`` differs from the first line's are refused:
-    one scorer must not mix the rows of several nodes.
+    missing metric raises :class:`InputError` naming the line.
     """
-    first_entity = None
     for lineno, obj in iter_jsonl_samples(lines, source=source):
         entity = obj.get("entity")
-        if per_entity:
-            if not isinstance(entity, str) or not entity:
-                raise InputError("each line needs an 'entity' (a non-empty string) to score entities apart",
-                                 source=source, line=lineno)
-        elif entity is not None:
-            if first_entity is None:
-                first_entity = (entity, lineno)
-            elif entity != first_entity[0]:
-                raise InputError(f"entity {entity!r} differs from {first_entity[0]!r} (line {first_entity[1]}); "
-                                 "one stream scores one entity", source=source, line=lineno,
-                                 hint="score each entity apart (--per-entity, EntityStreams)")
+        if entity is not None and (not isinstance(entity, str) or not entity):
+            raise InputError(f"'entity' must be a non-empty string; got {entity!r}", source=source, line=lineno)
         if "values" in obj:
             vals = obj["values"]
             if not isinstance(vals, list):
@@ -220,7 +223,45 @@ def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, s
             row = np.asarray(vals, dtype=np.float64)
         except (TypeError, ValueError):
             raise InputError("a value is not a number", source=source, line=lineno) from None
-        yield (entity, obj.get("timestamp"), row) if per_entity else (obj.get("timestamp"), row)
+        yield lineno, entity, obj.get("timestamp"), row
+
+
+def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin",
+               per_entity: bool = False) -> Iterator[tuple]:
+    """Rows of :func:`jsonl_records`: ``(timestamp, row)`` of one entity, or with
+    ``per_entity=True`` ``(entity, timestamp, row)``, every line naming its entity.
+
+    One entity: the lines must all name the same ``"entity"`` or none at all; a line that
+    names another (or names none after lines that did, or the reverse) is refused -- one
+    scorer must not mix the rows of several nodes.
+    """
+    first = None  # (entity, line) of the first line
+    for lineno, entity, ts, row in jsonl_records(lines, metric_names, source=source):
+        if per_entity:
+            yield require_entity(entity, lineno, source), ts, row
+        else:
+            first = same_entity(first, entity, lineno, source)
+            yield ts, row
+
+
+def require_entity(entity: str | None, lineno: int, source: str) -> str:
+    """The line's entity; a line without one is refused when entities are scored apart."""
+    if entity is None:
+        raise InputError("each line needs an 'entity' (a non-empty string) to score entities apart",
+                         source=source, line=lineno)
+    return entity
+
+
+def same_entity(first: tuple | None, entity: str | None, lineno: int, source: str) -> tuple:
+    """``(entity, line)`` of the stream's first line; a line naming another entity (or none
+    where the first named one, or the reverse) is refused: one scorer, one entity."""
+    if first is None:
+        return (entity, lineno)
+    if entity != first[0]:
+        raise InputError(f"entity {entity!r} differs from {first[0]!r} (line {first[1]}); one stream scores one "
+                         "entity", source=source, line=lineno,
+                         hint="score each entity apart (--per-entity, EntityStreams)")
+    return first
 
 
 def prometheus_row(text: str, metric_names: list[str], *, source: str = "scrape") -> tuple[object, np.ndarray]:
