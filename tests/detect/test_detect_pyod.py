@@ -283,3 +283,5 @@ def test_bad_pyod_parameters():
         make_detector("ecod_batch", ecdf_reference="train")
     with pytest.raises(ConfigError, match="takes no 'model' parameter"):
         make_detector("ecod", model="hbos")
+    with pytest.raises(ConfigError, match="would have no effect on the causal ecod"):
+        make_detector("ecod", model_params={"n_jobs": 2}).fit(_data())

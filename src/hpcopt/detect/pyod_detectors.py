@@ -92,6 +92,10 @@ class PyODDetector(BaseDetector):
         self.mean_, self.scale_ = standard_scale(X, self.min_scale)
         if self._causal_ecdf:
             # PyOD's estimator is not needed: the training ECDFs and moments are all there is
+            if self.model_params:
+                raise ConfigError(f"model_params {sorted(self.model_params)} would have no effect on the causal "
+                                  f"{self.model} (PyOD's estimator is not used); use {self.model}_batch to pass "
+                                  "them to PyOD")
             Z = self._z(X)
             self.sorted_train_ = np.sort(Z, axis=0)
             self.power_sums_ = np.vstack([Z.sum(axis=0), (Z ** 2).sum(axis=0), (Z ** 3).sum(axis=0)])
