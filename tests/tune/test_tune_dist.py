@@ -270,25 +270,12 @@ def test_spec_objectives_through_the_cli(tmp_path, monkeypatch, capsys):
     assert e.value.code == 2 and "objectives must be distinct names" in capsys.readouterr().err
 
 
-def test_cli_executor_and_storage_options(tmp_path, capsys, monkeypatch):
+def test_cli_executor_and_storage_options(tmp_path, capsys, monkeypatch, echo_spec):
     from hpcopt.cli import main
 
     monkeypatch.chdir(tmp_path)  # nothing may be written into the working folder
     pytest.importorskip("submitit")
-    spec = tmp_path / "s.toml"
-    spec.write_text(textwrap.dedent(f"""
-        [study]
-        name = "echo"
-        [parameters]
-        n = [1, 2, 3]
-        [runner]
-        kind = "command"
-        command = "{sys.executable} -c 'print({{n}} * 0.5)'"
-        timing = "output"
-        pattern = '([0-9.]+)'
-        warmup = 0
-        repeats = 1
-    """))
+    spec = echo_spec("echo", [1, 2, 3])
     with pytest.raises(SystemExit) as e:
         main(["tune", "run", str(spec), "--budget", "3", "--workers", "2", "--executor", "submitit",
               "--executor-opt", "cluster=debug", "--executor-opt", f"folder={tmp_path / 'jobs'}",

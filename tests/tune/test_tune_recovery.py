@@ -8,7 +8,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import textwrap
 import time
 import warnings
@@ -109,21 +108,8 @@ def cli(args, capsys):
     return e.value.code, out.out + out.err
 
 
-def test_release_running_from_the_cli(tmp_path, capsys):
-    spec = tmp_path / "s.toml"
-    spec.write_text(textwrap.dedent(f"""
-        [study]
-        name = "k"
-        [parameters]
-        n = [1, 2, 3, 4]
-        [runner]
-        kind = "command"
-        command = "{sys.executable} -c 'print({{n}} * 0.5)'"
-        timing = "output"
-        pattern = '([0-9.]+)'
-        warmup = 0
-        repeats = 1
-    """))
+def test_release_running_from_the_cli(tmp_path, capsys, echo_spec):
+    spec = echo_spec("k", [1, 2, 3, 4])
     db = str(tmp_path / "c.db")
     run = ["tune", "run", str(spec), "--storage", db, "--no-compare", "--json", "--strategy", "grid"]
     code, text = cli([*run, "--budget", "2"], capsys)
