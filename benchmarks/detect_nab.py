@@ -37,8 +37,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.detect import make_detector  # noqa: E402
-from hpcopt.detect.nab import evaluate_nab, list_nab_files, load_nab_series, nab_windows  # noqa: E402
-from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file, nab_sweep  # noqa: E402
+from hpcopt.detect.nab import evaluate_nab, list_nab_files, load_nab_series, nab_corpus, nab_windows  # noqa: E402
+from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_sweep  # noqa: E402
 
 #: published NAB v1.0 scoreboard (numenta/NAB README; all 58 files, label-tuned thresholds):
 #: standard / reward_low_FP_rate / reward_low_FN_rate
@@ -65,15 +65,9 @@ def main() -> None:
 
     def nab_of(alerts_per_file):
         """NAB's normalised corpus score and per-file raw scores of the test-part alerts, per profile."""
-        out, per_file = {}, [{} for _ in series]
-        for prof in PROFILES:
-            fs = [nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
-                  for a, s, (w, n) in zip(alerts_per_file, series, windows)]
-            tot = nab_score(fs)
-            out[prof] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in tot.items() if k != "profile"}
-            for d, f in zip(per_file, fs):
-                d[prof] = round(f.raw, 4)
-        return out, per_file
+        totals, raw = nab_corpus(alerts_per_file, series, windows)
+        out = {p: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in t.items()} for p, t in totals.items()}
+        return out, [{p: round(v, 4) for p, v in d.items()} for d in raw]
 
     rows = {}
     tuned = {}

@@ -22,7 +22,8 @@ import pandas as pd
 from hpcopt.data.telemetry import LabelledSeries, RepairLog
 from hpcopt.errors import InputError
 
-__all__ = ["load_nab_series", "list_nab_files", "nab_windows", "evaluate_nab", "NAB_KEYS", "PROBATION"]
+__all__ = ["load_nab_series", "list_nab_files", "nab_windows", "nab_corpus", "evaluate_nab", "NAB_KEYS",
+           "PROBATION"]
 
 #: NAB's probationary share of each file (learning only, not scored)
 PROBATION = 0.15
@@ -123,6 +124,22 @@ NAB_KEYS = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "fals
             "best_f1_oracle", "alert_rate")
 
 
+def nab_corpus(alerts_per_file, series: list[LabelledSeries], windows: list) -> tuple[dict, list[dict]]:
+    """NAB's score of one alert array per file (the test part of each series; the training
+    part is the unscored probation), for the three profiles: ``({profile: corpus totals},
+    [{profile: file raw score}])``. ``windows`` holds :func:`nab_windows` of each file."""
+    from hpcopt.detect.nab_score import PROFILES, nab_score, nab_score_file
+
+    totals, raw = {}, [{} for _ in series]
+    for prof in PROFILES:
+        fs = [nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
+              for a, s, (w, n) in zip(alerts_per_file, series, windows)]
+        totals[prof] = {k: v for k, v in nab_score(fs).items() if k != "profile"}
+        for d, f in zip(raw, fs):
+            d[prof] = f.raw
+    return totals, raw
+
+
 def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_params: dict | None = None,
                  keep_arrays: bool = False, n_floor_seeds: int = 10, progress=None) -> dict:
     """hpcopt's metrics and NAB's own score of ``detector`` on every file of a NAB folder.
@@ -140,7 +157,8 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
     Means with no file to average are ``None``. ``keep_arrays=True`` adds per file ``_arrays`` (scores, alerts, fitted detector).
     """
     from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot
-    from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_score, nab_score_file
+    from hpcopt.detect.metrics import event_metrics, point_metrics
+    from hpcopt.detect.nab_score import PROFILES, alert_onsets
 
     if adapt not in (None, "spot", "dspot"):
         raise InputError(f"adapt must be None, 'spot' or 'dspot'; got {adapt!r}")
@@ -177,52 +195,37 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
         if progress:
             progress(i + 1, len(files), s.name)
 
-    def corpus_scores(alerts_per_file) -> dict:
-        """NAB's corpus score per profile, without touching the per-file rows."""
-        return {prof: nab_score([nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
-                                 for a, s, (w, n) in zip(alerts_per_file, series_all, windows_all)])
-                for prof in PROFILES}
-
-    def corpus(alerts_per_file) -> dict:
+    def means(rows, keys=NAB_KEYS) -> dict:
         out = {}
-        for prof in PROFILES:
-            fs = [nab_score_file(a, w, n, probation=s.train.shape[0], profile=prof, source=s.name)
-                  for a, s, (w, n) in zip(alerts_per_file, series_all, windows_all)]
-            out[prof] = {k: v for k, v in nab_score(fs).items() if k != "profile"}
-            for row, fsc in zip(per_file, fs):
-                row.setdefault("nab_raw", {}).setdefault(prof, []).append(fsc.raw)
-        return out
-
-    def means(rows) -> dict:
-        out = {}
-        for k in NAB_KEYS:
+        for k in keys:
             pool = rows if k in ("false_alarms_per_day", "alert_rate") else [x for x in rows if x["has_window"]]
             v = [x[k] for x in pool if isinstance(x[k], (int, float)) and not np.isnan(x[k])]
             out[k] = float(np.mean(v)) if v else None
         return out
 
     mean = means(per_file)
-    nab = corpus(alerts_all)
-    onsets = corpus([alert_onsets(a) for a in alerts_all])
-    for row in per_file:  # [rows, onsets] per profile
-        row["nab_raw"] = {p: {"rows": v[0], "onsets": v[1]} for p, v in row["nab_raw"].items()}
+    nab, raw_rows = nab_corpus(alerts_all, series_all, windows_all)
+    onsets, raw_onsets = nab_corpus([alert_onsets(a) for a in alerts_all], series_all, windows_all)
+    for row, r, o in zip(per_file, raw_rows, raw_onsets):
+        row["nab_raw"] = {p: {"rows": r[p], "onsets": o[p]} for p in PROFILES}
     # chance floor at the same alerts: each file's own alerts shifted circularly (keeps their
     # count and runs), median over seeds of the metrics and NAB scores
     seed = getattr(detector, "random_state", None) or 0
+    floor_keys = ("f1", "precision", "event_recall")
     floor_runs = []
     for k in range(n_floor_seeds):
         rng = np.random.default_rng([seed, k])
         shifted = [np.roll(a, rng.integers(len(a))) for a in alerts_all]
-        fm = means([{"has_window": x["has_window"], **alert_metrics(s.labels, np.asarray(a, dtype=float), a,
-                                                                      interval_s=s.interval_s),
-                     "alert_rate": float(np.mean(a))} for x, s, a in zip(per_file, series_all, shifted)])
-        floor_runs.append({"f1": fm["f1"], "precision": fm["precision"], "event_recall": fm["event_recall"],
-                           "nab": {p: v["score"] for p, v in corpus_scores(shifted).items()},
-                           "nab_onsets": {p: v["score"] for p, v in
-                                          corpus_scores([alert_onsets(a) for a in shifted]).items()}})
+        fm = means([{"has_window": x["has_window"], **point_metrics(s.labels, a),
+                     **event_metrics(s.labels, a, interval_s=s.interval_s)}
+                    for x, s, a in zip(per_file, series_all, shifted)], floor_keys)
+        fm["nab"] = {p: v["score"] for p, v in nab_corpus(shifted, series_all, windows_all)[0].items()}
+        fm["nab_onsets"] = {p: v["score"] for p, v in
+                            nab_corpus([alert_onsets(a) for a in shifted], series_all, windows_all)[0].items()}
+        floor_runs.append(fm)
     floor: dict = {}
     if floor_runs:
-        floor = {key: float(np.median([f[key] for f in floor_runs])) for key in ("f1", "precision", "event_recall")}
+        floor = {key: float(np.median([f[key] for f in floor_runs])) for key in floor_keys}
         for key in ("nab", "nab_onsets"):
             floor[key] = {p: float(np.median([f[key][p] for f in floor_runs])) for p in PROFILES}
     return {"detector": repr(detector), "random_state": getattr(detector, "random_state", None),

@@ -43,7 +43,9 @@ class StreamScorer:
             raise ConfigError(f"{type(detector).__name__}({getattr(detector, 'model', '')}) is transductive (a row's "
                               "score depends on the rows scored with it) and cannot score a stream; use a causal "
                               "detector (mad, pca, iforest, ensemble, lstm, hbos, loda, ecod, copod) for streaming")
-        if type(detector).__name__ == "RandomDetector":
+        from hpcopt.detect.detectors import RandomDetector
+
+        if isinstance(detector, RandomDetector):
             raise ConfigError("the random detector is a batch baseline (its scores depend on the row count of a "
                               "call) and cannot score a stream; stream a fitted detector such as mad or pca")
         self.detector = detector
