@@ -1,3 +1,5 @@
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -28,3 +30,28 @@ def lublin2():
     from hpcopt.data import load_workload
 
     return load_workload(TEST_DATA / "lublin_256_new2.swf.gz")
+
+
+@pytest.fixture
+def echo_spec(tmp_path):
+    """Tune tests: write a study spec whose runner prints ``n * 0.5`` for ``n`` in ``values`` (a real
+    subprocess measured by its own output); return its path."""
+
+    def write(name: str, values: list[int]):
+        spec = tmp_path / f"{name}.toml"
+        spec.write_text(textwrap.dedent(f"""
+            [study]
+            name = "{name}"
+            [parameters]
+            n = {list(values)}
+            [runner]
+            kind = "command"
+            command = "{sys.executable} -c 'print({{n}} * 0.5)'"
+            timing = "output"
+            pattern = '([0-9.]+)'
+            warmup = 0
+            repeats = 1
+        """))
+        return spec
+
+    return write
