@@ -217,7 +217,8 @@ import time
 
 def work(k):
     x = b"a" * ((40 * k) << 20)     # 40, 80, 120, 160 MiB
-    time.sleep(0.15 * (5 - k) + (0.5 if k == 4 else 0.0))   # k = 4: most memory and slowest
+    # 0.3 s between levels: wide enough that a busy 2-core box cannot reorder them
+    time.sleep(0.3 * (5 - k) + (1.0 if k == 4 else 0.0))   # k = 4: most memory and slowest
     return len(x)
 '''
 
