@@ -37,6 +37,35 @@ def _clean(obj: Any) -> Any:
     return obj
 
 
+def error_payload(exc: BaseException, exit_code: int) -> dict[str, Any]:
+    """The stable JSON shape of an error (schema ``error/1``).
+
+    ``{"error": {"schema": "error/1", "type": ..., "message": ..., "exit_code": ...,
+    "source": ..., "line": ..., "field": ..., "hint": ...}}``; the location keys are null
+    when the error has no such part.
+    """
+    from hpcopt.cli import _cx
+
+    if isinstance(exc, _cx.UsageError):
+        kind = "UsageError"
+        message = exc.format_message()
+    else:
+        kind = type(exc).__name__
+        message = str(exc)
+    return {
+        "error": {
+            "schema": "error/1",
+            "type": kind,
+            "message": message,
+            "exit_code": exit_code,
+            "source": getattr(exc, "source", None),
+            "line": getattr(exc, "line", None),
+            "field": getattr(exc, "field", None),
+            "hint": getattr(exc, "hint", None),
+        }
+    }
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from hpcopt.data._io import read_text
+from hpcopt.core.files import read_text
 from hpcopt.data.workload import Workload
 from hpcopt.errors import InputError
 

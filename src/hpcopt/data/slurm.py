@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpcopt.data._io import read_text
+from hpcopt.core.files import read_text
 from hpcopt.data.workload import COLUMNS, INT_COLUMNS, Workload
 from hpcopt.errors import InputError
 
