@@ -55,12 +55,7 @@ class MissingDependencyError(HpcoptError, ImportError):
 
 
 def require(module: str, extra: str):
-    """Import an optional dependency lazily, or say how to install it."""
-    import importlib
+    """Import an optional dependency lazily, or say how to install it (see hpcopt.core.optional)."""
+    from hpcopt.core.optional import require as _require
 
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise MissingDependencyError(
-            f"{module} is needed for this; install with: pip install 'hpcopt[{extra}]'"
-        ) from exc
+    return _require(module, extra)
