@@ -12,7 +12,7 @@ __all__ = ["require", "EXTRA_OF"]
 #: which extra brings which import (used when the caller does not say)
 EXTRA_OF = {
     "lightgbm": "estimate", "sklearn": "estimate", "torch": "detect", "pyod": "detect", "scipy": "detect",
-    "optuna": "tune", "cmaes": "tune", "sqlalchemy": "tune-dist", "dask": "tune-dist", "submitit": "tune-dist",
+    "optuna": "tune", "cmaes": "tune", "sqlalchemy": "store", "alembic": "store", "psycopg": "store-pg", "dask": "tune-dist", "submitit": "tune-dist",
 }
 
 

@@ -1,0 +1,10 @@
+"""Alembic environment: the store passes its own connection (no alembic.ini needed)."""
+
+from alembic import context
+
+from hpcopt.store.schema import Base
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
+with context.begin_transaction():
+    context.run_migrations()
