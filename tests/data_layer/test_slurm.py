@@ -183,3 +183,35 @@ def test_nrel_eagle_table():
     assert s["users"] == 15 and s["has_requested_time"]
     assert (w.column("req_time") == 172800).any()
     assert w.jobs["native_job_id"].iloc[0] == "532209" and w.jobs["user_name"].iloc[0] == "user0014"
+
+
+@pytest.mark.parametrize("column, value, why", [
+    ("run_time", "inf", "is not a finite number"), ("run_time", "-5", "is negative"),
+    ("processors_req", "1e308", "is larger than"), ("processors_req", "-3", "is negative"),
+    ("wallclock_req", "nan", "is not a finite number"), ("wallclock_req", "ten", "is not a number"),
+])
+def test_csv_table_refuses_absurd_values_like_sacct(tmp_path, column, value, why):
+    cells = {"run_time": "60", "processors_req": "2", "wallclock_req": "120"}
+    cells[column] = value
+    p = tmp_path / "jobs.csv"
+    p.write_text("job_id,submit_time,run_time,processors_req,wallclock_req\n"
+                 f"1,2024-01-01 00:00:00,{cells['run_time']},{cells['processors_req']},{cells['wallclock_req']}\n")
+    with pytest.raises(InputError, match=f"line 2, column {column}: '{value}' {why}"):
+        read_job_table(p)
+
+
+@pytest.mark.parametrize("value, seconds", [("1-02:03:04", 93784), ("05:06", 306), ("00:00:07", 7), ("UNLIMITED", -1)])
+def test_elapsed_and_timelimit_durations(tmp_path, value, seconds):
+    text = ("JobID|Submit|Elapsed|Timelimit|NCPUS|State\n"
+            f"1|2024-01-01T00:00:00|{value if value != 'UNLIMITED' else '00:00:01'}|{value}|1|COMPLETED\n")
+    w = read_sacct(_write(tmp_path, text))
+    assert w.column("req_time").tolist() == [seconds]
+    if value != "UNLIMITED":
+        assert w.column("runtime").tolist() == [seconds]
+
+
+@pytest.mark.parametrize("value", ["1-99:inf:00", "nan:00", "-1-00:00:00", "1:2:3:4", "99999999999999999999999-00:00:00"])
+def test_bad_durations_are_refused(tmp_path, value):
+    text = f"JobID|Submit|Elapsed|NCPUS|State\n1|2024-01-01T00:00:00|{value}|1|COMPLETED\n"
+    with pytest.raises(InputError, match="line 2, column Elapsed"):
+        read_sacct(_write(tmp_path, text))

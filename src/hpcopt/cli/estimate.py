@@ -254,7 +254,7 @@ def evaluate_cmd(
     names = [kind] + ([m for m in ("tsafrir", "requested") if m != kind] if baselines else [])
     out = {"schema": "hpcopt.estimate.evaluate/1", "trace": str(trace), "protocol": "online replay: estimate at "
            "submit time from jobs completed strictly earlier (end = submit + wait + runtime)", "random_state": seed,
-           "confidence_level": confidence}
+           "confidence_level": confidence, "read_notes": list(workload.read_notes)}
     results = {}
     replays = {}
     for name in names:

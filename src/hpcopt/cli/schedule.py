@@ -106,6 +106,9 @@ def simulate_cmd(
     if jobs_out is not None:
         result.write_jobs(jobs_out)
     summary = result.summary()
+    # what the reader set aside (e.g. pending and running Slurm jobs), next to the cleaning counts
+    summary["read_notes"] = list(workload.read_notes)
+    summary["unfinished_jobs"] = 0 if workload.queue is None else len(workload.queue)
     if per_user:
         summary["per_user"] = result.per_user().to_dict(orient="records")
     if as_json:
@@ -114,6 +117,8 @@ def simulate_cmd(
     cols = ["jobs", "avg_wait", "median_wait", "p95_wait", "avg_bsld", "utilization", "makespan", "max_queue"]
     console.print(_metrics_table(f"{trace}: {summary['order']} + {summary['backfill']} on {summary['procs']} processors "
                                  f"({summary['runtime']} runtimes)", [summary], cols))
+    for line in workload.read_notes:
+        console.print(f"  read: {line}")
     for line in result.cleaning.lines():
         console.print(f"  cleaning: {line}")
     if per_user:
