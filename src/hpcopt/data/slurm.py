@@ -52,8 +52,8 @@ the file with one line naming the file, line and column (``inf``, ``nan``, ``1e3
 
 from __future__ import annotations
 
+import csv
 import io
-import re
 from collections import Counter
 from pathlib import Path
 
@@ -128,38 +128,41 @@ def _duration_seconds(text: str) -> float:
 
 
 _UNITS = {"": 1024.0, "K": 1.0, "M": 1024.0, "G": 1024.0**2, "T": 1024.0**3, "P": 1024.0**4}
+_MEM_RE = r"^([0-9]+(?:\.[0-9]*)?)\s*([KMGTPkmgtp]?)([nNcC]?)$"
 
 
-def _memory_kb(text: str, procs: int, nodes: int) -> float:
-    """One ReqMem cell -> KB per processor; -1 when missing (see the module docstring)."""
-    t = text.strip()
-    if t.lower() in _MISSING or t in ("0", "0n", "0c"):
-        return -1.0
-    m = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?)\s*([KMGTP]?)([nc]?)", t, flags=re.IGNORECASE)
-    if not m:
-        raise ValueError(f"{text!r} is not a memory size (e.g. 4000M, 4Gn, 2Gc)")
-    value = float(m.group(1)) * _UNITS[m.group(2).upper()]  # a bare number is MB
-    per = m.group(3).lower()
-    if per == "c":
-        kb = value
-    elif per == "n":
-        kb = value * max(nodes, 1) / max(procs, 1)
-    else:  # Slurm >= 21.08: the job's total (ReqTRES mem)
-        kb = value / max(procs, 1)
-    if not np.isfinite(kb) or kb > _MAX_MEM_KB:
-        raise ValueError(f"{text!r} is larger than any machine's memory")
-    return kb
+def _memory_kb(raw: pd.Series, procs: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """ReqMem cells -> KB per processor; -1 when missing (see the module docstring).
+
+    Returns the values, or raises ``ValueError(i, message)`` for the first bad cell."""
+    text = raw.astype(str)
+    missing = (text.str.lower().isin(_MISSING) | text.isin(["0", "0n", "0c"])).to_numpy()
+    parts = text.str.extract(_MEM_RE)
+    bad = parts[0].isna().to_numpy() & ~missing
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(i, f"{text.iloc[i]!r} is not a memory size (e.g. 4000M, 4Gn, 2Gc)")
+    with np.errstate(over="ignore", invalid="ignore"):
+        value = pd.to_numeric(parts[0], errors="coerce").to_numpy(dtype=np.float64)
+        value = value * parts[1].fillna("").str.upper().map(_UNITS).to_numpy(dtype=np.float64)  # bare number: MB
+        per = parts[2].fillna("").str.lower().to_numpy(dtype=object)
+        p = np.maximum(procs, 1).astype(np.float64)
+        kb = np.where(per == "c", value,  # per CPU
+                      np.where(per == "n", value * np.maximum(nodes, 1) / p,  # per node
+                               value / p))  # Slurm >= 21.08: the job's total (ReqTRES mem)
+    huge = ~missing & (~np.isfinite(kb) | (kb > _MAX_MEM_KB))
+    if huge.any():
+        i = int(np.flatnonzero(huge)[0])
+        raise ValueError(i, f"{text.iloc[i]!r} is larger than any machine's memory")
+    return np.where(missing, -1.0, kb)
 
 
 def _codes(values: pd.Series) -> np.ndarray:
     """Names -> 1..n in order of first appearance; missing -> -1."""
-    out = np.full(len(values), -1, dtype=np.int64)
-    seen: dict[str, int] = {}
-    for i, v in enumerate(values.astype(str)):
-        if v.strip().lower() in _MISSING:
-            continue
-        out[i] = seen.setdefault(v, len(seen) + 1)
-    return out
+    text = values.astype(str)
+    missing = text.str.lower().isin(_MISSING).to_numpy()
+    codes, _ = pd.factorize(text.where(~missing))  # NaN (missing) -> -1, first appearance -> 0
+    return np.where(codes >= 0, codes + 1, -1).astype(np.int64)
 
 
 def _pick(frame: pd.DataFrame, key: str) -> str | None:
@@ -176,7 +179,7 @@ def _line(frame: pd.DataFrame, i: int, header_lines: int) -> int:
 
 def _times(frame: pd.DataFrame, col: str, source: str, header_lines: int) -> np.ndarray:
     """Timestamps -> epoch seconds (float); missing -> NaN; garbage -> InputError."""
-    raw = frame[col].astype(str).str.strip()
+    raw = frame[col].astype(str)
     missing = raw.str.lower().isin(_MISSING)
     parsed = pd.to_datetime(raw.where(~missing), errors="coerce", format="mixed")
     bad = np.flatnonzero(parsed.isna().to_numpy() & ~missing.to_numpy())
@@ -191,7 +194,7 @@ def _times(frame: pd.DataFrame, col: str, source: str, header_lines: int) -> np.
 def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, kind: str) -> np.ndarray:
     """A numeric column -> float64, -1 where unknown; refuses non-finite, negative, fractional
     counts and out-of-range values. ``kind``: count, seconds, minutes or duration ([DD-]HH:MM:SS)."""
-    raw = frame[col].astype(str).str.strip()
+    raw = frame[col].astype(str)
     lower = raw.str.lower()
     missing = (lower.isin(_MISSING - {"nan"}) | lower.isin(_UNLIMITED)).to_numpy()
 
@@ -233,7 +236,7 @@ def _state_names(frame: pd.DataFrame, col: str | None) -> np.ndarray:
     """``CANCELLED by 123``, ``CANCELLED+``, ``CA`` -> ``CANCELLED``; no column -> COMPLETED-like ''."""
     if col is None:
         return np.full(len(frame), "", dtype=object)
-    first = frame[col].astype(str).str.strip().str.upper().str.split().str[0].fillna("").str.rstrip("+")
+    first = frame[col].astype(str).str.upper().str.split().str[0].fillna("").str.rstrip("+")
     return first.map(lambda s: _SHORT.get(s, s)).to_numpy(dtype=object)
 
 
@@ -249,6 +252,8 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     returned as ``Workload.queue``. See the module docstring for every rule.
     """
     notes = list(notes or [])
+    # cells are compared as text from here on: strip each used column once
+    frame = frame.apply(lambda c: c.astype(str).str.strip())
     cols = {key: _pick(frame, key) for key in TABLE_ALIASES}
     if cols["submit"] is None:
         raise InputError(
@@ -333,14 +338,11 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     if cols["req_mem"]:
         procs = np.where(data["req_procs"] > 0, data["req_procs"], data["alloc_procs"])
         mem_col = cols["req_mem"]
-        out = np.empty(n)
-        for i, v in enumerate(frame[mem_col].astype(str).tolist()):
-            try:
-                out[i] = _memory_kb(v, int(procs[i]), int(nodes[i]))
-            except ValueError as exc:
-                raise InputError(str(exc), source=source, line=_line(frame, i, header_lines),
-                                 field=f"column {mem_col}") from None
-        data["req_mem"] = out
+        try:
+            data["req_mem"] = _memory_kb(frame[mem_col], procs, nodes)
+        except ValueError as exc:
+            i, why = exc.args
+            raise InputError(why, source=source, line=_line(frame, i, header_lines), field=f"column {mem_col}") from None
     if cols["state"]:
         data["status"] = np.array([_STATUS.get(s, -1) for s in states], dtype=np.int64)
         unknown = finished & ~np.isin(states, list(_STATUS))
@@ -359,9 +361,9 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
                        ("account", "account"), ("partition", "partition_name"), ("queue", "queue_name"),
                        ("job_name", "job_name")):
         if cols[key]:
-            table[extra] = frame[cols[key]].astype(str).str.strip().to_numpy()
+            table[extra] = frame[cols[key]].astype(str).to_numpy()
     if raw_col is not None and raw_col != id_col:
-        table["job_id_raw"] = frame[raw_col].astype(str).str.strip().to_numpy()
+        table["job_id_raw"] = frame[raw_col].astype(str).to_numpy()
 
     jobs = table[finished].reset_index(drop=True)
     jobs["job_id"] = np.arange(1, len(jobs) + 1, dtype=np.int64)
@@ -382,22 +384,42 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     return Workload(jobs, header, source, read_notes=notes, queue=queue)
 
 
-def _read_frame(text: str, sep: str, source: str) -> pd.DataFrame:
+def _record_lines(text: str, sep: str, source: str) -> list[int]:
+    """File line numbers of the records of a one-record-per-line table; a line with a field
+    too few (the parser would pad it with empty fields) or too many is refused."""
+    lines = text.split("\n")
+    want = lines[0].count(sep)
+    numbers = []
+    for no, line in enumerate(lines[1:], start=2):
+        if line in ("", "\r"):
+            continue
+        if line.count(sep) != want:
+            raise InputError(f"has {line.count(sep) + 1} fields; the header has {want + 1}", source=source,
+                             line=no, hint="the line is cut short or has a separator too many")
+        numbers.append(no)
+    return numbers
+
+
+def _read_frame(text: str, sep: str, source: str, quoting: int = csv.QUOTE_MINIMAL) -> pd.DataFrame:
+    """The table as strings, indexed so that row index + 2 is the file line of the row."""
+    numbers = _record_lines(text, sep, source) if quoting == csv.QUOTE_NONE or '"' not in text else None
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, engine="python")
+        frame = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, quoting=quoting)
     except pd.errors.ParserError as exc:
-        raise InputError(f"cannot be read as a table ({exc})", source=source) from None
+        raise InputError(f"cannot be read as a table ({' '.join(str(exc).split())})", source=source) from None
     except pd.errors.EmptyDataError:
         raise InputError("is empty", source=source, hint="export at least a header and one job") from None
     if frame.empty:
         raise InputError("contains no jobs", source=source, hint="export at least one job")
+    if numbers is not None and len(numbers) == len(frame):
+        frame.index = np.asarray(numbers, dtype=np.int64) - 2  # blank lines do not shift line numbers
     return frame
 
 
 def read_sacct(path: str | Path) -> Workload:
     """Read ``sacct -P`` (pipe-separated, with header) output; job steps are skipped and counted."""
     text = read_text(path)
-    frame = _read_frame(text, "|", str(path))
+    frame = _read_frame(text, "|", str(path), quoting=csv.QUOTE_NONE)  # sacct never quotes
     notes = []
     id_col = next((c for c in frame.columns if c.lower().strip() in ("jobid", "jobidraw")), None)
     if id_col is not None:
