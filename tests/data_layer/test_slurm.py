@@ -215,3 +215,21 @@ def test_bad_durations_are_refused(tmp_path, value):
     text = f"JobID|Submit|Elapsed|NCPUS|State\n1|2024-01-01T00:00:00|{value}|1|COMPLETED\n"
     with pytest.raises(InputError, match="line 2, column Elapsed"):
         read_sacct(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize("line, message", [
+    ("2|2024-01-01T00:00:00|10", "line 5: has 3 fields; the header has 5"),
+    ("2|2024-01-01T00:00:00|10|1|COMPLETED|x", "line 5: has 6 fields; the header has 5"),
+    ("2|2024-01-01T00:00:00|abc|1|COMPLETED", "line 5, column ElapsedRaw: 'abc' is not a number"),
+])
+def test_line_numbers_count_blank_lines_and_short_lines_are_refused(tmp_path, line, message):
+    text = f"JobID|Submit|ElapsedRaw|NCPUS|State\n1|2024-01-01T00:00:00|10|1|COMPLETED\n\n\n{line}\n"
+    with pytest.raises(InputError, match=message):
+        read_sacct(_write(tmp_path, text))
+
+
+def test_parsable_with_trailing_separator(tmp_path):
+    # sacct -p (not -P) ends every line with '|'
+    text = "".join(line + "|\n" for line in SACCT.splitlines())
+    w = read_sacct(_write(tmp_path, text))
+    assert w.jobs["native_job_id"].tolist() == ["100", "101"] and w.column("runtime").tolist() == [3600, 60]
