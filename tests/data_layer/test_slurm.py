@@ -233,3 +233,18 @@ def test_parsable_with_trailing_separator(tmp_path):
     text = "".join(line + "|\n" for line in SACCT.splitlines())
     w = read_sacct(_write(tmp_path, text))
     assert w.jobs["native_job_id"].tolist() == ["100", "101"] and w.column("runtime").tolist() == [3600, 60]
+
+
+def test_duplicates_listing_keeps_earlier_runs_of_a_requeued_job(tmp_path):
+    # sacct -D: job 500 ran, was requeued, ran again and completed; job 501 is requeued and waiting
+    text = ("JobID|Submit|Start|End|ElapsedRaw|NCPUS|State\n"
+            "500|2024-01-01T00:00:00|2024-01-01T00:00:10|2024-01-01T00:05:10|300|4|REQUEUED\n"
+            "500|2024-01-01T00:05:20|2024-01-01T00:06:00|2024-01-01T00:16:00|600|4|COMPLETED\n"
+            "501|2024-01-01T00:07:00|Unknown|Unknown|0|0|REQUEUED\n")
+    w = read_sacct(_write(tmp_path, text))
+    assert w.jobs["native_job_id"].tolist() == ["500", "500"]
+    np.testing.assert_array_equal(w.column("runtime"), [300, 600])
+    np.testing.assert_array_equal(w.column("status"), [0, 1])
+    assert w.queue["native_job_id"].tolist() == ["501"]
+    assert w.find_job("500") == 1  # the latest run
+    assert any("1 REQUEUED records with a start and an end" in n for n in w.read_notes)

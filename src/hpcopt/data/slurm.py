@@ -28,6 +28,8 @@ Job states (sacct(1), JOB STATE CODES; long names or the short codes):
   elapsed time is how long it has run so far, not its runtime -- so they are kept out of
   the job table, counted, and returned as ``Workload.queue`` (the current queue): the same
   columns plus ``state`` and ``elapsed`` (seconds run so far, -1 when not started);
+- REQUEUED with both a Start and an End is an earlier run of a requeued job (``sacct -D``
+  lists every run): a finished run, status 0, counted;
 - REVOKED (a federated sibling removed because another cluster started the job) is not a
   job of this cluster: skipped and counted;
 - any other state name is kept as a finished job with status -1, counted.
@@ -278,9 +280,15 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     states = _state_names(frame, cols["state"])
     active = np.isin(states, list(_ACTIVE))
     skipped = np.isin(states, list(_SKIPPED))
+    submit_abs = _times(frame, cols["submit"], source, header_lines)
+    start = _times(frame, cols["start"], source, header_lines) if cols["start"] else np.full(n, np.nan)
+    end = _times(frame, cols["end"], source, header_lines) if cols["end"] else np.full(n, np.nan)
+    # sacct -D lists the earlier runs of a requeued job as REQUEUED records with an End:
+    # runs that ended (and used the machine), not jobs waiting now
+    requeued_runs = (states == "REQUEUED") & ~np.isnan(start) & ~np.isnan(end)
+    active &= ~requeued_runs
     finished = ~active & ~skipped
 
-    submit_abs = _times(frame, cols["submit"], source, header_lines)
     if np.isnan(submit_abs).any():
         r = int(np.flatnonzero(np.isnan(submit_abs))[0])
         raise InputError("submit time is missing", source=source, line=_line(frame, r, header_lines),
@@ -289,8 +297,6 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     data: dict[str, np.ndarray] = {name: np.full(n, -1, dtype=np.int64 if name in INT_COLUMNS else np.float64)
                                    for name in COLUMNS}
     data["submit"] = submit_abs - origin
-    start = _times(frame, cols["start"], source, header_lines) if cols["start"] else np.full(n, np.nan)
-    end = _times(frame, cols["end"], source, header_lines) if cols["end"] else np.full(n, np.nan)
     wait = start - submit_abs
     negative_wait = ~np.isnan(wait) & (wait < 0) & finished
     data["wait"] = np.where(np.isnan(wait) | (wait < 0), -1.0, wait)
@@ -345,7 +351,11 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
             raise InputError(why, source=source, line=_line(frame, i, header_lines), field=f"column {mem_col}") from None
     if cols["state"]:
         data["status"] = np.array([_STATUS.get(s, -1) for s in states], dtype=np.int64)
-        unknown = finished & ~np.isin(states, list(_STATUS))
+        data["status"][requeued_runs] = 0  # the run ended without completing
+        if requeued_runs.any():
+            notes.append(f"{int(requeued_runs.sum())} REQUEUED records with a start and an end (earlier runs of "
+                         "requeued jobs, sacct -D): kept as finished runs, status 0")
+        unknown = finished & ~np.isin(states, list(_STATUS)) & ~requeued_runs
         if unknown.any():
             notes.append(f"{int(unknown.sum())} jobs with a state that is not a Slurm job state "
                          f"({_count_text(Counter(states[unknown].tolist()))}): kept as finished, status -1")

@@ -141,13 +141,14 @@ class Workload:
 
     def find_job(self, ident: str | int) -> int | None:
         """The row of the job a user names: its real id (``native_job_id`` or
-        ``job_id_raw``) when the trace has one, else its SWF job number; None if absent."""
+        ``job_id_raw``) when the trace has one, else its SWF job number; None if absent.
+        When an id repeats (``sacct -D`` lists each run of a requeued job) the last record wins."""
         text = str(ident).strip()
         for col in ("native_job_id", "job_id_raw"):
             if col in self.jobs.columns:
                 hits = np.flatnonzero(self.jobs[col].astype(str).to_numpy() == text)
                 if len(hits):
-                    return int(hits[0])
+                    return int(hits[-1])
         if "native_job_id" in self.jobs.columns:
             return None
         try:
