@@ -248,3 +248,12 @@ def test_duplicates_listing_keeps_earlier_runs_of_a_requeued_job(tmp_path):
     assert w.queue["native_job_id"].tolist() == ["501"]
     assert w.find_job("500") == 1  # the latest run
     assert any("1 REQUEUED records with a start and an end" in n for n in w.read_notes)
+
+
+def test_positive_runtime_without_start_is_kept(tmp_path):
+    # a table whose start column is empty for a job that did run: the runtime is kept, the wait is unknown
+    text = ("JobID|Submit|Start|ElapsedRaw|NCPUS|State\n"
+            "1|2024-01-01T00:00:00||120|2|COMPLETED\n2|2024-01-01T00:00:00|Unknown|0|2|CANCELLED\n")
+    w = read_sacct(_write(tmp_path, text))
+    np.testing.assert_array_equal(w.column("runtime"), [120, -1])
+    np.testing.assert_array_equal(w.column("wait"), [-1, -1])

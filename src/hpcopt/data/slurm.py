@@ -20,8 +20,9 @@ Job states (sacct(1), JOB STATE CODES; long names or the short codes):
 
 - finished (the job table): COMPLETED, FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY,
   BOOT_FAIL, DEADLINE, PREEMPTED, CANCELLED. A finished job without a Start (empty,
-  ``Unknown``, ``None``), e.g. one cancelled while it was pending, never ran: its wait and
-  runtime are -1 (unknown, as in SWF), and it is counted in ``read_notes``;
+  ``Unknown``, ``None``) and with nothing elapsed, e.g. one cancelled while it was
+  pending, never ran: its wait and runtime are -1 (unknown, as in SWF), and it is counted
+  in ``read_notes``;
 - not finished when the history was exported: PENDING, RUNNING, SUSPENDED, REQUEUED,
   REQUEUE_HOLD, REQUEUE_FED, RESIZING, CONFIGURING, COMPLETING, STOPPED, SIGNALING,
   STAGE_OUT, SPECIAL_EXIT, RESV_DEL_HOLD. They are not finished jobs -- a running job's
@@ -314,7 +315,9 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
             r = int(bad[0])
             raise InputError("the job ends before it starts", source=source, line=_line(frame, r, header_lines),
                              field=f"columns {cols['start']} and {cols['end']}")
-    never_started = finished & np.isnan(start) if cols["start"] else np.zeros(n, dtype=bool)
+    # no Start and nothing elapsed: it never ran (a table whose start column is empty but whose
+    # runtimes are positive keeps those runtimes)
+    never_started = (finished & np.isnan(start) & (elapsed <= 0)) if cols["start"] else np.zeros(n, dtype=bool)
     data["runtime"] = np.where(never_started, -1.0, elapsed)
     data["wait"] = np.where(never_started, -1.0, data["wait"])
     if never_started.any():
