@@ -36,6 +36,66 @@ def trace(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def sacct_trace(tmp_path_factory):
+    """The same kind of history as a ``sacct -P -X`` export: real job ids (arrays among them), user names."""
+    rng = np.random.default_rng(1)
+    n = 400
+    user = rng.integers(1, 8, n)
+    runtime = np.round(np.exp(3 + user * 0.5 + rng.normal(0, 0.4, n))).astype(int)
+    submit = np.round(np.cumsum(rng.exponential(300, n))).astype(int)
+    t0 = np.datetime64("2024-03-01T00:00:00")
+    lines = ["JobID|JobIDRaw|User|Account|Submit|Start|End|ElapsedRaw|AllocCPUS|ReqCPUS|TimelimitRaw|State"]
+    for i in range(n):
+        jid = f"{90000 + i}" if i % 4 else f"{80000 + i}_{i % 7}"
+        s0, s1, s2 = (str(t0 + np.timedelta64(int(v), "s")) for v in (submit[i], submit[i], submit[i] + runtime[i]))
+        lines.append(f"{jid}|{100000 + i}|user{user[i]:02d}|acct{user[i] % 3}|{s0}|{s1}|{s2}|{runtime[i]}|2|2|"
+                     f"{int(np.ceil(runtime[i] * 4 / 60))}|COMPLETED")
+    lines.append(f"99999|99999|user01|acct1|{t0 + np.timedelta64(int(submit[-1]), 's')}|Unknown|Unknown|0|0|2|10|PENDING")
+    path = tmp_path_factory.mktemp("s") / "acct.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_real_job_ids_and_users_end_to_end(sacct_trace, tmp_path):
+    model = tmp_path / "model"
+    run("train", "--trace", str(sacct_trace), "--out", str(model), "--n-estimators", "10", "--json")
+    pred = json.loads(run("predict", "--model", str(model), "--trace", str(sacct_trace), "--json").stdout)
+    assert len(pred["predictions"]) == 400  # the pending job is not predicted as if finished
+    first = pred["predictions"][0]
+    assert first["native_job_id"] == "80000_0" and first["job_id_raw"] == "100000"
+    assert first["user_name"].startswith("user") and first["account"].startswith("acct")
+    text = run("predict", "--model", str(model), "--trace", str(sacct_trace), "--limit", "3").stdout
+    assert "80000_0" in text and "90001" in text and "user" in text
+    ex = json.loads(run("explain", "--trace", str(sacct_trace), "--job", "80300_6", "--model", str(model),
+                        "--json").stdout)
+    assert ex["native_job_id"] == "80300_6" and ex["job_id"] == 301
+    ex_raw = json.loads(run("explain", "--trace", str(sacct_trace), "--job", "100300", "--model", str(model),
+                            "--json").stdout)
+    assert ex_raw["estimate_s"] == ex["estimate_s"]  # JobIDRaw names the same job
+    r = run("explain", "--trace", str(sacct_trace), "--job", "301", "--model", str(model), check=False)
+    assert r.returncode == 2 and "no job with id 301" in r.stderr  # a row number is not a Slurm job id
+    r = run("explain", "--trace", str(sacct_trace), "--job", "99999", "--model", str(model), check=False)
+    assert r.returncode == 2 and "still in the queue" in " ".join(r.stderr.split())
+
+
+def test_train_never_overwrites_a_users_directory(trace, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    r = run("train", "--trace", str(trace), "--out", str(out), "--n-estimators", "5", check=False)
+    assert r.returncode == 64 and "already exists and is not empty; pass --force" in " ".join(r.stderr.split())
+    assert (out / "notes.txt").read_text() == "precious" and not (out / "metadata.json").exists()
+    r = run("train", "--trace", str(trace), "--out", str(trace), "--n-estimators", "5", check=False)
+    assert r.returncode == 64 and "would replace the trace" in r.stderr
+    run("train", "--trace", str(trace), "--out", str(out), "--n-estimators", "5", "--force", "--json")
+    assert (out / "metadata.json").is_file() and not (out / "notes.txt").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mine.")]  # no temporary left behind
+    nested = tmp_path / "a" / "b" / "model"  # missing parents are created
+    run("train", "--trace", str(trace), "--out", str(nested), "--n-estimators", "5", "--seed", "3", "--json")
+    assert (nested / "metadata.json").is_file()
+
+
 def test_train_predict_explain(trace, tmp_path):
     model = tmp_path / "model"
     out = json.loads(run("train", "--trace", str(trace), "--out", str(model), "--n-estimators", "20", "--json").stdout)
@@ -60,6 +120,8 @@ def test_train_predict_explain(trace, tmp_path):
 def test_bad_input_exits_2_with_one_line(trace, tmp_path):
     r = run("explain", "--trace", str(trace), "--job", "99999", check=False)
     assert r.returncode == 2 and "no job with id 99999" in r.stderr
+    r = run("explain", "--trace", str(trace), "--job", "abc", check=False)
+    assert r.returncode == 2 and "no job with id abc" in r.stderr
     r = run("explain", "--trace", str(trace), "--job", "3", check=False)
     assert r.returncode == 2 and "completed before job 3" in r.stderr
     r = run("predict", "--model", str(tmp_path), "--trace", str(trace), check=False)
@@ -69,7 +131,7 @@ def test_bad_input_exits_2_with_one_line(trace, tmp_path):
 
 
 def test_evaluate_gbm_json_names_the_source_of_every_answer(trace):
-    out = json.loads(run("evaluate", "--trace", str(trace), "--model", "gbm", "--json").stdout)
+    out = json.loads(run("evaluate", "--trace", str(trace), "--kind", "gbm", "--json").stdout)
     for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate", "coverage", "mean_interval_width"):
         assert key in out
     assert set(out["gbm_sources"]) == {"model", "requested", "tsafrir"}

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
+from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP, check_report
 from hpcopt.errors import ConfigError, InputError
 
 estimate_app = typer.Typer(help="Predict job runtimes (with intervals), explain and evaluate predictors.",
@@ -32,20 +33,28 @@ def _dropped_note(model) -> list[str]:
 @estimate_app.command("train")
 def train_cmd(
     trace: str = typer.Option(..., "--trace", help="Trace to learn from (SWF, sacct or CSV)."),
-    out: Path = typer.Option(..., "--out", help="Directory to write the model into."),
-    random_state: int = typer.Option(0, "--random-state", "--seed", help="Random state recorded with the model."),
+    out: Path = typer.Option(..., "--out", help="Directory to write the model into (written atomically; an existing "
+                             "non-empty directory is replaced only with --force)."),
+    seed: int = typer.Option(0, "--seed", help="Random state recorded with the model."),
     n_estimators: int = typer.Option(150, "--n-estimators", help="Boosting rounds per model."),
     confidence_level: float = typer.Option(0.9, "--confidence-level", help="Nominal interval coverage."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Fit GBMEstimator on a whole trace (features built by honest replay) and save it."""
+    from hpcopt.core.files import atomic_directory
     from hpcopt.estimate.gbm import GBMEstimator
 
     w = _load_trace(trace)
-    model = GBMEstimator(random_state=random_state, n_estimators=n_estimators, confidence_level=confidence_level)
-    with progress_bar("training", enabled=not json_out) as progress:
-        model.fit(w, progress=progress)
-    model.save(out)
+    if out.resolve() == Path(trace).resolve() or Path(trace).resolve().is_relative_to(out.resolve()):
+        raise ConfigError(f"--out {out} would replace the trace {trace}; choose another directory")
+    model = GBMEstimator(random_state=seed, n_estimators=n_estimators, confidence_level=confidence_level)
+    # The directory appears whole, or not at all: an existing one is refused (without
+    # --force) before training, and a failed save leaves it untouched.
+    with atomic_directory(out, force=force) as tmp:
+        with progress_bar("training", enabled=not json_out) as progress:
+            model.fit(w, progress=progress)
+        model.save(tmp)
     result = {
         "model": str(out),
         "trace": trace,
@@ -54,7 +63,7 @@ def train_cmd(
         "dropped_features": model.dropped_features_,
         "metrics": model.training_metrics_,
         "data_hash": model.data_hash_,
-        "random_state": random_state,
+        "random_state": seed,
     }
     if json_out:
         print_json(result)
@@ -87,6 +96,8 @@ def predict_cmd(
     est, pis = model.predict_interval(w, confidence_level=confidence_level, allow_missing=allow_missing)
     rows = model.features(w, allow_missing=allow_missing).index.to_numpy()
     job_ids = w.column("job_id")[rows]
+    labels = w.job_labels()[rows]
+    ident = {c: w.jobs[c].astype(str).to_numpy()[rows] for c in w.identity_columns()}
     actual = w.column("runtime")[rows].astype(float)
     metrics = accuracy_metrics(est, actual, pis[:, 0], pis[:, 1])
     result = {
@@ -96,9 +107,11 @@ def predict_cmd(
         "missing_features": getattr(model, "missing_features_", []),
         "metrics": metrics,
         "drift": model.drift_check(w),
+        # job_id is SWF field 1; the trace's own ids and names (Slurm's JobID, user, account) follow when present
         "predictions": [
-            {"job_id": int(j), "estimate": float(e), "lower": float(lo), "upper": float(hi), "actual": float(a)}
-            for j, e, lo, hi, a in zip(job_ids, est, pis[:, 0], pis[:, 1], actual)
+            {"job_id": int(j), **{c: v[i] for c, v in ident.items()}, "estimate": float(e), "lower": float(lo),
+             "upper": float(hi), "actual": float(a)}
+            for i, (j, e, lo, hi, a) in enumerate(zip(job_ids, est, pis[:, 0], pis[:, 1], actual))
         ],
     }
     if json_out:
@@ -106,9 +119,11 @@ def predict_cmd(
         return
     from rich.table import Table
 
-    t = Table("job", "estimate (s)", "interval (s)", "actual (s)")
-    for p in result["predictions"][:limit]:
-        t.add_row(str(p["job_id"]), f"{p['estimate']:.0f}", f"[{p['lower']:.0f}, {p['upper']:.0f}]", f"{p['actual']:.0f}")
+    has_user = "user_name" in ident
+    t = Table("job", *(["user"] if has_user else []), "estimate (s)", "interval (s)", "actual (s)")
+    for label, p in zip(labels[:limit], result["predictions"][:limit]):
+        t.add_row(str(label), *([p["user_name"]] if has_user else []), f"{p['estimate']:.0f}",
+                  f"[{p['lower']:.0f}, {p['upper']:.0f}]", f"{p['actual']:.0f}")
     console.print(t)
     console.print(f"{metrics['jobs']} jobs: MAE {metrics['mae']:.0f} s, median AE {metrics['median_ae']:.0f} s, "
                   f"accuracy {metrics['accuracy']:.3f}, coverage {metrics['coverage']:.3f}, "
@@ -121,10 +136,11 @@ def predict_cmd(
 @estimate_app.command("explain")
 def explain_cmd(
     trace: str = typer.Option(..., "--trace", help="Trace holding the job."),
-    job: int = typer.Option(..., "--job", help="Job id (SWF field 1) to explain."),
+    job: str = typer.Option(..., "--job", help="Job to explain: its real id in a Slurm or CSV trace (e.g. 1234 or "
+                            "1234_5), its job number (SWF field 1) in an SWF trace."),
     model_dir: Optional[Path] = typer.Option(None, "--model", help="Saved model; default: train on the jobs that completed before this job's submission."),
     top: int = typer.Option(8, "--top", help="Contributions shown."),
-    random_state: int = typer.Option(0, "--random-state", "--seed", help="Random state when training here."),
+    seed: int = typer.Option(0, "--seed", help="Random state when training here."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """The top feature contributions (TreeSHAP, log1p seconds) behind one job's estimate."""
@@ -134,12 +150,17 @@ def explain_cmd(
     from hpcopt.estimate.gbm import GBMEstimator
 
     w = _load_trace(trace)
-    ids = w.column("job_id")
-    hits = np.flatnonzero(ids == job)
-    if len(hits) == 0:
-        raise InputError(f"no job with id {job}", source=trace, field="field 1 (job number)",
-                         hint=f"job ids run from {int(ids.min())} to {int(ids.max())}")
-    row = int(hits[0])
+    row = w.find_job(job)
+    if row is None:
+        labels = w.job_labels()
+        real = "native_job_id" in w.jobs.columns
+        queued = w.queue is not None and job in set(w.queue.get("native_job_id", []))
+        raise InputError(f"no job with id {job}" + (" among the finished jobs (it is still in the queue)" if queued
+                                                    else ""), source=trace,
+                         field="column JobID" if real else "field 1 (job number)",
+                         hint=(f"the trace's job ids include {', '.join(labels[:3])} ... {labels[-1]}" if len(labels)
+                               else "the trace has no finished jobs"))
+    label = str(w.job_labels()[row])
     submit = float(w.column("submit")[row])
     if model_dir is not None:
         model = GBMEstimator.load(model_dir)
@@ -148,22 +169,23 @@ def explain_cmd(
         wait = w.column("wait").astype(float)
         end = w.column("submit") + np.where(wait >= 0, wait, 0.0) + w.column("runtime")
         before = (w.column("runtime") >= 0) & (end < submit)
-        model = GBMEstimator(random_state=random_state)
+        model = GBMEstimator(random_state=seed)
         if before.sum() < model.min_train_jobs:
-            raise InputError(f"only {int(before.sum())} jobs completed before job {job} was submitted; "
+            raise InputError(f"only {int(before.sum())} jobs completed before job {label} was submitted; "
                              f"{model.min_train_jobs} are needed to train", source=trace,
                              hint="pick a later job or pass --model")
         past = Workload(w.jobs[before].reset_index(drop=True), dict(w.header), w.source)
         model.fit(past)
-        trained_on = f"{int(before.sum())} jobs completed before job {job}'s submission"
+        trained_on = f"{int(before.sum())} jobs completed before job {label}'s submission"
     frame = model.features(w, allow_missing=True)
     if row not in frame.index:
-        raise InputError(f"job {job} has no submit time or runtime to explain", source=trace)
+        raise InputError(f"job {label} has no submit time or runtime to explain", source=trace)
     i = int(frame.index.get_loc(row))
     exp = model.explain(frame.iloc[[i]])
     est, pis = model.predict_interval(frame.iloc[[i]])
     result = {
-        "job_id": job,
+        "job_id": int(w.column("job_id")[row]),
+        **{c: str(w.jobs[c].iloc[row]) for c in w.identity_columns()},
         "trained_on": trained_on,
         "estimate_s": float(est[0]),
         "interval_s": [float(pis[0, 0]), float(pis[0, 1])],
@@ -172,14 +194,15 @@ def explain_cmd(
         "base_log": float(exp.bias[0]),
         "prediction_log": float(exp.prediction_log[0]),
         "contributions": exp.top(0, top),
-        "random_state": random_state,
+        "random_state": seed,
     }
     if json_out:
         print_json(result)
         return
     from rich.table import Table
 
-    console.print(f"job {job}: estimate {result['estimate_s']:.0f} s, interval [{result['interval_s'][0]:.0f}, "
+    who = f" (user {result['user_name']})" if "user_name" in result else ""
+    console.print(f"job {label}{who}: estimate {result['estimate_s']:.0f} s, interval [{result['interval_s'][0]:.0f}, "
                   f"{result['interval_s'][1]:.0f}] s, requested {result['requested_s']:.0f} s, actual {result['actual_s']:.0f} s")
     console.print(f"model: {trained_on}; base value {result['base_log']:.3f} (log1p s) -> {result['prediction_log']:.3f}")
     t = Table("feature", "value", "contribution (log1p s)")
@@ -196,25 +219,26 @@ def html_escape(text: str) -> str:
     return html.escape(text)
 
 
-MODELS = ("requested", "tsafrir", "gbm")
+KINDS = ("requested", "tsafrir", "gbm")
 
 
 def _make(name: str, random_state: int):
     from hpcopt.schedule.online import resolve_online
 
-    if name not in MODELS:
-        raise ConfigError(f"--model must be one of {', '.join(MODELS)}; got {name!r}")
+    if name not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}; got {name!r}")
     return resolve_online(f"predicted:{name}", random_state=random_state)
 
 
 @estimate_app.command("evaluate")
 def evaluate_cmd(
     trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
-    model: str = typer.Option("gbm", "--model", help="gbm, tsafrir or requested."),
+    kind: str = typer.Option("gbm", "--kind", help="Estimator kind to evaluate: gbm (learned), tsafrir or requested."),
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also evaluate both baselines."),
     confidence: float = typer.Option(0.9, "--confidence-level", help="Nominal coverage of the intervals."),
     seed: int = typer.Option(0, "--seed", help="random_state of the learned model."),
-    report: Path = typer.Option(None, "--report", help="Write an HTML report (predicted vs actual) here."),
+    report: Path = typer.Option(None, "--report", help=REPORT_HELP + " Predicted against actual runtimes."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Online evaluation on a trace: each job is estimated at its submit time from the jobs
@@ -223,11 +247,14 @@ def evaluate_cmd(
     from hpcopt.estimate.metrics import grouped_metrics
     from hpcopt.estimate.replay import replay_trace
 
+    if kind not in KINDS:
+        raise ConfigError(f"--kind must be one of {', '.join(KINDS)}; got {kind!r}")
+    check_report(report, [trace], force)
     workload = load_workload(trace)
-    names = [model] + ([m for m in ("tsafrir", "requested") if m != model] if baselines else [])
+    names = [kind] + ([m for m in ("tsafrir", "requested") if m != kind] if baselines else [])
     out = {"schema": "hpcopt.estimate.evaluate/1", "trace": str(trace), "protocol": "online replay: estimate at "
            "submit time from jobs completed strictly earlier (end = submit + wait + runtime)", "random_state": seed,
-           "confidence_level": confidence}
+           "confidence_level": confidence, "read_notes": list(workload.read_notes)}
     results = {}
     replays = {}
     for name in names:
@@ -249,8 +276,8 @@ def evaluate_cmd(
         notes = getattr(est, "dropped_features_", None)
         if notes:
             m["dropped_features"] = list(notes)
-    out.update(results[model]["all"])
-    out["model"] = model
+    out.update(results[kind]["all"])
+    out["kind"] = kind
     out["by_model"] = results
     if report is not None:
         import pandas as pd
@@ -258,7 +285,7 @@ def evaluate_cmd(
         from hpcopt.report.estimate import predicted_vs_actual_figure, write_estimate_report
         from hpcopt.report.html import _table_html
 
-        rows = [{"model": n, "group": g, **{k: v for k, v in m.items() if k != "dropped_features"}}
+        rows = [{"kind": n, "group": g, **{k: v for k, v in m.items() if k != "dropped_features"}}
                 for n, groups in results.items() for g, m in groups.items() if isinstance(m, dict)]
         write_estimate_report(report, f"Runtime estimation: {Path(trace).name}", _table_html(pd.DataFrame(rows)),
                               [predicted_vs_actual_figure(replays)], html_escape(out["protocol"]))
@@ -267,8 +294,8 @@ def evaluate_cmd(
         print_json(out)
         return
     t = Table(title=f"{Path(trace).name}: online runtime estimation ({out['jobs']:,} jobs)")
-    for c in ("model", "group", "jobs", "MAE (s)", "median AE (s)", "accuracy", "under-estimated", "coverage", "width (s)"):
-        t.add_column(c, justify="left" if c in ("model", "group") else "right")
+    for c in ("kind", "group", "jobs", "MAE (s)", "median AE (s)", "accuracy", "under-estimated", "coverage", "width (s)"):
+        t.add_column(c, justify="left" if c in ("kind", "group") else "right")
     for name, groups in results.items():
         for g, m in groups.items():
             if not isinstance(m, dict) or not m.get("jobs"):

@@ -9,20 +9,22 @@ from rich.table import Table
 
 from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, err_console, print_json, progress_bar
+from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP, check_report
 from hpcopt.errors import ConfigError
+
 
 ORDER_HELP = "Queue order: fcfs, sjf, wfp3, unicep, f1."
 BACKFILL_HELP = "Backfilling: none, easy, conservative (in rlscheduler mode, easy = its greedy backfilling)."
 
 
 SHORT = {"avg_wait": "wait avg", "median_wait": "wait p50", "p95_wait": "wait p95", "avg_bsld": "bsld avg",
-         "utilization": "util", "makespan": "makespan", "max_queue": "max q", "avg_bsld_": "bsld"}
+         "utilization": "util", "makespan": "makespan", "max_queue": "max q", "avg_bsld_": "bsld", "user_name": "user"}
 
 
 def _metrics_table(title: str, rows: list[dict], columns: list[str]) -> Table:
     t = Table(title=title, caption="times in seconds; bsld: bounded slowdown (10 s)")
     for c in columns:
-        t.add_column(SHORT.get(c, c), justify="left" if c == "policy" else "right")
+        t.add_column(SHORT.get(c, c), justify="left" if c in ("policy", "user_name") else "right")
     for r in rows:
         cells = []
         for c in columns:
@@ -54,21 +56,29 @@ def simulate_cmd(
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs when they reach their requested time."),
     node_size: int = typer.Option(None, "--node-size", help="Whole-node allocation on nodes of this many processors."),
     engine: str = typer.Option("auto", "--engine", help="auto, fast (compiled) or generic (Python policies)."),
-    jobs_out: Path = typer.Option(None, "--jobs-out", help="Write per-job results to FILE.csv or FILE.parquet."),
+    jobs_out: Path = typer.Option(None, "--jobs-out", help="Write per-job results (with the trace's real job ids and "
+                                  "user names when it has them) to FILE.csv or FILE.parquet."),
     per_user: bool = typer.Option(False, "--per-user", help="Also show metrics per user."),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Replay a trace under one scheduling policy."""
     from hpcopt.data import load_workload
 
+    if jobs_out is not None and mode == "rlscheduler":
+        raise ConfigError("--jobs-out is not available in rlscheduler mode (it reports per-sequence figures)")
+    if jobs_out is not None:
+        from hpcopt.core.files import prepare_output
+        from hpcopt.schedule.simulate import check_jobs_path
+
+        check_jobs_path(jobs_out)
+        prepare_output(jobs_out, inputs=[trace], force=force, option="--jobs-out")
     workload = load_workload(trace)
     if mode == "rlscheduler":
         from hpcopt.schedule.rlscheduler import simulate_rlscheduler
 
         if backfill not in ("none", "easy"):
             raise ConfigError("rlscheduler mode has no conservative backfilling; use --backfill none or easy")
-        if jobs_out is not None:
-            raise ConfigError("--jobs-out is not available in rlscheduler mode (it reports per-sequence figures)")
         result = simulate_rlscheduler(workload, order, backfill == "easy")
         result["trace"] = str(trace)
         if as_json:
@@ -96,6 +106,9 @@ def simulate_cmd(
     if jobs_out is not None:
         result.write_jobs(jobs_out)
     summary = result.summary()
+    # what the reader set aside (e.g. pending and running Slurm jobs), next to the cleaning counts
+    summary["read_notes"] = list(workload.read_notes)
+    summary["unfinished_jobs"] = 0 if workload.queue is None else len(workload.queue)
     if per_user:
         summary["per_user"] = result.per_user().to_dict(orient="records")
     if as_json:
@@ -104,22 +117,26 @@ def simulate_cmd(
     cols = ["jobs", "avg_wait", "median_wait", "p95_wait", "avg_bsld", "utilization", "makespan", "max_queue"]
     console.print(_metrics_table(f"{trace}: {summary['order']} + {summary['backfill']} on {summary['procs']} processors "
                                  f"({summary['runtime']} runtimes)", [summary], cols))
+    for line in workload.read_notes:
+        console.print(f"  read: {line}")
     for line in result.cleaning.lines():
         console.print(f"  cleaning: {line}")
     if per_user:
         top = result.per_user().head(15)
+        who = "user_name" if "user_name" in top.columns else "user"
         console.print(_metrics_table("per user (top 15 by processor-seconds)", top.to_dict(orient="records"),
-                                     ["user", "jobs", "avg_wait", "avg_bsld", "work"]))
+                                     [who, "jobs", "avg_wait", "avg_bsld", "work"]))
     if jobs_out is not None:
         console.print(f"per-job results written to {jobs_out}")
 
 
 def _compare(trace: Path, policies: str, runtime: str, procs: int | None, kill: bool, report: Path | None,
-             as_json: bool) -> dict:
+             as_json: bool, force: bool = False) -> dict:
     from hpcopt.data import load_workload
     from hpcopt.report import write_compare_report
     from hpcopt.schedule.compare import compare_policies
 
+    check_report(report, [trace], force)
     workload = load_workload(trace)
     names = [p.strip() for p in policies.split(",") if p.strip()]
     if not names:
@@ -154,11 +171,12 @@ def compare_cmd(
     runtime: str = typer.Option("requested", "--runtime", help="requested or actual."),
     procs: int = typer.Option(None, "--procs", help="Machine size P."),
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs at their requested time."),
-    report: Path = typer.Option(None, "--report", help="Write a self-contained HTML report here."),
+    report: Path = typer.Option(None, "--report", help=REPORT_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Compare scheduling policies on one trace: a table, and optionally an HTML report."""
-    out = _compare(trace, policies, runtime, procs, kill, report, as_json)
+    out = _compare(trace, policies, runtime, procs, kill, report, as_json, force)
     if as_json:
         print_json(out)
     elif report is not None:
@@ -167,7 +185,8 @@ def compare_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    report: Path = typer.Option(Path("hpcopt-demo-report.html"), "--report", help="Where to write the HTML report."),
+    report: Path = typer.Option(Path("hpcopt-demo-report.html"), "--report", help=REPORT_HELP),
+    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """The main job on the bundled HPC2N workload: compare policies, print the table, write the report."""
@@ -177,7 +196,7 @@ def demo_cmd(
     if not as_json:
         err_console.print("Replaying the bundled HPC2N excerpt (3,170 real jobs, 240 CPUs; see data/bundled/PROVENANCE.md)")
     out = _compare(trace, "fcfs,fcfs+easy,fcfs+conservative,sjf+easy,wfp3+easy,unicep+easy,f1+easy",
-                   "requested", None, False, report, as_json)
+                   "requested", None, False, report, as_json, force)
     out["trace"] = "bundled:hpc2n"
     if as_json:
         print_json(out)

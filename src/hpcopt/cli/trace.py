@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
 
 from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json
+from hpcopt.errors import ConfigError
 
 trace_app = typer.Typer(help="Read workload traces (SWF, sacct -P, CSV job tables).", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -16,18 +18,34 @@ app.add_typer(trace_app, name="trace")
 
 @trace_app.command("info")
 def info(
-    file: Path = typer.Argument(..., help="Trace: .swf/.swf.gz, sacct -P output, or a CSV job table."),
+    file: Optional[Path] = typer.Argument(None, help="Trace: .swf/.swf.gz, sacct -P output, or a CSV job table "
+                                          "(or give it with --trace)."),
+    trace: Optional[Path] = typer.Option(None, "--trace", help="Trace file, as in every other command."),
     fmt: str = typer.Option("auto", "--format", help="swf, sacct, csv or auto."),
     procs: int = typer.Option(None, "--procs", help="Machine size for the simulation cleaning summary."),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """Jobs, time span, processors, offered load, fields present, cleaning summary."""
+    """Jobs, time span, processors, offered load, fields present, cleaning summary, unfinished jobs."""
+    from collections import Counter
+
     from hpcopt.data import load_workload
     from hpcopt.schedule.jobs import prepare_jobs
 
+    if file is not None and trace is not None and file != trace:
+        raise ConfigError(f"two traces given ({file} and --trace {trace}); give one")
+    file = file if file is not None else trace
+    if file is None:
+        raise ConfigError("no trace given; pass --trace FILE (or the file as the argument)")
+    if fmt not in ("auto", "swf", "sacct", "csv"):
+        raise ConfigError(f"--format must be auto, swf, sacct or csv; got {fmt!r}")
     workload = load_workload(file, fmt)
     summary = workload.summary()
-    summary["cleaning_for_simulation"] = prepare_jobs(workload, procs=procs).cleaning.to_dict()
+    queue = workload.queue
+    # Pending/running jobs at export time are not in the job table (see hpcopt.data.slurm)
+    summary["unfinished_jobs"] = 0 if queue is None else len(queue)
+    summary["unfinished_by_state"] = {} if queue is None else dict(Counter(queue["state"].tolist()))
+    summary["cleaning_for_simulation"] = (prepare_jobs(workload, procs=procs).cleaning.to_dict() if len(workload)
+                                          else {"jobs_in": 0, "jobs_out": 0, "dropped": {}, "repaired": {}})
     if as_json:
         print_json(summary)
         return
@@ -36,8 +54,9 @@ def info(
     t.add_column("value")
     load = summary["offered_load"]
     rows = [
-        ("jobs", f"{summary['jobs']:,}"),
-        ("time span", f"{summary['span_days']:.1f} days (submit {summary['first_submit']:.0f} .. {summary['last_submit']:.0f} s)"),
+        ("jobs", f"{summary['jobs']:,} finished"),
+        ("time span", f"{summary['span_days']:.1f} days (submit {summary['first_submit']:.0f} .. "
+                      f"{summary['last_submit']:.0f} s)" if summary["jobs"] else "n/a (no finished job)"),
         ("processors (P)", f"{summary['procs']:,} (from {summary['procs_source']})"),
         ("largest job", f"{summary['largest_job_procs']:,} processors"),
         ("offered load", f"{load:.3f}" if load is not None else "n/a"),
@@ -47,6 +66,9 @@ def info(
         ("fields present", ", ".join(summary["fields_present"])),
         ("fields absent", ", ".join(summary["fields_absent"]) or "none"),
     ]
+    if summary["unfinished_jobs"]:
+        states = ", ".join(f"{k} {v:,}" for k, v in summary["unfinished_by_state"].items())
+        rows.append(("not finished", f"{summary['unfinished_jobs']:,} ({states}): the current queue, not in the table"))
     if summary["extra_columns"]:
         rows.append(("extra columns", ", ".join(summary["extra_columns"])))
     for note in summary["read_notes"]:

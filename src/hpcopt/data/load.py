@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hpcopt.core.files import read_text
 from hpcopt.data.workload import Workload
-from hpcopt.errors import InputError
+from hpcopt.errors import ConfigError
 
 BUNDLED = {"hpc2n": "hpc2n_alea_excerpt.swf.gz"}
 
@@ -15,14 +15,15 @@ BUNDLED = {"hpc2n": "hpc2n_alea_excerpt.swf.gz"}
 def bundled_workload_path(name: str = "hpc2n") -> Path:
     """Path of a trace shipped inside the package (see data/bundled/PROVENANCE.md)."""
     if name not in BUNDLED:
-        raise InputError(f"unknown bundled workload {name!r}; choose from {sorted(BUNDLED)}")
+        raise ConfigError(f"unknown bundled workload {name!r}; choose from {sorted(BUNDLED)}")
     return Path(str(resources.files("hpcopt.data") / "bundled" / BUNDLED[name]))
 
 
 def load_workload(path: str | Path, fmt: str = "auto") -> Workload:
     """Read a trace: ``swf`` (.swf, .swf.gz), ``sacct`` (sacct -P output) or ``csv`` job table.
 
-    ``fmt="auto"`` decides from the suffix, then from the first line.
+    ``fmt="auto"`` decides from the suffix, then from the first line. Slurm and CSV
+    tables hold finished jobs in ``jobs`` and unfinished ones in ``Workload.queue``.
     """
     from hpcopt.data.slurm import read_job_table, read_sacct
     from hpcopt.data.swf import read_swf
@@ -44,5 +45,5 @@ def load_workload(path: str | Path, fmt: str = "auto") -> Workload:
                 fmt = "swf"
     readers = {"swf": read_swf, "sacct": read_sacct, "csv": read_job_table}
     if fmt not in readers:
-        raise InputError(f"unknown trace format {fmt!r}; choose from swf, sacct, csv")
+        raise ConfigError(f"unknown trace format {fmt!r}; choose from auto, swf, sacct, csv")
     return readers[fmt](p)

@@ -42,6 +42,10 @@ COLUMNS: tuple[str, ...] = tuple(name for name, _ in SWF_FIELDS)
 INT_COLUMNS = frozenset(
     {"job_id", "alloc_procs", "req_procs", "status", "user", "group", "executable", "queue", "partition", "prev_job"}
 )
+# Text columns that name a job and its owner as the scheduler does (Slurm's JobID such
+# as ``1234_5``, user and account names): carried into every per-job and per-user output.
+IDENTITY_COLUMNS: tuple[str, ...] = ("native_job_id", "job_id_raw", "user_name", "group_name", "account",
+                                     "partition_name", "queue_name")
 
 
 def field_label(index: int) -> str:
@@ -96,6 +100,11 @@ class Workload:
     source: str = "<memory>"
     # Repairs made while reading (e.g. absolute submit times shifted); never drops.
     read_notes: list[str] = field(default_factory=list)
+    # Jobs that had not finished when the trace was exported (Slurm PENDING, RUNNING,
+    # SUSPENDED, ...): the current queue. Same columns as ``jobs`` (runtime -1) plus
+    # ``state`` and ``elapsed`` (seconds run so far, -1 if not started); None when the
+    # format has no such jobs (SWF holds finished jobs only).
+    queue: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in COLUMNS if c not in self.jobs.columns]
@@ -118,6 +127,36 @@ class Workload:
 
     def column(self, name: str) -> np.ndarray:
         return self.jobs[name].to_numpy()
+
+    def identity_columns(self) -> list[str]:
+        """The text identity columns this trace has (real job id, user, account, ...)."""
+        return [c for c in IDENTITY_COLUMNS if c in self.jobs.columns]
+
+    def job_labels(self) -> np.ndarray:
+        """The job id a user knows, per row: the scheduler's own (``native_job_id``, e.g.
+        Slurm's ``1234_5``) when the trace has it, else SWF field 1."""
+        if "native_job_id" in self.jobs.columns:
+            return self.jobs["native_job_id"].astype(str).to_numpy()
+        return self.jobs["job_id"].astype(str).to_numpy()
+
+    def find_job(self, ident: str | int) -> int | None:
+        """The row of the job a user names: its real id (``native_job_id`` or
+        ``job_id_raw``) when the trace has one, else its SWF job number; None if absent.
+        When an id repeats (``sacct -D`` lists each run of a requeued job) the last record wins."""
+        text = str(ident).strip()
+        for col in ("native_job_id", "job_id_raw"):
+            if col in self.jobs.columns:
+                hits = np.flatnonzero(self.jobs[col].astype(str).to_numpy() == text)
+                if len(hits):
+                    return int(hits[-1])
+        if "native_job_id" in self.jobs.columns:
+            return None
+        try:
+            number = int(text)
+        except ValueError:
+            return None
+        hits = np.flatnonzero(self.jobs["job_id"].to_numpy() == number)
+        return int(hits[0]) if len(hits) else None
 
     def _header_int(self, key: str) -> int | None:
         for k, v in self.header.items():

@@ -32,21 +32,38 @@ class SimulationResult:
     config: dict[str, Any] = field(default_factory=dict)
 
     def per_user(self) -> pd.DataFrame:
-        return per_user(self.jobs)
+        """Per-user figures; with the user's real name (``user_name``) when the trace has names."""
+        out = per_user(self.jobs)
+        if "user_name" in self.jobs.columns:
+            names = self.jobs.drop_duplicates("user").set_index("user")["user_name"]
+            out.insert(1, "user_name", out["user"].map(names).to_numpy())
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The stable, versioned JSON object of ``hpcopt simulate --json``."""
         return {"schema": RESULT_SCHEMA, **self.config, **self.metrics, "cleaning": self.cleaning.to_dict()}
 
     def write_jobs(self, path: str | Path) -> Path:
+        """Write the per-job table (CSV or Parquet by suffix) atomically."""
+        import io
+
+        from hpcopt.core.files import atomic_write_bytes
+
         p = Path(path)
+        check_jobs_path(p)
         if p.suffix == ".parquet":
-            self.jobs.to_parquet(p, index=False)
-        elif p.suffix == ".csv":
-            self.jobs.to_csv(p, index=False)
+            buf = io.BytesIO()
+            self.jobs.to_parquet(buf, index=False)
+            atomic_write_bytes(p, buf.getvalue())
         else:
-            raise ConfigError(f"--jobs-out must end in .csv or .parquet; got {p.name!r}")
+            atomic_write_bytes(p, self.jobs.to_csv(index=False).encode("utf-8"))
         return p
+
+
+def check_jobs_path(path: str | Path) -> None:
+    """A per-job table is written as .csv or .parquet."""
+    if Path(path).suffix not in (".csv", ".parquet"):
+        raise ConfigError(f"--jobs-out must end in .csv or .parquet; got {Path(path).name!r}")
 
 
 def _versions() -> dict[str, str]:
@@ -169,6 +186,15 @@ def simulate(
             "bsld": bounded_slowdown(wait, jobs.duration),
         }
     )
+    # The scheduler's own names for jobs and users (Slurm's JobID, user and account names),
+    # next to the SWF numbers, so per-job and per-user outputs name what the operator knows.
+    ident = workload.identity_columns()
+    if ident:
+        base = list(table.columns)  # job_id, user, ...
+        for col in ident:
+            table[col] = workload.jobs[col].to_numpy()[jobs.row]
+        ids = [c for c in ("native_job_id", "job_id_raw") if c in ident]
+        table = table[base[:1] + ids + base[1:2] + [c for c in ident if c not in ids] + base[2:]]
     metrics = run_metrics(table, jobs.procs_total, q)
     config = {
         "trace": workload.source,
