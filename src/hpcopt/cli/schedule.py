@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, console, err_console, print_json, progress_bar
+from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
 from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP, check_report
 from hpcopt.errors import ConfigError
 
@@ -181,24 +181,3 @@ def compare_cmd(
         print_json(out)
     elif report is not None:
         console.print(f"report written to {report}")
-
-
-@app.command("demo")
-def demo_cmd(
-    report: Path = typer.Option(Path("hpcopt-demo-report.html"), "--report", help=REPORT_HELP),
-    force: bool = typer.Option(False, "--force", help=FORCE_HELP),
-    as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
-) -> None:
-    """The main job on the bundled HPC2N workload: compare policies, print the table, write the report."""
-    from hpcopt.data import bundled_workload_path
-
-    trace = bundled_workload_path("hpc2n")
-    if not as_json:
-        err_console.print("Replaying the bundled HPC2N excerpt (3,170 real jobs, 240 CPUs; see data/bundled/PROVENANCE.md)")
-    out = _compare(trace, "fcfs,fcfs+easy,fcfs+conservative,sjf+easy,wfp3+easy,unicep+easy,f1+easy",
-                   "requested", None, False, report, as_json, force)
-    out["trace"] = "bundled:hpc2n"
-    if as_json:
-        print_json(out)
-    else:
-        console.print(f"report written to {report.resolve()}")
