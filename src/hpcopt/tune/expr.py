@@ -85,15 +85,16 @@ def max_seconds() -> float:
 class Budget:
     """Steps and seconds left for one evaluation of a space's expressions."""
 
-    def __init__(self, steps: int = MAX_STEPS, seconds: float | None = None) -> None:
-        self.steps = steps
+    def __init__(self, steps: int | None = None, seconds: float | None = None) -> None:
+        self.steps = MAX_STEPS if steps is None else steps
+        self.max_steps = self.steps
         self.limit_s = max_seconds() if seconds is None else seconds
         self.deadline = time.monotonic() + self.limit_s
 
     def charge(self, n: int, ev: "_Eval") -> None:
         self.steps -= max(1, n)
         if self.steps < 0:
-            raise ev.error(f"evaluating it over {ev.n:,} points takes more than {MAX_STEPS:,} steps",
+            raise ev.error(f"evaluating it over {ev.n:,} points takes more than {self.max_steps:,} steps",
                            hint="narrow the parameter ranges or simplify the expressions")
         if time.monotonic() > self.deadline:
             raise ev.error(f"evaluating it took longer than {self.limit_s:g} s",
@@ -259,7 +260,7 @@ class _Eval:
 
     def error(self, msg: str, hint: str | None = None) -> InputError:
         e = self.expr
-        return InputError(f"{e.what} {e.text!r}: {msg}", source=e.source, field=e.what, hint=hint)
+        return InputError(f"{e.text!r}: {msg}", source=e.source, field=e.what, hint=hint)
 
     def _where(self, mask: np.ndarray) -> str:
         """The first point of ``mask``, for messages."""
