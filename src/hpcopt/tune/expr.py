@@ -88,6 +88,7 @@ class Budget:
     def __init__(self, steps: int | None = None, seconds: float | None = None) -> None:
         self.steps = MAX_STEPS if steps is None else steps
         self.max_steps = self.steps
+        self._calls = 0
         self.limit_s = max_seconds() if seconds is None else seconds
         self.deadline = time.monotonic() + self.limit_s
 
@@ -96,7 +97,8 @@ class Budget:
         if self.steps < 0:
             raise ev.error(f"evaluating it over {ev.n:,} points takes more than {self.max_steps:,} steps",
                            hint="narrow the parameter ranges or simplify the expressions")
-        if time.monotonic() > self.deadline:
+        self._calls += 1
+        if self._calls % 16 == 0 and time.monotonic() > self.deadline:
             raise ev.error(f"evaluating it took longer than {self.limit_s:g} s",
                            hint="narrow the parameter ranges, simplify the expressions, or raise "
                            "HPCOPT_MAX_CONSTRAINT_SECONDS")
@@ -257,6 +259,7 @@ def _truth(a: np.ndarray, ev: "_Eval | None") -> np.ndarray:
 class _Eval:
     def __init__(self, expr: Expression, env, n: int, budget: Budget, point_names: list[str]) -> None:
         self.expr, self.env, self.n, self.budget, self.point_names = expr, env, n, budget, point_names
+        self.none = np.zeros(n, dtype=bool)  # shared "defined everywhere" mask (never written to)
 
     def error(self, msg: str, hint: str | None = None) -> InputError:
         e = self.expr
@@ -278,7 +281,7 @@ class _Eval:
 
     def eval(self, node: ast.AST, live: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.budget.charge(self.n, self)
-        none = np.zeros(self.n, dtype=bool)
+        none = self.none
         if isinstance(node, ast.Constant):
             v = node.value
             arr = np.asarray(v, dtype=bool if isinstance(v, bool) else (np.int64 if isinstance(v, int) else None))
@@ -355,7 +358,7 @@ class _Eval:
         op = node.op
         a, b = self._num(a, node), self._num(b, node)
         ints = a.dtype.kind == "i" and b.dtype.kind == "i"
-        none = np.zeros(self.n, dtype=bool)
+        none = self.none
         if isinstance(op, (ast.Add, ast.Sub, ast.Mult)):
             fn = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply}[type(op)]
             if ints:
@@ -412,7 +415,7 @@ class _Eval:
 
     def _call(self, node: ast.Call, live) -> tuple[np.ndarray, np.ndarray]:
         fname = node.func.id  # type: ignore[attr-defined]
-        args, und = [], np.zeros(self.n, dtype=bool)
+        args, und = [], self.none
         for a in node.args:
             v, u = self.eval(a, live)
             args.append(self._num(v, node))

@@ -574,10 +574,20 @@ class SearchSpace:
                 raise InputError("the search space has no valid configuration", field="constraints",
                                  hint="relax the constraints")
             return self.to_config(pts[int(rng.integers(len(pts)))])
-        for _ in range(max_tries):
-            c = self._sample_raw(rng)
-            if self.is_valid(c):
-                return c
+        # draws as before, one configuration after another, but checked in growing batches
+        # through the vectorised evaluation (the first valid draw is the same as one by one)
+        tries, batch = 0, 8
+        while tries < max_tries:
+            k = min(batch, max_tries - tries)
+            draws = [self._sample_raw(rng) for _ in range(k)]
+            tries += k
+            if not (self.constraints or self.derived):
+                return draws[0]
+            cols = {n: as_column([d[n] for d in draws]) for n in self.names}
+            ok = np.flatnonzero(self._evaluate(cols, k))
+            if ok.size:
+                return draws[int(ok[0])]
+            batch = min(batch * 2, 1024)
         raise InputError(f"no valid configuration found in {max_tries} random draws", field="constraints",
                          hint="the constraints exclude (almost) the whole space; relax them")
 
