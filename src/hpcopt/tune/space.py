@@ -548,6 +548,8 @@ class SearchSpace:
         if self._points is not None or self._valid_cache is not None:
             n = len(self.valid_points())
             rep.update(valid=n, valid_fraction=(n / cart if cart else 0.0), exact=True)
+        elif self.discrete and not (self.constraints or self.derived):
+            rep.update(valid=cart, valid_fraction=1.0, exact=True)  # counted, nothing listed
         elif self.discrete and cart <= MAX_ENUMERATE:
             n = int(self._valid_mask()[1].sum())
             rep.update(valid=n, valid_fraction=(n / cart if cart else 0.0), exact=True)
