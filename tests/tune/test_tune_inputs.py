@@ -353,3 +353,54 @@ _EXPRS = st.recursive(
 @given(_EXPRS)
 def test_random_well_formed_constraints_agree_point_wise_or_fail_cleanly(text):
     check_constraint_text(text)
+
+
+# ----------------------------------------------------------------- mutated real files
+
+
+def _mutate(data: bytes, edits) -> bytes:
+    b = bytearray(data)
+    for kind, pos, byte in edits:
+        if not b:
+            break
+        i = pos % len(b)
+        if kind == 0:
+            b[i] = byte
+        elif kind == 1:
+            b.insert(i, byte)
+        else:
+            del b[i]
+    return bytes(b)
+
+
+_EDITS = st.lists(st.tuples(st.integers(0, 2), st.integers(0, 10 ** 6), st.integers(0, 255)), min_size=1, max_size=6)
+
+
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_EDITS)
+def test_mutated_bundled_specs_load_or_fail_with_one_input_error(tmp_path, edits):
+    base = example_path("matmul")
+    p = tmp_path / "matmul.toml"
+    (tmp_path / "matmul.c").write_bytes((base.parent / "matmul.c").read_bytes())
+    p.write_bytes(_mutate(base.read_bytes(), edits))
+    try:
+        sp = load_spec(p)
+    except InputError as exc:
+        assert str(exc).startswith(str(p)), str(exc)
+        return
+    sp.space.size_report()
+
+
+@settings(max_examples=150, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_EDITS)
+def test_mutated_caches_load_or_fail_with_one_input_error(tmp_path, edits):
+    d = cache_dict()
+    d["cache"].update({"1,4": {"a": 1, "b": 4, "time": 1.5}, "2,3": {"a": 2, "b": 3, "time": 0.5}})
+    p = tmp_path / "c.json"
+    p.write_bytes(_mutate(json.dumps(d, indent=1).encode(), edits))
+    try:
+        c = load_cache(p)
+    except InputError as exc:
+        assert str(p) in str(exc)
+        return
+    c.summary()
