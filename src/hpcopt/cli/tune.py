@@ -175,6 +175,11 @@ def run_cmd(
                   f"{out['resumed_trials']} resumed{again}; statuses {out['status_counts']}")
     if out.get("warning"):
         console.print(f"[yellow]{out['warning']}[/]")
+    failed = sum(v for k, v in out["status_counts"].items() if k not in ("ok", "invalid"))
+    if failed:
+        where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
+        console.print(f"{failed} failed configuration(s) are final; to measure them again after a fix, rerun with "
+                      f"--study {name}{where} --retry-failed")
     if best is None:
         console.print("[red]no configuration produced a valid result[/]")
     elif multi:
