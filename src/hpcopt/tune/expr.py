@@ -32,7 +32,6 @@ such as ``x < 60 and 2 ** x < n`` works.
 from __future__ import annotations
 
 import ast
-import math
 import os
 import time
 from collections.abc import Iterable, Mapping
