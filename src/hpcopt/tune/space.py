@@ -391,6 +391,7 @@ class SearchSpace:
                                      source=source, field="points")
             self._point_set = set(self._points)
         self._valid_cache: list[tuple[Any, ...]] | None = None
+        self._valid_memo: dict[tuple[Any, ...], bool] = {}
 
     # -- basic facts
     @property
@@ -476,7 +477,21 @@ class SearchSpace:
             return self.key(config) in self._point_set
         if not self.constraints and not self.derived:
             return True
-        return bool(self._evaluate(self._columns(config), 1)[0])
+        # strategies propose the same configurations again and again: remember the answer
+        # (keyed with the value types: 4 ** 40 and 4.0 ** 40 are not the same computation)
+        try:
+            memo_key = tuple((type(config[n]), config[n]) for n in self.names)
+            hit = self._valid_memo.get(memo_key)
+        except TypeError:
+            memo_key, hit = None, None
+        if hit is not None:
+            return hit
+        ok = bool(self._evaluate(self._columns(config), 1)[0])
+        if memo_key is not None:
+            if len(self._valid_memo) >= 65536:
+                self._valid_memo.clear()
+            self._valid_memo[memo_key] = ok
+        return ok
 
     def violated(self, config: Mapping[str, Any]) -> list[str]:
         """The text of every constraint the configuration breaks (or where it is undefined)."""
