@@ -264,10 +264,10 @@ class _Eval:
         e = self.expr
         return InputError(f"{e.text!r}: {msg}", source=e.source, field=e.what, hint=hint)
 
-    def _where(self, mask: np.ndarray) -> str:
-        """The first point of ``mask``, for messages."""
+    def _where(self, mask: np.ndarray, node: ast.AST) -> str:
+        """The first point of ``mask``, for messages (none for a part without names)."""
         idx = np.flatnonzero(np.broadcast_to(mask, (self.n,)))
-        if not idx.size or not self.point_names:
+        if not idx.size or not self.point_names or not any(isinstance(x, ast.Name) for x in ast.walk(node)):
             return ""
         i = int(idx[0])
         pt = {}
@@ -350,7 +350,7 @@ class _Eval:
         over = (np.abs(estimate) > INT_LIMIT) & live
         if over.any():
             big = float(np.max(np.abs(np.where(over, estimate, 0))))
-            raise self.error(f"{ast.unparse(node)} reaches {big:.3g}{self._where(over)}, beyond the integer "
+            raise self.error(f"{ast.unparse(node)} reaches {big:.3g}{self._where(over, node)}, beyond the integer "
                              f"limit 2**{INT_BITS}", hint="use a float (e.g. 2.0 ** x) or bound the parameters")
 
     def _binop(self, node: ast.BinOp, a, b, live) -> tuple[np.ndarray, np.ndarray]:
@@ -378,7 +378,7 @@ class _Eval:
             over = np.broadcast_to(bits > INT_BITS, (self.n,)) & live
             if over.any():
                 worst = float(np.max(np.where(over, bits, 0.0)))
-                raise self.error(f"{ast.unparse(node)} would have about {worst:.3g} bits{self._where(over)}; "
+                raise self.error(f"{ast.unparse(node)} would have about {worst:.3g} bits{self._where(over, node)}; "
                                  f"integers are limited to {INT_BITS} bits",
                                  hint="use a float (e.g. 2.0 ** x) or bound the exponent")
             exp = np.where(neg | (bits > INT_BITS), 0, b)
