@@ -115,17 +115,20 @@ def test_retry_failed_measures_the_fixed_kernel_again(tmp_path, capsys):
     args = ["tune", "run", str(spec), "--storage", str(db), "--json"]
     code, out, _ = run_cli(args + ["--budget", "2"], capsys)
     assert code == 2 and "--study fix" in json.loads(out)["error"]["hint"]
+    assert "runner changed" not in json.loads(out)["error"]["hint"]
     src.write_text(KERNEL)  # fixed
     # a plain rerun keeps the failures (final) and says what to do
     code, out, _ = run_cli(args + ["--budget", "2"], capsys)
     err = json.loads(out)["error"]
     assert code == 2 and "0 measured in this run" in err["message"] and "--retry-failed" in err["hint"]
+    assert "the runner changed since the study was created" in err["hint"]
     # --retry-failed measures the 2 failed configurations again first, then 1 new one (budget 3)
     code, out, _ = run_cli(args + ["--budget", "3", "--retry-failed"], capsys)
     rep = json.loads(out)
     assert code == 0, out
     assert rep["retried_failures"] == 2 and rep["superseded_failures"] == 2 and rep["measured"] == 3
     assert rep["trials"] == 3 and rep["configurations"] == 3 and rep["status_counts"] == {"ok": 3}
+    assert rep["runner_changed"] is True
     # the failed trials stay in the history as what they were; numbers are never reused
     from hpcopt.tune.storage import Storage
 

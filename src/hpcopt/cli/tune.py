@@ -154,10 +154,12 @@ def run_cmd(
             runner.close()
         first = next((t.result.message for t in st.trials if t.result is not None and not t.result.ok), "")
         where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
+        changed = (" (the runner changed since the study was created, e.g. the kernel was edited, yet nothing "
+                   "was measured again)" if st.runner_changed and not out["measured"] else "")
         raise InputError(f"no configuration gave a valid result ({out['status_counts']}, {out['measured']} measured "
                          f"in this run); first failure: {first[:300]}", source=str(sp.path),
                          hint=f"the {out['trials']} trials are saved in {storage}, study {name!r}, and failures are "
-                         f"final: rerun with --study {name}{where} --retry-failed after fixing the kernel")
+                         f"final{changed}: rerun with --study {name}{where} --retry-failed after fixing the kernel")
     if compare and not multi and sp.baseline is not None and hasattr(runner, "run_once"):
         comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
         out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}

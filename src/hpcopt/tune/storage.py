@@ -240,6 +240,10 @@ class Storage:
     def study_names(self) -> list[str]:
         raise NotImplementedError
 
+    def study_fingerprint(self, name: str) -> str | None:
+        """The runner fingerprint the study was created with (None if unknown)."""
+        return None
+
     def _study_row(self, name: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
@@ -324,8 +328,9 @@ class Storage:
         raise NotImplementedError
 
     def history(self, study: str) -> list[Trial]:
-        """Every trial of the study, interrupted and retried ones included, by number."""
-        raise NotImplementedError
+        """Every trial of the study, interrupted and retried ones included, by number
+        (a backend without them gives its live trials)."""
+        return self.trials(study)
 
     def delete_running(self, study: str, only_gone: bool = True) -> int:
         """Older name of :meth:`release_running` (rows are marked, no longer deleted)."""
@@ -410,6 +415,10 @@ class SQLiteStorage(Storage):
     def _study_row(self, name):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
+
+    def study_fingerprint(self, name):
+        row = self._db.execute("SELECT fingerprint FROM studies WHERE name=?", (name,)).fetchone()
+        return None if row is None else row[0]
 
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         # one statement: SQLite runs it under its write lock, so the number and the
@@ -623,6 +632,11 @@ class SQLAlchemyStorage(Storage):
         S = self._studies
         row = self._retry(lambda c: c.execute(self._sa.select(S.c.info).where(S.c.name == name)).first())
         return None if row is None else json.loads(row[0])
+
+    def study_fingerprint(self, name):
+        S = self._studies
+        row = self._retry(lambda c: c.execute(self._sa.select(S.c.fingerprint).where(S.c.name == name)).first())
+        return None if row is None else row[0]
 
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         sa, T = self._sa, self._trials
@@ -913,6 +927,11 @@ class JournalStorage(Storage):
         self._catch_up()
         s = self._studies.get(name)
         return None if s is None else s["info"]
+
+    def study_fingerprint(self, name):
+        self._catch_up()
+        s = self._studies.get(name)
+        return None if s is None else s.get("fingerprint")
 
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         def make():

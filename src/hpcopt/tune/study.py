@@ -175,6 +175,9 @@ class Study:
 
         info["hpcopt_version"] = __version__
         self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
+        stored_fp = None if self.created else self.storage.study_fingerprint(name)
+        #: the runner (kernel source, flags, command...) differs from the one the study was created with
+        self.runner_changed = bool(stored_fp and fingerprint and stored_fp != fingerprint)
         # trials left 'running' were interrupted (redo them) once released: owner gone,
         # heartbeat older than the lease, or everything with release_running; ask/tell
         # trials are still being evaluated elsewhere (kept pending) unless released
@@ -553,6 +556,7 @@ class Study:
             "configurations": len({t.key for t in trials}),
             "resumed_trials": self.resumed_trials,
             "retried_failures": self.retried,
+            "runner_changed": self.runner_changed,
             "superseded_failures": sum(1 for t in self.storage.history(self.name) if t.state == "retried"),
             "interrupted_trials_redone": self.interrupted,
             "status_counts": counts,
