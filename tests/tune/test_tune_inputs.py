@@ -404,3 +404,11 @@ def test_mutated_caches_load_or_fail_with_one_input_error(tmp_path, edits):
         assert str(p) in str(exc)
         return
     c.summary()
+
+
+def test_one_point_is_computed_with_the_column_type_of_the_whole_space():
+    # u's column is float (2 and 2.5): 2 ** 100 is a float power there, not an integer overflow
+    s = SearchSpace([Ordinal("u", (2, 2.5)), Integer("k", 0, 1)], ["u ** 100 > 0"])
+    assert len(s.valid_points()) == 4 and s.is_valid({"u": 2, "k": 0})
+    m = SearchSpace([Categorical("c", (0, "x"))], ["c == 0"])
+    assert m.valid_points() == [(0,)] and m.is_valid({"c": 0}) and not m.is_valid({"c": "x"})

@@ -392,6 +392,7 @@ class SearchSpace:
             self._point_set = set(self._points)
         self._valid_cache: list[tuple[Any, ...]] | None = None
         self._valid_memo: dict[tuple[Any, ...], bool] = {}
+        self._dtypes: dict[str, np.dtype] = {}
 
     # -- basic facts
     @property
@@ -430,7 +431,28 @@ class SearchSpace:
         return (mask, env) if want_derived else mask
 
     def _columns(self, config: Mapping[str, Any]) -> dict[str, np.ndarray]:
-        return {n: as_column([config[n]]) for n in self.names}
+        return {p.name: self._column(p, [config[p.name]]) for p in self.parameters}
+
+    def _column(self, p: Parameter, values: list[Any]) -> np.ndarray:
+        """Values of ``p`` as a column of the same dtype as the whole space's column, so one
+        point is computed exactly as it is in the enumeration (``[2, 2.5]`` is float there)."""
+        dtype = self._dtypes.get(p.name)
+        if dtype is None:
+            if isinstance(p, (Integer, PowerOfTwo)):
+                dtype = np.dtype(np.int64)
+            elif not p.discrete:
+                dtype = np.dtype(np.float64)
+            else:
+                dtype = as_column(p.values()).dtype
+            self._dtypes[p.name] = dtype
+        col = as_column(values)
+        if col.dtype != dtype and col.dtype.kind in "biuf" and dtype.kind in "biuf":
+            return col.astype(dtype)
+        if col.dtype != dtype and dtype.kind == "O":
+            out = np.empty(len(values), dtype=object)
+            out[:] = values
+            return out
+        return col
 
     # -- single configurations
     def with_derived(self, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -600,7 +622,7 @@ class SearchSpace:
             tries += k
             if not (self.constraints or self.derived):
                 return draws[0]
-            cols = {n: as_column([d[n] for d in draws]) for n in self.names}
+            cols = {p.name: self._column(p, [d[p.name] for d in draws]) for p in self.parameters}
             ok = np.flatnonzero(self._evaluate(cols, k))
             if ok.size:
                 return draws[int(ok[0])]
