@@ -412,3 +412,11 @@ def test_one_point_is_computed_with_the_column_type_of_the_whole_space():
     assert len(s.valid_points()) == 4 and s.is_valid({"u": 2, "k": 0})
     m = SearchSpace([Categorical("c", (0, "x"))], ["c == 0"])
     assert m.valid_points() == [(0,)] and m.is_valid({"c": 0}) and not m.is_valid({"c": "x"})
+
+
+def test_integer_to_a_negative_power_is_refused_and_a_float_base_works():
+    with pytest.raises(InputError, match=r"negative power at \{'a': -3"):
+        small_space(["2 ** a > 0"]).valid_points()
+    s = small_space(["2.0 ** a >= 0.5", "b ** 2 <= 9"])
+    assert len(s.valid_points()) == 10 * 4 * 2  # a in -1..8, b in 0..3, c in {0, 1}
+    assert s.is_valid({"a": -1, "b": 3, "c": 0}) and not s.is_valid({"a": -2, "b": 0, "c": 0})

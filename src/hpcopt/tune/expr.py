@@ -22,9 +22,11 @@ Each violation is an :class:`~hpcopt.errors.InputError` naming the spec file (wh
 space has one), the expression and what is wrong. Semantics follow Python's where it is
 defined, with two stated choices: a division (or ``//``, ``%``) by zero, ``0 ** -1``,
 ``log2`` of a number <= 0 and ``sqrt`` of a negative number make the point *undefined*
--- a constraint there is false, a derived value there makes the point invalid -- and a
+-- a constraint there is false, a derived value there makes the point invalid --, a
 negative float to a fractional power is ``nan`` (comparisons with it are false), not a
-complex number. ``and``/``or`` give booleans. Like Python, ``a and b`` does not look at
+complex number, and an integer to a negative integer power is refused (write ``2.0 **
+-k``), so that every value's type follows from the parameters' types alone and one point
+is computed exactly as the whole space is. ``and``/``or`` give booleans. Like Python, ``a and b`` does not look at
 ``b`` where ``a`` is false (nor ``x if c else y`` at the branch not taken), so a guard
 such as ``x < 60 and 2 ** x < n`` works.
 """
@@ -381,15 +383,12 @@ class _Eval:
                 raise self.error(f"{ast.unparse(node)} would have about {worst:.3g} bits{self._where(over, node)}; "
                                  f"integers are limited to {INT_BITS} bits",
                                  hint="use a float (e.g. 2.0 ** x) or bound the exponent")
-            exp = np.where(neg | (bits > INT_BITS), 0, b)
-            out = np.power(a, exp)
             neg_live = np.broadcast_to(neg, (self.n,)) & live
-            if not neg_live.any():
-                return out, none
-            fa = a.astype(float)
-            undef = np.broadcast_to((a == 0) & neg, (self.n,)) & live
-            fres = np.power(np.where(fa == 0, 1.0, fa), b.astype(float))
-            return np.where(neg, fres, out.astype(float)), undef
+            if neg_live.any():  # its type would depend on the data: refused, as numpy does
+                raise self.error(f"{ast.unparse(node)} raises an integer to a negative power"
+                                 f"{self._where(neg_live, node)}",
+                                 hint="write a float base (e.g. 2.0 ** -k) or 1 / 2 ** k")
+            return np.power(a, np.where(neg | (bits > INT_BITS), 0, b)), none
         fa, fb = a.astype(float), b.astype(float)
         undef = np.broadcast_to((fa == 0) & (fb < 0), (self.n,)) & live
         return np.power(np.where((fa == 0) & (fb < 0), 1.0, fa), fb), undef
