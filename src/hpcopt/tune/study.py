@@ -12,8 +12,8 @@ are then marked ``retried`` -- kept in the history as what they were, no longer 
 -- and their configurations are measured again first, before the strategy proposes
 anything new. The budget counts distinct configurations whose current trial is finished
 or running in this study (measured here, or taken from the cache of a study with the
-same runner); a retried failure is replaced by its new measurement, never counted twice; a trial a crash left ``running`` is
-measured again once it is released -- its owner process on this host is gone (process
+same runner); a retried failure is replaced by its new measurement, never counted twice.
+A trial a crash left ``running`` is measured again once it is released -- its owner process on this host is gone (process
 ids are checked with their start time), or its heartbeat, refreshed while it is
 measured, is older than the lease (``lease_s``; any host), or the study is opened with
 ``release_running=True`` (every running trial, e.g. after a requeue on another node).
