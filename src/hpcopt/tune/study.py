@@ -13,9 +13,9 @@ are then marked ``retried`` -- kept in the history as what they were, no longer 
 anything new. The budget counts distinct configurations whose current trial is finished
 or running in this study (measured here, or taken from the cache of a study with the
 same runner); a retried failure is replaced by its new measurement, never counted twice.
-A trial a crash left ``running`` is measured again once it is released -- its owner process on this host is gone (process
-ids are checked with their start time), or its heartbeat, refreshed while it is
-measured, is older than the lease (``lease_s``; any host), or the study is opened with
+A trial a crash left ``running`` is measured again once it is released -- its owner
+process on this host is gone (process ids are checked with their start time), or its
+heartbeat, refreshed while it is measured, is older than the lease (``lease_s``; any host), or the study is opened with
 ``release_running=True`` (every running trial, e.g. after a requeue on another node).
 The objectives and directions must match the stored ones; a study opened without
 them adopts the stored ones. A configuration already measured -- in this study, or by another study
