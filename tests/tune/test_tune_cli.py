@@ -74,11 +74,75 @@ def test_kernel_that_never_compiles_keeps_the_study(tmp_path, capsys):
         repeats = 1
     """)
     db = tmp_path / "s.db"
-    code, _, err = run_cli(["tune", "run", str(spec), "--storage", str(db), "--budget", "3", "--json"], capsys)
-    assert code == 2 and "no configuration gave a valid result" in err and "compile_error" in err
+    code, out, _ = run_cli(["tune", "run", str(spec), "--storage", str(db), "--budget", "3", "--json"], capsys)
+    err = json.loads(out)["error"]
+    assert code == 2 and err["exit_code"] == 2 and "no configuration gave a valid result" in err["message"]
+    assert "compile_error" in err["message"] and err["source"] == str(spec)
+    assert f"rerun with --study spec --storage {db} --retry-failed after fixing the kernel" in err["hint"]
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--json"], capsys)
     rep = json.loads(out)
     assert code == 0 and rep["trials"] == 3 and rep["status_counts"] == {"compile_error": 3}
+
+
+KERNEL = """
+#include <stdio.h>
+int main(void) {
+    volatile double s = 0; for (long i = 0; i < 20000L * U; i++) s += 1.0;
+    printf("time_s=%.9f\\n", 1e-3 * (U == 2 ? 1.0 : 2.0 + U)); return 0;
+}
+"""
+
+
+def test_retry_failed_measures_the_fixed_kernel_again(tmp_path, capsys):
+    """The resume trap: a kernel that does not compile, fixed, then the same --study."""
+    src = tmp_path / "k.c"
+    src.write_text(KERNEL.replace("volatile double s = 0;", "volatile double s = 0 oops;"))
+    spec = write_spec(tmp_path, """
+        [study]
+        name = "fix"
+        strategy = "random"
+        [parameters]
+        U = [1, 2, 4, 8]
+        [runner]
+        kind = "c"
+        source = "k.c"
+        timing = "output"
+        pattern = 'time_s=(\\S+)'
+        warmup = 0
+        repeats = 1
+    """)
+    db = tmp_path / "s.db"
+    args = ["tune", "run", str(spec), "--storage", str(db), "--json"]
+    code, out, _ = run_cli(args + ["--budget", "2"], capsys)
+    assert code == 2 and "--study fix" in json.loads(out)["error"]["hint"]
+    assert "runner changed" not in json.loads(out)["error"]["hint"]
+    src.write_text(KERNEL)  # fixed
+    # a plain rerun keeps the failures (final) and says what to do
+    code, out, _ = run_cli(args + ["--budget", "2"], capsys)
+    err = json.loads(out)["error"]
+    assert code == 2 and "0 measured in this run" in err["message"] and "--retry-failed" in err["hint"]
+    assert "the runner changed since the study was created" in err["hint"]
+    # --retry-failed measures the 2 failed configurations again first, then 1 new one (budget 3)
+    code, out, _ = run_cli(args + ["--budget", "3", "--retry-failed"], capsys)
+    rep = json.loads(out)
+    assert code == 0, out
+    assert rep["retried_failures"] == 2 and rep["superseded_failures"] == 2 and rep["measured"] == 3
+    assert rep["trials"] == 3 and rep["configurations"] == 3 and rep["status_counts"] == {"ok": 3}
+    assert rep["runner_changed"] is True
+    # the failed trials stay in the history as what they were; numbers are never reused
+    from hpcopt.tune.storage import Storage
+
+    hist = Storage(str(db)).history("fix")
+    assert [t.state for t in hist] == ["retried", "retried", "done", "done", "done"]
+    assert {t.result.status.value for t in hist[:2]} == {"compile_error"}
+    assert {t.key for t in hist[:2]} < {t.key for t in hist[2:]}
+    # resuming again measures nothing more: the budget is met
+    code, out, _ = run_cli(args + ["--budget", "3", "--retry-failed"], capsys)
+    rep = json.loads(out)
+    assert code == 0 and rep["measured"] == 0 and rep["retried_failures"] == 0 and rep["trials"] == 3
+    html = tmp_path / "r.html"
+    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
+    assert code == 0 and json.loads(out)["superseded_failures"] == 2 and "Failures measured again (2)" in html.read_text()
 
 
 def test_run_command_spec_resume_and_html_report(tmp_path, capsys):
@@ -106,10 +170,16 @@ def test_run_command_spec_resume_and_html_report(tmp_path, capsys):
     second = json.loads(out)
     assert second["resumed_trials"] == 6 and second["trials"] == 15
     assert second["best"]["value"] <= first["best"]["value"]
-    html = tmp_path / "r.html"
-    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--html", str(html), "--json"], capsys)
+    html = tmp_path / "out" / "r.html"  # a missing folder is created
+    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
     assert code == 0 and html.read_text().count("data:image/png;base64,") >= 2
     assert "cost_model" in json.loads(out)
+    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
+    assert code == 64 and "--force" in json.loads(out)["error"]["message"]
+    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(db), "--force", "--json"], capsys)
+    assert code == 64 and "also an input" in json.loads(out)["error"]["message"] and db.stat().st_size > 1000
+    code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--force"], capsys)
+    assert code == 0 and "wrote" in out
 
 
 def test_replay_and_compare_strategies_json(tmp_path, capsys):
@@ -120,13 +190,18 @@ def test_replay_and_compare_strategies_json(tmp_path, capsys):
     code, out, _ = run_cli(["tune", "replay", "--cache", str(cache), "--strategy", "greedy", "--json"], capsys)
     rep = json.loads(out)
     assert code == 0 and rep["optimum"] == pytest.approx(1.0) and rep["best"] >= rep["optimum"]
+    page = tmp_path / "cmp.html"
     code, out, _ = run_cli(["tune", "compare-strategies", "--cache", str(cache), "--strategies", "random,ga",
-                            "--repeats", "2", "--plot-dir", str(tmp_path / "plots"), "--json"], capsys)
+                            "--repeats", "2", "--report", str(page), "--json"], capsys)
     rep = json.loads(out)
     assert code == 0 and rep["default_strategy"] == "bo" and set(rep["scores"]) == {"random", "ga"}
-    assert Path(rep["plots"][0]).stat().st_size > 1000
+    text = page.read_text()
+    assert rep["report"] == str(page) and text.count("data:image/png;base64,") == 1 and "<td>ga</td>" in text
+    code, out, _ = run_cli(["tune", "compare-strategies", "--cache", str(cache), "--report", str(cache),
+                            "--force", "--json"], capsys)
+    assert code == 64 and "also an input" in out
     code, _, err = run_cli(["tune", "compare-strategies", "--cache", str(cache), "--strategies", "best"], capsys)
-    assert code == 2 and "unknown strategy 'best'" in err
+    assert code == 64 and "unknown strategy 'best'" in err
     code, _, err = run_cli(["tune", "replay", "--cache", str(tmp_path / "none.json")], capsys)
     assert code == 2 and "none.json" in err
 
@@ -179,3 +254,17 @@ def test_ask_tell_across_processes(tmp_path, capsys):
     code, out, _ = run_cli(["tune", "report", "--storage", db, "--json"], capsys)
     rep = json.loads(out)
     assert rep["status_counts"] == {"ok": 1, "timeout": 1} and rep["best"]["value"] == 0.5
+
+
+def test_every_tune_option_has_help_and_no_old_names():
+    import click
+    import typer.main
+
+    from hpcopt.cli import app
+
+    group = typer.main.get_command(app).commands["tune"]
+    for name, cmd in group.commands.items():
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                assert p.help, f"tune {name} {p.opts} has no help"
+                assert not {"--html", "--plot-dir"} & set(p.opts)

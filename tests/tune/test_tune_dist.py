@@ -285,7 +285,8 @@ def test_cli_executor_and_storage_options(tmp_path, capsys, monkeypatch, echo_sp
     assert e.value.code == 0 and out["executor"] == "submitit" and out["best"]["value"] == 0.5
     with pytest.raises(SystemExit) as e:
         main(["tune", "run", str(spec), "--executor-opt", "nonsense", "--workers", "2", "--json"])
-    assert e.value.code == 2 and "KEY=VALUE" in capsys.readouterr().err
+    err = json.loads(capsys.readouterr().out)["error"]  # with --json the error is JSON on stdout
+    assert e.value.code == 64 and err["exit_code"] == 64 and "KEY=VALUE" in err["message"]
     assert not (tmp_path / "hpcopt-tune.db").exists()  # options are checked before the study is created
 
 

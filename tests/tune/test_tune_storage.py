@@ -259,3 +259,39 @@ def test_schema_1_database_is_upgraded(tmp_path):
     assert st.trials("s")[0].result.value == 3.0 and st.trials("s")[0].owner is None
     assert st.start_trial("s", {"x": 2}, "[2]", owner="h:1") == 1
     assert Status.OK is st.trials("s")[0].result.status
+
+
+def flaky_bowl(x, y):
+    if os.environ.get("HPCOPT_TEST_KERNEL_BROKEN"):
+        raise RuntimeError("the kernel is broken")
+    return bowl(x, y)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_retry_failed_on_every_backend(kind, tmp_path, monkeypatch):
+    url = url_for(kind, tmp_path)
+
+    def study(**kw):
+        return Study(space(), PythonRunner(flaky_bowl, timing="output"), strategy="random", name="r", storage=url,
+                     random_state=2, **kw)
+
+    monkeypatch.setenv("HPCOPT_TEST_KERNEL_BROKEN", "1")
+    s1 = study()
+    s1.optimize(5)
+    failed = {t.key for t in s1.trials}
+    assert len(failed) == 5 and all(t.result.status is Status.RUNTIME_ERROR for t in s1.trials)
+    monkeypatch.delenv("HPCOPT_TEST_KERNEL_BROKEN")
+    plain = study()
+    assert plain.optimize(5)["measured"] == 0  # without the flag a failure is final
+    a, b = study(retry_failed=True), study(retry_failed=True)  # two processes asking at once
+    assert a.retried == 5 and b.retried == 0
+    out = a.optimize(7)
+    assert out["measured"] == 7 and out["trials"] == 7 and out["status_counts"] == {"ok": 7}
+    assert b.optimize(7)["measured"] == 0
+    st = Storage(url)
+    done = [t for t in st.trials("r")]
+    assert len(done) == 7 and len({t.key for t in done}) == 7 and failed <= {t.key for t in done}
+    hist = st.history("r")
+    assert sum(t.state == "retried" for t in hist) == 5 and len(hist) == 12
+    assert all(t.result.status is Status.RUNTIME_ERROR for t in hist if t.state == "retried")
+    assert st.cached_result(a.fingerprint, next(iter(failed))).ok  # the cache serves the new measurement

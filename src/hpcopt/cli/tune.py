@@ -11,21 +11,36 @@ from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
 from hpcopt.errors import ConfigError, InputError
 
+_DEFAULT_STORAGE = "hpcopt-tune.db"
+_FORCE_HELP = "Overwrite an existing --report file."
+_REPORT_HELP = "Write a self-contained HTML report (figures embedded) to this file."
+
+
+def _storage_file(storage: str) -> str | None:
+    """The file behind a file-backed storage URL (None for a server URL)."""
+    for prefix in ("sqlite:///", "journal:///", "journal://"):
+        if storage.startswith(prefix):
+            return storage[len(prefix):]
+    return None if "://" in storage or storage == ":memory:" else storage
+
+
+def _prepare_report(report: Path | None, inputs: list, force: bool) -> Path | None:
+    """Check the --report path before any work (parents made, inputs and files protected)."""
+    if report is None:
+        return None
+    from hpcopt.core.files import prepare_output
+
+    return prepare_output(report, inputs=inputs, force=force, option="--report")
+
 _STORAGE_HELP = ("Where studies are stored: a SQLite file (default), sqlite:///x.db, journal:///x.log "
                  "(append-only file, several processes/machines), or a SQLAlchemy URL (postgresql://...).")
 
 
 def _must_exist(storage: str, hint: str) -> None:
     """A file-backed storage must exist before reading from it (a server URL is not checked)."""
-    for prefix in ("sqlite:///", "journal:///", "journal://"):
-        if storage.startswith(prefix):
-            storage = storage[len(prefix):]
-            break
-    else:
-        if "://" in storage:
-            return
-    if not Path(storage).is_file():
-        raise InputError("the study storage does not exist", source=storage, hint=hint)
+    path = _storage_file(storage)
+    if path is not None and not Path(path).is_file():
+        raise InputError("the study storage does not exist", source=path, hint=hint)
 
 
 def _options(pairs: list[str] | None) -> dict:
@@ -76,9 +91,15 @@ def _caches(paths: list[str]):
 def run_cmd(
     spec: str = typer.Argument(..., help="TOML spec, or a bundled example: matmul, stencil."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default: the spec's, else bo)."),
-    budget: Optional[int] = typer.Option(None, "--budget", help="Finished trials wanted (resumed ones count)."),
+    budget: Optional[int] = typer.Option(
+        None, "--budget", help="Distinct configurations the study should hold, finished or running (resumed ones "
+        "count; a failure measured again with --retry-failed counts once). Default: the spec's, else 50."),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (resumes if it exists)."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
+    storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
+    retry_failed: bool = typer.Option(
+        False, "--retry-failed", help="Measure the study's failed configurations again (after fixing the kernel), "
+        "before anything new; the failed trials stay in the history, marked as superseded, and no longer count "
+        "toward --budget. Without it a failure is final."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random state (default: the spec's, else 0)."),
     workers: int = typer.Option(1, "--workers", help="Parallel evaluations; 1 measures one at a time."),
     executor: str = typer.Option("process", "--executor",
@@ -89,7 +110,8 @@ def run_cmd(
     run_args: Optional[str] = typer.Option(None, "--run-args", help="Override the program's arguments (space-separated)."),
     repeats: Optional[int] = typer.Option(None, "--repeats", help="Override timed repetitions per configuration."),
     compare: bool = typer.Option(True, "--compare/--no-compare", help="Measure best vs reference interleaved."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Also write an HTML report here."),
+    report: Optional[Path] = typer.Option(None, "--report", help=_REPORT_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
     release_running: bool = typer.Option(
         False, "--release-running", help="Measure again every trial left running (after a crash on another "
         "host or a requeue); without it a running trial is released when its owner on this host is gone or "
@@ -105,6 +127,7 @@ def run_cmd(
 
     ex_opts = _options(executor_opt)  # bad options fail before anything is created
     sp = load_spec(_spec_path(spec))
+    _prepare_report(report, [sp.path, _storage_file(storage)], force)
     over = {}
     if run_args is not None:
         over["run_args"] = run_args.split()
@@ -118,7 +141,7 @@ def run_cmd(
                name=name, storage=storage,
                random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
                extra_info={"spec": str(sp.path)}, n_objectives=len(objectives), objective_names=objectives,
-               directions=sp.directions, release_running=release_running, lease_s=lease)
+               directions=sp.directions, release_running=release_running, lease_s=lease, retry_failed=retry_failed)
     n = budget or int(sp.study.get("budget", 50))
     import warnings
 
@@ -130,31 +153,43 @@ def run_cmd(
         if isinstance(runner, CKernelRunner):
             runner.close()
         first = next((t.result.message for t in st.trials if t.result is not None and not t.result.ok), "")
-        raise InputError(f"no configuration gave a valid result ({out['status_counts']}); first failure: {first[:300]}",
-                         source=str(sp.path), hint=f"the {out['trials']} trials are saved in {storage} (study {name!r}); "
-                         "fix the kernel and rerun with the same --study to resume")
+        where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
+        changed = (" (the runner changed since the study was created, e.g. the kernel was edited, yet nothing "
+                   "was measured again)" if st.runner_changed and not out["measured"] else "")
+        raise InputError(f"no configuration gave a valid result ({out['status_counts']}, {out['measured']} measured "
+                         f"in this run); first failure: {first[:300]}", source=str(sp.path),
+                         hint=f"the {out['trials']} trials are saved in {storage}, study {name!r}, and failures are "
+                         f"final{changed}: rerun with --study {name}{where} --retry-failed after fixing the kernel")
     if compare and not multi and sp.baseline is not None and hasattr(runner, "run_once"):
         comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
         out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}
     if isinstance(runner, CKernelRunner):
         runner.close()
-    if html is not None:
+    if report is not None:
         from hpcopt.tune.report import write_html
 
-        out["html"] = str(write_html(st, html))
+        out["report"] = str(write_html(st, report))
     if json_out:
         print_json(out)
         return
+    again = f", {out['retried_failures']} failures measured again" if out.get("retried_failures") else ""
     console.print(f"study [bold]{name}[/] ({out['strategy']}, seed {out['random_state']}): {out['trials']} trials, "
-                  f"{out['resumed_trials']} resumed; statuses {out['status_counts']}")
+                  f"{out['resumed_trials']} resumed{again}; statuses {out['status_counts']}")
     if out.get("warning"):
         console.print(f"[yellow]{out['warning']}[/]")
+    failed = sum(v for k, v in out["status_counts"].items() if k not in ("ok", "invalid"))
+    if failed:
+        where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
+        console.print(f"{failed} failed configuration(s) are final; to measure them again after a fix, rerun with "
+                      f"--study {name}{where} --retry-failed")
     if best is None:
         console.print("[red]no configuration produced a valid result[/]")
     elif multi:
         _print_front(out.get("pareto_front") or [], objectives)
     else:
         console.print(f"best {best['value']:.6g} (trial {best['number']}): {best['config']}")
+    if out.get("report"):
+        console.print(f"wrote {out['report']}")
     if "versus_reference" in out:
         v = out["versus_reference"]
         console.print(f"versus reference {v['reference']}: {v['baseline_median']:.6g} -> {v['candidate_median']:.6g}, "
@@ -191,9 +226,9 @@ def observers_cmd(json_out: bool = typer.Option(False, "--json", help=JSON_OPTIO
 def ask_cmd(
     spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the spec's)."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
-    strategy: Optional[str] = typer.Option(None, "--strategy"),
-    seed: Optional[int] = typer.Option(None, "--seed"),
+    storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default: the spec's, else bo)."),
+    seed: Optional[int] = typer.Option(None, "--seed", help="Random state (default: the spec's, else 0)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Propose the next configuration to evaluate elsewhere; report it with 'tune tell'."""
@@ -228,7 +263,7 @@ def tell_cmd(
     status: str = typer.Option("ok", "--status", help="ok, compile_error, runtime_error, timeout, wrong_answer."),
     message: str = typer.Option("", "--message", help="Why it failed."),
     study: str = typer.Option(..., "--study", help="Study name."),
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
+    storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Record the result of a trial proposed by 'tune ask'."""
@@ -288,8 +323,12 @@ def space_cmd(
     rep = {**sp.space.size_report(), **sp.space.to_dict()}
     if json_out:
         print_json(rep)
+    elif rep["cartesian_size"] is None:
+        console.print(f"continuous (a real-valued parameter); about {rep['valid_fraction']:.1%} of random draws valid")
     else:
-        console.print(f"{rep['cartesian_size']} points, {rep['valid']} valid ({rep['valid_fraction']:.1%})")
+        about = "" if rep["exact"] else "about "
+        console.print(f"{int(rep['cartesian_size']):,} points, {about}{int(round(rep['valid'])):,} valid "
+                      f"({rep['valid_fraction']:.1%}{'' if rep['exact'] else ', estimated from 20,000 draws'})")
 
 
 @sub.command("replay")
@@ -297,7 +336,7 @@ def replay_cmd(
     cache: str = typer.Option(..., "--cache", help="Kernel Tuner cache file (.json or .json.gz)."),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default bo)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (default: the methodology cutoff)."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random state of the strategy."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Run one strategy offline against a measured cache."""
@@ -328,27 +367,24 @@ def compare_cmd(
     budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations per run (default: cutoff per space)."),
     repeats: int = typer.Option(10, "--repeats", help="Runs per strategy and space (different seeds)."),
     seed: int = typer.Option(0, "--seed", help="Base random state; run r uses seed + 1000 r."),
-    plot_dir: Optional[Path] = typer.Option(None, "--plot-dir", help="Write a convergence PNG per space here."),
+    report: Optional[Path] = typer.Option(None, "--report", help=_REPORT_HELP + " Holds the score table and a "
+                                          "convergence plot per space."),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Score strategies with the Kernel Tuner methodology on replay caches."""
-    from hpcopt.tune.methodology import compare_strategies, convergence_figure
+    from hpcopt.tune.methodology import compare_strategies
 
+    files = [x for p in cache for x in p.split(",") if x]
+    _prepare_report(report, files, force)
     cs = _caches(cache)
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
     with progress_bar("comparing strategies", enabled=not json_out) as bar:
         res = compare_strategies(cs, names, budget=budget, repeats=repeats, random_state=seed, progress=bar)
-    if plot_dir is not None:
-        import matplotlib.pyplot as plt
+    if report is not None:
+        from hpcopt.tune.report import write_compare_html
 
-        plot_dir.mkdir(parents=True, exist_ok=True)
-        res["plots"] = []
-        for s in res["spaces"]:
-            fig = convergence_figure(s)
-            path = plot_dir / f"convergence_{s['name']}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
-            res["plots"].append(str(path))
+        res["report"] = str(write_compare_html({**res, "repeats": repeats}, report))
     if json_out:
         slim = {k: v for k, v in res.items() if k != "spaces"}
         slim["spaces"] = [{k: v for k, v in s.items() if k not in ("random_curve",)} | {
@@ -368,23 +404,27 @@ def compare_cmd(
         cells = [f"{s['strategies'][n]['score']:.3f} ± {s['strategies'][n]['score_std']:.2f}" for s in res["spaces"]]
         t.add_row(n + mark, *cells, f"{sc:.3f}")
     console.print(t)
+    if report is not None:
+        console.print(f"wrote {res['report']}")
 
 
 @sub.command("report")
 def report_cmd(
-    storage: str = typer.Option("hpcopt-tune.db", "--storage", help=_STORAGE_HELP),
+    storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only/last one)."),
-    html: Optional[Path] = typer.Option(None, "--html", help="Write a self-contained HTML report here."),
+    report: Optional[Path] = typer.Option(None, "--report", help=_REPORT_HELP),
+    force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Summarise a stored study; optionally an HTML report (convergence, importance, Pareto)."""
     from hpcopt.tune.report import load_study, study_report, write_html
 
     _must_exist(storage, "run 'hpcopt tune run' first")
+    _prepare_report(report, [_storage_file(storage)], force)
     st = load_study(storage, study)
     rep = study_report(st)
-    if html is not None:
-        rep["html"] = str(write_html(st, html))
+    if report is not None:
+        rep["report"] = str(write_html(st, report))
     if json_out:
         print_json(rep)
         return
@@ -396,14 +436,14 @@ def report_cmd(
         console.print(f"best {rep['best']['value']:.6g}: {rep['best']['config']}")
     if rep.get("importance"):
         console.print("parameter importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importance"].items()))
-    if html is not None:
-        console.print(f"wrote {rep['html']}")
+    if report is not None:
+        console.print(f"wrote {rep['report']}")
 
 
 @sub.command("flags")
 def flags_cmd(
     source: Path = typer.Option(..., "--source", help="C/C++ file with a main()."),
-    compiler: str = typer.Option("gcc", "--compiler"),
+    compiler: str = typer.Option("gcc", "--compiler", help="C/C++ compiler to call."),
     compile_args: Optional[str] = typer.Option(None, "--compile-args", help="Extra compile arguments (space-separated)."),
     run_args: Optional[str] = typer.Option(None, "--run-args", help="Program arguments (space-separated)."),
     timing: str = typer.Option("user", "--timing", help="user (CPU), wall, or output (with --pattern)."),
@@ -412,10 +452,10 @@ def flags_cmd(
     rtol: Optional[float] = typer.Option(None, "--rtol", help="Relative output tolerance; enables fast-math flags."),
     atol: Optional[float] = typer.Option(None, "--atol", help="Absolute output tolerance; enables fast-math flags."),
     budget: int = typer.Option(40, "--budget", help="Flag sets to measure (the -O3 baseline included)."),
-    strategy: Optional[str] = typer.Option(None, "--strategy"),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default bo)."),
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per flag set during the search."),
     final_repeats: int = typer.Option(11, "--final-repeats", help="Interleaved baseline/best pairs at the end."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = typer.Option(0, "--seed", help="Random state of the search."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Search compiler flags against -O3 and report the speedup with its spread."""

@@ -11,7 +11,6 @@ from the cache, so any strategy runs as if on the original GPU.
 
 from __future__ import annotations
 
-import gzip
 import json
 import math
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from hpcopt.core.files import read_text
 from hpcopt.errors import InputError
 from hpcopt.tune.results import Result, Status
 from hpcopt.tune.space import Ordinal, SearchSpace
@@ -93,74 +93,99 @@ class ReplayRunner:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    src = str(path)
+    text = read_text(path)  # bounded gzip, NUL refused, UTF-8 with the stated Latin-1 fallback
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read the cache: {exc.strerror}", source=str(path),
-                         hint="give the path of a Kernel Tuner cache file (.json or .json.gz)") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"the gzip stream is damaged: {exc}", source=str(path)) from None
-    text = raw.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as first:
         # Kernel Tuner writes the closing braces only at the end of a run: accept an
         # unfinished cache the way Kernel Tuner itself does.
         stripped = text.rstrip().rstrip(",")
         for tail in ("}}", "}\n}", "\n}"):
             try:
-                return json.loads(stripped + tail)
+                data = json.loads(stripped + tail)
+                break
             except json.JSONDecodeError:
                 continue
-        raise InputError(f"not valid JSON: {first.msg}", source=str(path), line=first.lineno,
-                         hint="is this a Kernel Tuner cache file?") from None
+        else:
+            raise InputError(f"not valid JSON at column {first.colno}: {first.msg}", source=src, line=first.lineno,
+                             hint="is this a Kernel Tuner cache file?") from None
+    except RecursionError:
+        raise InputError("JSON nested too deeply", source=src, hint="is this a Kernel Tuner cache file?") from None
+    if not isinstance(data, dict):
+        raise InputError(f"a Kernel Tuner cache must be a JSON object; got {type(data).__name__}", source=src,
+                         hint="a Kernel Tuner cache has tune_params_keys, tune_params and cache")
+    return data
 
 
 def load_cache(path: str | Path, *, objective: str | None = None) -> ReplayCache:
-    """Read a Kernel Tuner cache file (``.json`` or ``.json.gz``)."""
+    """Read a Kernel Tuner cache file (``.json`` or ``.json.gz``), every key checked."""
     path = Path(path)
+    src = str(path)
     data = _read_json(path)
     for key in ("tune_params_keys", "tune_params", "cache"):
         if key not in data:
-            raise InputError(f"missing top-level key {key!r}", source=str(path), field=key,
+            raise InputError(f"missing top-level key {key!r}", source=src, field=key,
                              hint="a Kernel Tuner cache has tune_params_keys, tune_params and cache")
-    keys = list(data["tune_params_keys"])
+    keys = data["tune_params_keys"]
+    if not isinstance(keys, list) or not keys or not all(isinstance(k, str) for k in keys):
+        raise InputError(f"tune_params_keys must be a list of parameter names; got {str(keys)[:80]}", source=src,
+                         field="tune_params_keys")
+    if not isinstance(data["tune_params"], dict):
+        raise InputError("tune_params must be an object (parameter name -> list of values)", source=src,
+                         field="tune_params")
+    if not isinstance(data["cache"], dict):
+        raise InputError("cache must be an object (\"v1,v2,...\" -> record)", source=src, field="cache")
     objective = objective or data.get("objective") or "time"
+    if not isinstance(objective, str):
+        raise InputError(f"objective must be a string; got {objective!r}", source=src, field="objective")
     params = []
     for k in keys:
         vals = data["tune_params"].get(k)
         if not vals:
-            raise InputError(f"parameter {k!r} has no values in tune_params", source=str(path), field=k)
-        params.append(Ordinal(k, tuple(vals)))
+            raise InputError(f"parameter {k!r} has no values in tune_params", source=src, field=f"tune_params.{k}")
+        if not isinstance(vals, list):
+            raise InputError(f"tune_params.{k} must be a list of values; got {type(vals).__name__}", source=src,
+                             field=f"tune_params.{k}")
+        try:
+            params.append(Ordinal(k, tuple(vals)))
+        except InputError as exc:
+            raise InputError(exc.reason, source=src, field=f"tune_params.{k}", hint=exc.hint) from None
     points: list[tuple[Any, ...]] = []
     values: list[float] = []
     statuses: list[Status] = []
     for ckey, rec in data["cache"].items():
-        try:
-            pt = tuple(rec[k] for k in keys)
-        except (KeyError, TypeError):
-            raise InputError(f"record {ckey!r} lacks a parameter value", source=str(path), field="cache",
-                             hint=f"each record needs {', '.join(keys)}") from None
-        v = rec.get(objective) if isinstance(rec, dict) else None
+        if not isinstance(rec, dict):
+            raise InputError(f"record {ckey!r} must be an object; got {type(rec).__name__}", source=src,
+                             field=f"cache.{ckey}")
+        pt = []
+        for p in params:
+            if p.name not in rec:
+                raise InputError(f"record {ckey!r} lacks parameter {p.name!r}", source=src, field=f"cache.{ckey}",
+                                 hint=f"each record needs {', '.join(keys)}")
+            v = rec[p.name]
+            try:
+                pt.append(p.value_at(p.index(v)))
+            except (InputError, TypeError):
+                raise InputError(f"record {ckey!r}, parameter {p.name!r}: {str(v)[:40]} is not among "
+                                 f"tune_params.{p.name}", source=src, field=f"cache.{ckey}.{p.name}") from None
+        v = rec.get(objective)
         if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             values.append(float(v))
             statuses.append(Status.OK)
         else:
             values.append(math.nan)
             statuses.append(_FAILURE_STATUS.get(str(v), Status.RUNTIME_ERROR))
-        points.append(pt)
+        points.append(tuple(pt))
     if not points:
-        raise InputError("the cache holds no configurations", source=str(path), field="cache")
-    space = SearchSpace(params, points=points)
+        raise InputError("the cache holds no configurations", source=src, field="cache")
+    space = SearchSpace(params, points=points, source=src)
     name = path.name
     for suffix in (".gz", ".json"):
         name = name.removesuffix(suffix)
     return ReplayCache(name=name, space=space, points=points, values=np.asarray(values), statuses=statuses,
                        objective=objective, device=str(data.get("device_name", "")),
-                       kernel=str(data.get("kernel_name", "")), source=str(path))
+                       kernel=str(data.get("kernel_name", "")), source=src)
 
 
 __all__ = ["ReplayCache", "ReplayRunner", "load_cache"]

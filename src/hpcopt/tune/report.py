@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from hpcopt.core.files import atomic_write_text
 from hpcopt.errors import InputError
 from hpcopt.tune.space import SearchSpace, space_from_dict
 from hpcopt.tune.storage import Storage, Trial
@@ -29,6 +30,9 @@ class StoredStudy:
     @property
     def trials(self) -> list[Trial]:
         return self.storage.trials(self.name)
+
+    def history(self) -> list[Trial]:
+        return self.storage.history(self.name)
 
 
 def load_study(storage: str, name: str | None = None) -> StoredStudy:
@@ -64,6 +68,8 @@ def study_report(study: Study | StoredStudy) -> dict[str, Any]:
                  "number": best.number} if best else None,
         "failures": [{"number": t.number, "config": t.config, "status": t.result.status.value,
                       "message": t.result.message[:200]} for t in trials if not t.result.ok][:20],
+        # failed trials whose configurations were measured again (--retry-failed): kept, not counted
+        "superseded_failures": sum(1 for t in view.history() if t.state == "retried"),
     }
     if len(ok) >= 10 and all(t.result.value > 0 for t in ok):
         from hpcopt.tune.model import evaluate_cost_model
@@ -159,12 +165,45 @@ def write_html(study: Study | StoredStudy, path: str | Path) -> Path:
         body.append(f"<h2>{title}</h2><img alt='{title}' src='data:image/png;base64,{b64}'>")
     body.append("<h2>Trials (best first)</h2><table border=1 cellpadding=3><tr><th>#</th><th>config</th>"
                 f"<th>status</th><th>value</th><th>message</th></tr>{table}</table>")
-    page = ("<!doctype html><html><head><meta charset='utf-8'><title>hpcopt tune report</title>"
+    retried = [t for t in view.history() if t.state == "retried"]
+    if retried:
+        rows_r = "".join(
+            f"<tr><td>{t.number}</td><td>{html.escape(str(t.config))}</td><td>{t.result.status.value}</td>"
+            f"<td>{html.escape(t.result.message[:120])}</td></tr>" for t in retried[:25] if t.result is not None)
+        body.append(f"<h2>Failures measured again ({len(retried)})</h2><p>These trials failed and their "
+                    "configurations were measured again (<code>--retry-failed</code>); they are kept as they were "
+                    "and do not count toward the budget.</p><table border=1 cellpadding=3><tr><th>#</th>"
+                    f"<th>config</th><th>status</th><th>message</th></tr>{rows_r}</table>")
+    return _write_page(path, "hpcopt tune report", body)
+
+
+def _write_page(path: str | Path, title: str, body: list[str]) -> Path:
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             "<style>body{font-family:sans-serif;max-width:960px;margin:auto} td{font-size:12px}</style></head><body>"
             + "\n".join(body) + "</body></html>")
-    path = Path(path)
-    path.write_text(page)
-    return path
+    return atomic_write_text(Path(path), page)
 
 
-__all__ = ["StoredStudy", "load_study", "study_report", "write_html"]
+def write_compare_html(res: dict[str, Any], path: str | Path) -> Path:
+    """The strategy comparison as one HTML page: the score table and a convergence plot per space."""
+    from hpcopt.tune.methodology import convergence_figure
+
+    spaces = res["spaces"]
+    head = "".join(f"<th>{html.escape(s['name'])} (B={s['budget']})</th>" for s in spaces)
+    rows = []
+    for n, sc in sorted(res["scores"].items(), key=lambda kv: -kv[1]):
+        mark = " (default)" if n == res.get("default_strategy") else ""
+        cells = "".join(f"<td>{s['strategies'][n]['score']:.3f} &plusmn; {s['strategies'][n]['score_std']:.2f}</td>"
+                        for s in spaces)
+        rows.append(f"<tr><td>{html.escape(n + mark)}</td>{cells}<td>{sc:.3f}</td></tr>")
+    body = ["<h1>Tuning strategies compared on replay caches</h1>",
+            f"<p>methodology score (0 = random search, 1 = the optimum at once), {res.get('repeats', '?')} runs "
+            "per strategy and space</p>",
+            f"<table border=1 cellpadding=3><tr><th>strategy</th>{head}<th>mean</th></tr>{''.join(rows)}</table>"]
+    for s in spaces:
+        body.append(f"<h2>{html.escape(s['name'])}</h2><img alt='convergence {html.escape(s['name'])}' "
+                    f"src='data:image/png;base64,{_png(convergence_figure(s))}'>")
+    return _write_page(path, "hpcopt tune compare-strategies", body)
+
+
+__all__ = ["StoredStudy", "load_study", "study_report", "write_html", "write_compare_html"]

@@ -43,15 +43,17 @@ For ``kind = "command"`` give ``command = "./app --tile {TILE_I}"``; for
 from __future__ import annotations
 
 import importlib
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hpcopt.core.files import read_text
 from hpcopt.errors import InputError
 from hpcopt.tune.runners import CKernelRunner, CommandRunner, OutputCheck, PythonRunner
-from hpcopt.tune.space import SearchSpace, parameter_from_spec
+from hpcopt.tune.space import SearchSpace, did_you_mean, parameter_from_spec
 
 _TOP_KEYS = {"constraints", "study", "parameters", "derived", "runner"}
 _RUNNER_COMMON = {"kind", "timing", "pattern", "warmup", "repeats", "timeout", "check", "rtol", "atol",
@@ -155,19 +157,178 @@ class TuneSpec:
                          hint="one of: c, command, python")
 
 
+_TOML_WHERE = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    src = str(path)
+    text = read_text(path)  # bounded, NUL refused, UTF-8 with the stated Latin-1 fallback
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        msg = str(exc)
+        m = _TOML_WHERE.search(msg)
+        line = col = None
+        if m:
+            line, col = int(m.group(1)), int(m.group(2))
+            msg = msg[:m.start()]
+        elif msg.endswith("(at end of document)"):
+            msg = msg[: -len("(at end of document)")].rstrip()
+            line = text.count("\n") + 1
+        where = f", column {col}" if col is not None else ""
+        raise InputError(f"not valid TOML{where}: {msg}", source=src, line=line,
+                         hint="see https://toml.io for the syntax") from None
+
+
+def _kind(v: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string", list: "a list",
+            dict: "a table"}.get(type(v), type(v).__name__)
+
+
+class _Checker:
+    """Type and range checks of spec keys, each failure naming the file and the key."""
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+
+    def fail(self, key: str, msg: str, hint: str | None = None) -> InputError:
+        return InputError(msg, source=self.src, field=key, hint=hint)
+
+    def keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for k in table:
+            if k not in allowed:
+                key = f"{where}.{k}" if where else k
+                raise self.fail(key, f"unknown key {key!r}" + did_you_mean(k, allowed),
+                                hint=f"allowed{' in [' + where + ']' if where else ''}: {', '.join(sorted(allowed))}")
+
+    def table(self, raw: Mapping[str, Any], key: str) -> dict[str, Any]:
+        v = raw.get(key, {})
+        if not isinstance(v, Mapping):
+            raise self.fail(key, f"{key!r} must be a table ([{key}]); got {_kind(v)}")
+        return dict(v)
+
+    def string(self, t: Mapping[str, Any], key: str, where: str, *, choices: tuple[str, ...] = (),
+               regex: bool = False) -> None:
+        if key not in t:
+            return
+        v, full = t[key], f"{where}.{key}"
+        if not isinstance(v, str):
+            raise self.fail(full, f"{full} must be a string; got {v!r} ({_kind(v)})")
+        if choices and v not in choices:
+            raise self.fail(full, f"{full} must be one of {', '.join(choices)}; got {v!r}" + did_you_mean(v, choices))
+        if regex:
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise self.fail(full, f"{full} is not a valid regular expression: {exc}") from None
+
+    def integer(self, t: Mapping[str, Any], key: str, where: str, *, low: int, high: int) -> None:
+        if key not in t:
+            return
+        v, full = t[key], f"{where}.{key}"
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.fail(full, f"{full} must be an integer; got {v!r} ({_kind(v)})")
+        if not low <= v <= high:
+            raise self.fail(full, f"{full} must be between {low} and {high:,}; got {v}")
+
+    def number(self, t: Mapping[str, Any], key: str, where: str, *, low: float, high: float,
+               strict_low: bool = False) -> None:
+        if key not in t:
+            return
+        v, full = t[key], f"{where}.{key}"
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.fail(full, f"{full} must be a number; got {v!r} ({_kind(v)})")
+        ok = (v > low if strict_low else v >= low) and v <= high
+        if not ok:
+            lo = f"more than {low:g}" if strict_low else f"at least {low:g}"
+            raise self.fail(full, f"{full} must be {lo} and at most {high:g}; got {v!r}")
+
+    def boolean(self, t: Mapping[str, Any], key: str, where: str) -> None:
+        if key in t and not isinstance(t[key], bool):
+            full = f"{where}.{key}"
+            raise self.fail(full, f"{full} must be true or false; got {t[key]!r} ({_kind(t[key])})")
+
+    def strings(self, t: Mapping[str, Any], key: str, where: str) -> None:
+        if key not in t:
+            return
+        v, full = t[key], f"{where}.{key}"
+        if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+            raise self.fail(full, f"{full} must be a list of strings; got {v!r}"[:300])
+
+
+def _check_runner(ck: _Checker, runner: dict[str, Any], names: list[str]) -> None:
+    if not runner:
+        raise ck.fail("runner", "the spec has no [runner] table", hint="add [runner] with kind = \"c\", "
+                      "\"command\" or \"python\"")
+    kind = runner.get("kind")
+    if kind not in _RUNNER_KEYS:
+        raise ck.fail("runner.kind", f"unknown runner kind {kind!r}"
+                      + (did_you_mean(kind, _RUNNER_KEYS) if isinstance(kind, str) else ""),
+                      hint="one of: c, command, python")
+    ck.keys(runner, _RUNNER_KEYS[kind], "runner")
+    w = "runner"
+    ck.string(runner, "timing", w, choices=("wall", "user", "output"))
+    ck.string(runner, "pattern", w, regex=True)
+    ck.string(runner, "check", w, regex=True)
+    ck.integer(runner, "warmup", w, low=0, high=1000)
+    ck.integer(runner, "repeats", w, low=1, high=10_000)
+    ck.number(runner, "timeout", w, low=0, high=7 * 86400, strict_low=True)
+    ck.number(runner, "rtol", w, low=0, high=1e300)
+    ck.number(runner, "atol", w, low=0, high=1e300)
+    ck.string(runner, "reference_output", w)
+    ck.boolean(runner, "interleave", w)
+    ck.boolean(runner, "isolate", w)
+    for k in ("source", "compiler", "command", "cwd", "function"):
+        ck.string(runner, k, w)
+    for k in ("flags", "flag_params", "run_args", "libs"):
+        ck.strings(runner, k, w)
+    for p in runner.get("flag_params", []):
+        if p not in names:
+            raise ck.fail("runner.flag_params", f"runner.flag_params names {p!r}, which is not a parameter"
+                          + did_you_mean(p, names), hint=f"parameters: {', '.join(names)}")
+    ref = runner.get("reference")
+    if ref is not None:
+        if not isinstance(ref, Mapping):
+            raise ck.fail("runner.reference", f"runner.reference must be a table of macros (e.g. {{ NAIVE = 1 }}); "
+                          f"got {ref!r} ({_kind(ref)})")
+        for k, v in ref.items():
+            if not isinstance(v, (str, int, float, bool)):
+                raise ck.fail(f"runner.reference.{k}", f"runner.reference.{k} must be a number, string or "
+                              f"boolean; got {_kind(v)}")
+    if runner.get("timing") == "output" and kind != "python" and "pattern" not in runner:
+        raise ck.fail("runner.pattern", "timing = \"output\" needs a 'pattern' regex whose first group is the time")
+    if kind == "c" and "source" not in runner:
+        raise ck.fail("runner.source", "a C kernel runner needs 'source'")
+    if kind == "command" and "command" not in runner:
+        raise ck.fail("runner.command", "a command runner needs 'command'")
+    if kind == "python" and "function" not in runner:
+        raise ck.fail("runner.function", "a python runner needs 'function' (module:function)")
+
+
+def _check_study(ck: _Checker, study: dict[str, Any]) -> None:
+    ck.keys(study, _STUDY_KEYS, "study")
+    w = "study"
+    ck.string(study, "name", w)
+    if "name" in study and not study["name"].strip():
+        raise ck.fail("study.name", "study.name is empty")
+    if "strategy" in study:
+        from hpcopt.tune.strategies import STRATEGIES
+
+        ck.string(study, "strategy", w)
+        name = study["strategy"].strip().lower()
+        if name not in STRATEGIES:
+            raise ck.fail("study.strategy", f"unknown strategy {study['strategy']!r}" + did_you_mean(name, STRATEGIES),
+                          hint=f"known: {', '.join(STRATEGIES)}")
+    ck.integer(study, "budget", w, low=1, high=10_000_000)
+    ck.integer(study, "random_state", w, low=0, high=2 ** 32 - 1)
+
+
 def load_spec(path: str | Path) -> TuneSpec:
     path = Path(path)
     src = str(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise InputError(f"cannot read the spec: {exc.strerror}", source=src) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML: {exc}", source=src) from None
-    unknown = sorted(set(raw) - _TOP_KEYS)
-    if unknown:
-        raise InputError(f"unknown top-level key {unknown[0]!r}", source=src, field=unknown[0],
-                         hint=f"allowed: {', '.join(sorted(_TOP_KEYS))}")
+    raw = _read_toml(path)
+    ck = _Checker(src)
+    ck.keys(raw, _TOP_KEYS, "")
     params_raw = raw.get("parameters")
     if not isinstance(params_raw, Mapping) or not params_raw:
         raise InputError("the spec declares no parameters (an empty space)", source=src, field="parameters",
@@ -176,25 +337,25 @@ def load_spec(path: str | Path) -> TuneSpec:
     constraints = raw.get("constraints", [])
     if isinstance(constraints, str):
         constraints = [constraints]
-    derived = raw.get("derived", {})
+    if not isinstance(constraints, list):
+        raise ck.fail("constraints", f"constraints must be a list of strings; got {_kind(constraints)}")
+    for i, c in enumerate(constraints):
+        if not isinstance(c, str):
+            raise ck.fail(f"constraints[{i}]", f"constraint {i + 1} must be a string; got {c!r} ({_kind(c)})")
+    derived = ck.table(raw, "derived")
+    for k, v in derived.items():
+        if not isinstance(v, str):
+            raise ck.fail(f"derived.{k}", f"derived.{k} must be an expression in a string; got {v!r} ({_kind(v)})")
     try:
-        space = SearchSpace(params, constraints, derived)
+        space = SearchSpace(params, constraints, derived, source=src)
     except InputError as exc:
+        if exc.source is not None:
+            raise
         raise InputError(exc.reason, source=src, field=exc.field, hint=exc.hint) from None
-    runner = dict(raw.get("runner") or {})
-    kind = runner.get("kind")
-    if kind not in _RUNNER_KEYS:
-        raise InputError(f"unknown runner kind {kind!r}", source=src, field="runner.kind",
-                         hint="one of: c, command, python")
-    bad = sorted(set(runner) - _RUNNER_KEYS[kind])
-    if bad:
-        raise InputError(f"unknown runner key {bad[0]!r} for kind {kind!r}", source=src, field=f"runner.{bad[0]}",
-                         hint=f"allowed: {', '.join(sorted(_RUNNER_KEYS[kind]))}")
-    study = dict(raw.get("study") or {})
-    bad = sorted(set(study) - _STUDY_KEYS)
-    if bad:
-        raise InputError(f"unknown study key {bad[0]!r}", source=src, field=f"study.{bad[0]}",
-                         hint=f"allowed: {', '.join(sorted(_STUDY_KEYS))}")
+    runner = ck.table(raw, "runner")
+    _check_runner(ck, runner, space.names)
+    study = ck.table(raw, "study")
+    _check_study(ck, study)
     _check_objectives(study, src)
     if space.enumerable() and space.size_report()["valid"] == 0:
         raise InputError("no configuration satisfies the constraints (an empty space)", source=src,
@@ -208,7 +369,8 @@ def _check_objectives(study: dict[str, Any], src: str) -> None:
     objs = study.get("objectives", ["time"])
     if isinstance(objs, str):
         objs = study["objectives"] = [objs]
-    if not isinstance(objs, list) or not objs or any(o not in OBJECTIVES for o in objs) or len(set(objs)) != len(objs):
+    if (not isinstance(objs, list) or not objs or any(not isinstance(o, str) or o not in OBJECTIVES for o in objs)
+            or len(set(objs)) != len(objs)):
         raise InputError(f"objectives must be distinct names among {', '.join(OBJECTIVES)}; got {objs!r}",
                          source=src, field="study.objectives")
     dirs = study.get("directions", ["minimize"] * len(objs))

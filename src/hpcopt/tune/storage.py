@@ -23,7 +23,9 @@ running trial is *released* (marked ``interrupted``; its configuration may be pr
 again) when its owner on this host is gone, or when its heartbeat is older than the
 study's lease (any host: the heartbeat is refreshed while the trial is measured). Trials
 handed out by ask/tell have an ``ask@`` owner and are released only by an explicit lease
-or ``release_running``. Rows are never deleted and trial numbers never reused, and a
+or ``release_running``. A failed trial is marked ``retried`` on request (``tune run
+--retry-failed``): it keeps its result in :meth:`Storage.history`, leaves the budget and
+the cache, and its configuration is measured again. Rows are never deleted and trial numbers never reused, and a
 result is written only onto a ``running`` trial with the same configuration key, so a
 late result cannot land on another configuration. A trial is started only if no live
 trial of the study has its configuration (``unique=True``) and the study holds fewer
@@ -49,6 +51,7 @@ from hpcopt.errors import ConfigError, InputError
 from hpcopt.tune.results import Result
 
 SCHEMA_VERSION = 3  # 2: trials.owner; 3: trials.heartbeat, state 'interrupted' (rows never deleted)
+# (state 'retried', a failed trial whose configuration is measured again, needs no new column)
 
 #: a running trial whose heartbeat is older than this is released (seconds); studies
 #: refresh the heartbeat of their trials every ``lease / 4`` while measuring
@@ -70,7 +73,7 @@ CREATE TABLE IF NOT EXISTS trials (
     number INTEGER NOT NULL,
     key TEXT NOT NULL,
     config TEXT NOT NULL,
-    state TEXT NOT NULL,            -- running | done | interrupted
+    state TEXT NOT NULL,            -- running | done | interrupted | retried
     source TEXT NOT NULL,           -- measured | cache | told
     result TEXT,
     started REAL NOT NULL,
@@ -237,6 +240,10 @@ class Storage:
     def study_names(self) -> list[str]:
         raise NotImplementedError
 
+    def study_fingerprint(self, name: str) -> str | None:
+        """The runner fingerprint the study was created with (None if unknown)."""
+        return None
+
     def _study_row(self, name: str) -> dict[str, Any] | None:
         raise NotImplementedError
 
@@ -303,6 +310,27 @@ class Storage:
         nums = [t.number for t in self.trials(study)
                 if t.state == "running" and (everything or releasable(t, lease_s, now, ask_lease_s))]
         return self._mark_interrupted(study, nums) if nums else 0
+
+    def retry_failed(self, study: str) -> list[Trial]:
+        """Mark the study's failed finished trials (every status but ok and invalid)
+        ``retried``: they stay in :meth:`history` as what they were, no longer count toward
+        the budget nor serve as a cache, and their configurations may be measured again.
+        Returns the trials marked."""
+        failed = [t for t in self.trials(study) if t.state == "done" and t.result is not None
+                  and t.result.status.value not in ("ok", "invalid")]
+        if not failed:
+            return []
+        self._mark_retried(study, [t.number for t in failed])
+        marked = {t.number for t in self.history(study) if t.state == "retried"}
+        return [t for t in failed if t.number in marked]
+
+    def _mark_retried(self, study: str, numbers: list[int]) -> int:
+        raise NotImplementedError
+
+    def history(self, study: str) -> list[Trial]:
+        """Every trial of the study, interrupted and retried ones included, by number
+        (a backend without them gives its live trials)."""
+        return self.trials(study)
 
     def delete_running(self, study: str, only_gone: bool = True) -> int:
         """Older name of :meth:`release_running` (rows are marked, no longer deleted)."""
@@ -388,6 +416,10 @@ class SQLiteStorage(Storage):
         row = self._db.execute("SELECT info FROM studies WHERE name=?", (name,)).fetchone()
         return None if row is None else json.loads(row[0])
 
+    def study_fingerprint(self, name):
+        row = self._db.execute("SELECT fingerprint FROM studies WHERE name=?", (name,)).fetchone()
+        return None if row is None else row[0]
+
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         # one statement: SQLite runs it under its write lock, so the number and the
         # checks cannot race with another process
@@ -436,6 +468,15 @@ class SQLiteStorage(Storage):
     def trials(self, study):
         rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE study=? AND state IN {_LIVE} ORDER BY number",
                                 (study,)).fetchall()
+        return [_trial_from_row(r) for r in rows]
+
+    def _mark_retried(self, study, numbers):
+        q = ",".join("?" * len(numbers))
+        return self._db.execute(f"UPDATE trials SET state='retried' WHERE study=? AND state='done' AND number IN ({q})",
+                                (study, *numbers)).rowcount
+
+    def history(self, study):
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM trials WHERE study=? ORDER BY number", (study,)).fetchall()
         return [_trial_from_row(r) for r in rows]
 
     def cached_result(self, fingerprint, key, n_values=None):
@@ -592,6 +633,11 @@ class SQLAlchemyStorage(Storage):
         row = self._retry(lambda c: c.execute(self._sa.select(S.c.info).where(S.c.name == name)).first())
         return None if row is None else json.loads(row[0])
 
+    def study_fingerprint(self, name):
+        S = self._studies
+        row = self._retry(lambda c: c.execute(self._sa.select(S.c.fingerprint).where(S.c.name == name)).first())
+        return None if row is None else row[0]
+
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         sa, T = self._sa, self._trials
         live = T.c.state.in_(["running", "done"])
@@ -645,6 +691,18 @@ class SQLAlchemyStorage(Storage):
         cols = [getattr(T.c, n.strip()) for n in _COLUMNS.split(",")]
         stmt = (self._sa.select(*cols).where(T.c.study == study, T.c.state.in_(["running", "done"]))
                 .order_by(T.c.number))
+        return [_trial_from_row(r) for r in self._retry(lambda c: c.execute(stmt).all())]
+
+    def _mark_retried(self, study, numbers):
+        T = self._trials
+        stmt = (T.update().where(T.c.study == study, T.c.state == "done", T.c.number.in_(numbers))
+                .values(state="retried"))
+        return self._retry(lambda c: c.execute(stmt).rowcount)
+
+    def history(self, study):
+        T = self._trials
+        cols = [getattr(T.c, n.strip()) for n in _COLUMNS.split(",")]
+        stmt = self._sa.select(*cols).where(T.c.study == study).order_by(T.c.number)
         return [_trial_from_row(r) for r in self._retry(lambda c: c.execute(stmt).all())]
 
     def cached_result(self, fingerprint, key, n_values=None):
@@ -717,6 +775,11 @@ class JournalStorage(Storage):
             for t in self._trials.get(rec["study"], {}).values():
                 if t["owner"] == rec["owner"] and t["state"] == "running":
                     t["heartbeat"] = rec["t"]
+        elif op == "retry":
+            tr = self._trials.get(rec["study"], {})
+            for n in rec["numbers"]:
+                if n in tr and tr[n]["state"] == "done":
+                    tr[n]["state"] = "retried"
         elif op in ("interrupt", "delete"):  # "delete": journals of schema 2
             tr = self._trials.get(rec["study"], {})
             for n in rec["numbers"]:
@@ -865,6 +928,11 @@ class JournalStorage(Storage):
         s = self._studies.get(name)
         return None if s is None else s["info"]
 
+    def study_fingerprint(self, name):
+        self._catch_up()
+        s = self._studies.get(name)
+        return None if s is None else s.get("fingerprint")
+
     def start_trial(self, study, config, key, owner=None, unique=False, limit=None):
         def make():
             live = [t for t in self._trials.get(study, {}).values() if t["state"] in ("running", "done")]
@@ -900,12 +968,22 @@ class JournalStorage(Storage):
             return ({"op": "interrupt", "study": study, "numbers": nums, "t": time.time()} if nums else None), len(nums)
         return self._append(make)
 
-    def trials(self, study):
+    def _mark_retried(self, study, numbers):
+        def make():
+            tr = self._trials.get(study, {})
+            nums = [n for n in numbers if n in tr and tr[n]["state"] == "done"]
+            return ({"op": "retry", "study": study, "numbers": nums, "t": time.time()} if nums else None), len(nums)
+        return self._append(make)
+
+    def history(self, study):
+        return self.trials(study, _states=("running", "done", "interrupted", "retried"))
+
+    def trials(self, study, _states=("running", "done")):
         self._catch_up()
         out = []
         for n in sorted(self._trials.get(study, {})):
             t = self._trials[study][n]
-            if t["state"] not in ("running", "done"):
+            if t["state"] not in _states:
                 continue
             out.append(Trial(n, dict(t["config"]), t["key"], t["state"], t["source"],
                              Result.from_dict(t["result"]) if t["result"] else None, t["started"], t["finished"],

@@ -5,10 +5,17 @@
     study.best
 
 A study with the same name in the same storage resumes: its finished trials are told to
-the strategy again and count toward the budget; a trial a crash left ``running`` is
-measured again once it is released -- its owner process on this host is gone (process
-ids are checked with their start time), or its heartbeat, refreshed while it is
-measured, is older than the lease (``lease_s``; any host), or the study is opened with
+the strategy again and count toward the budget; a failed configuration is final (it is
+not measured again) unless the study is opened with ``retry_failed=True`` (``tune run
+--retry-failed``, after fixing a kernel that did not compile, say): its failed trials
+are then marked ``retried`` -- kept in the history as what they were, no longer counted
+-- and their configurations are measured again first, before the strategy proposes
+anything new. The budget counts distinct configurations whose current trial is finished
+or running in this study (measured here, or taken from the cache of a study with the
+same runner); a retried failure is replaced by its new measurement, never counted twice.
+A trial a crash left ``running`` is measured again once it is released -- its owner
+process on this host is gone (process ids are checked with their start time), or its
+heartbeat, refreshed while it is measured, is older than the lease (``lease_s``; any host), or the study is opened with
 ``release_running=True`` (every running trial, e.g. after a requeue on another node).
 The objectives and directions must match the stored ones; a study opened without
 them adopts the stored ones. A configuration already measured -- in this study, or by another study
@@ -124,6 +131,7 @@ class Study:
         release_running: bool = False,
         lease_s: float | None = None,
         ask_lease_s: float | None = None,
+        retry_failed: bool = False,
     ) -> None:
         self.storage = storage if isinstance(storage, Storage) else Storage(storage)
         if n_objectives is None and objective_names is None and directions is None:
@@ -167,6 +175,9 @@ class Study:
 
         info["hpcopt_version"] = __version__
         self.info, self.created = self.storage.create_or_load_study(name, info, fingerprint)
+        stored_fp = None if self.created else self.storage.study_fingerprint(name)
+        #: the runner (kernel source, flags, command...) differs from the one the study was created with
+        self.runner_changed = bool(stored_fp and fingerprint and stored_fp != fingerprint)
         # trials left 'running' were interrupted (redo them) once released: owner gone,
         # heartbeat older than the lease, or everything with release_running; ask/tell
         # trials are still being evaluated elsewhere (kept pending) unless released
@@ -175,6 +186,8 @@ class Study:
         else:
             self.interrupted = self.storage.release_running(
                 name, lease_s=self.lease_s if redo_interrupted else None, ask_lease_s=ask_lease_s)
+        #: failed trials marked for measuring again by this opening of the study
+        self.retried = len(self.storage.retry_failed(name)) if retry_failed else 0
         # trials this process starts name it as their owner; ask/tell studies mark theirs
         # (never released as "gone": they are evaluated elsewhere)
         self.owner = this_owner() if redo_interrupted else ASK_PREFIX + this_owner()
@@ -197,6 +210,14 @@ class Study:
                     self._foreign[t.number] = t.key
                 else:
                     self._pending[t.number] = dict(t.config)
+        # retried configurations without a current trial are measured first (also after a
+        # crash between marking them and measuring them)
+        self._retry_queue: list[dict[str, Any]] = []
+        live = {t.key for t in self.storage.trials(name)}
+        for t in self.storage.history(name):
+            if t.state == "retried" and t.key not in live:
+                live.add(t.key)
+                self._retry_queue.append(dict(t.config))
         self._seen_version = self.storage.version()
         self.resumed_trials = len(self._done)
 
@@ -301,6 +322,20 @@ class Study:
         if max_done is not None and len(self._taken()) >= max_done:
             return None  # other processes finished or hold the rest of the budget
         pending_keys = {self.key(c) for c in self._pending.values()} | set(self._foreign.values())
+        while self._retry_queue:  # failed configurations asked to be measured again: no cache
+            cfg = self._retry_queue.pop(0)
+            k = self.key(cfg)
+            if k in self._done or k in pending_keys:
+                continue
+            number = self.storage.start_trial(self.name, cfg, k, owner=self.owner, unique=True, limit=max_done)
+            if number is Refused.BUDGET:
+                self._retry_queue.insert(0, cfg)
+                self._sync()
+                return None
+            if number is Refused.TAKEN:
+                continue
+            self._pending[number] = dict(cfg)
+            return number, dict(cfg)
         for _ in range(MAX_PROPOSALS):
             cfg = (self.strategy.ask() if free < MAX_FREE_PROPOSALS
                    else self._random_unmeasured(pending_keys))
@@ -520,6 +555,9 @@ class Study:
             "trials": len(trials),
             "configurations": len({t.key for t in trials}),
             "resumed_trials": self.resumed_trials,
+            "retried_failures": self.retried,
+            "runner_changed": self.runner_changed,
+            "superseded_failures": sum(1 for t in self.storage.history(self.name) if t.state == "retried"),
             "interrupted_trials_redone": self.interrupted,
             "status_counts": counts,
             "best": self.best,

@@ -22,7 +22,7 @@ class _Indexed(Strategy):
     def _setup(self) -> None:
         params = self.space_.parameters
         self.idx_ = np.array([[p.index(v) for p, v in zip(params, pt)] for pt in self.points_], dtype=np.int64)
-        self.card_ = np.array([len(p.values()) for p in params], dtype=np.int64)
+        self.card_ = np.array([p.n_values() for p in params], dtype=np.int64)
         self.ordered_ = np.array([p.ordered for p in params], dtype=bool)
         self.by_tuple_ = {tuple(r): i for i, r in enumerate(self.idx_.tolist())}
         span = np.maximum(self.card_ - 1, 1)

@@ -41,9 +41,9 @@ class OptunaStrategy(Strategy):
             if isinstance(p, Real):
                 dists[p.name] = optuna.distributions.FloatDistribution(p.low, p.high, log=p.log)
             elif p.ordered:
-                dists[p.name] = optuna.distributions.IntDistribution(0, len(p.values()) - 1)
+                dists[p.name] = optuna.distributions.IntDistribution(0, p.n_values() - 1)
             else:
-                dists[p.name] = optuna.distributions.CategoricalDistribution(list(range(len(p.values()))))
+                dists[p.name] = optuna.distributions.CategoricalDistribution(list(range(p.n_values())))
         self._dists = dists
         self._pending: dict[tuple, list] = {}
         self._worst: list[float] | None = None
@@ -69,7 +69,7 @@ class OptunaStrategy(Strategy):
         cfg = {}
         for p in self.space_.parameters:
             raw = trial.params[p.name]
-            cfg[p.name] = float(raw) if isinstance(p, Real) else p.values()[int(raw)]
+            cfg[p.name] = float(raw) if isinstance(p, Real) else p.value_at(int(raw))
         self._pending.setdefault(self.space_.key(cfg), []).append(trial)
         return cfg
 
