@@ -135,7 +135,13 @@ def parse_prometheus_text(text: str | Iterable[str], *, source: str = "expositio
     """
     if format not in ("auto", "text", "openmetrics"):
         raise InputError(f"format must be 'auto', 'text' or 'openmetrics'; got {format!r} instead")
-    lines = text.splitlines() if isinstance(text, str) else [str(x).rstrip("\r\n") for x in text]
+    # lines end at '\n' only: str.splitlines() would also split inside a label value at \x1c-\x1e, \x85, \u2028
+    if isinstance(text, str):
+        lines = [x.rstrip("\r") for x in text.split("\n")]
+        if lines and lines[-1] == "":
+            lines.pop()
+    else:
+        lines = [str(x).rstrip("\r\n") for x in text]
     openmetrics = format == "openmetrics" or (format == "auto" and _is_openmetrics(lines))
     declared: dict[str, str] = {}
     for lineno, line in enumerate(lines, start=1):
