@@ -217,3 +217,13 @@ def test_write_refuses_names_that_mislead_readers():
 
 def test_telemetry_keeps_the_names():
     assert tm.parse_prometheus_text is parse_prometheus_text and tm.write_prometheus_text is write_prometheus_text
+
+
+def test_a_family_split_by_another_keeps_its_declared_type():
+    # prometheus_client starts an untyped family at the second run of samples; Prometheus keeps the TYPE
+    df = parse_prometheus_text('# TYPE c counter\nc{n="a"} 1\ng 2\nc{n="b"} 3\n'
+                               '# TYPE h histogram\nh_count 1\nh_sum 2\nu 0\nh_count{n="b"} 4\nh_total_x 1\n')
+    assert df.set_index("metric")["cumulative"].to_dict() == {
+        'c{n="a"}': True, "g": False, 'c{n="b"}': True, "h_count": True, "h_sum": True, "u": False,
+        'h_count{n="b"}': True, "h_total_x": False}
+    assert df.set_index("metric").loc['c{n="b"}', "type"] == "counter"

@@ -23,7 +23,7 @@ from hpcopt.cli import _register, app, main
 from hpcopt.data.telemetry import counters_to_rates, parse_prometheus_text
 from hpcopt.detect import make_detector
 from hpcopt.detect.stream import (EntityRefused, EntityStreams, GaugeWriter, Sample, StreamMonitor, StreamScorer,
-                                  jsonl_samples, parse_every, score_stream)
+                                  jsonl_samples, parse_every, prometheus_samples, score_stream)
 from hpcopt.errors import ConfigError, InputError
 
 runner = CliRunner()
@@ -475,3 +475,23 @@ def test_random_detector_is_refused_by_the_stream():
 
     with pytest.raises(ConfigError, match="random detector is a batch baseline"):
         StreamScorer(_fit("random"))
+
+
+def test_prometheus_samples_per_entity_and_one_entity(tmp_path):
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"s{i}.prom"
+        p.write_text("# TYPE c_total counter\n" + "".join(
+            f'c_total{{instance="{n}"}} {10.0 * (i + 1) * (k + 1)} {1000 * (i + 1)}\ng{{instance="{n}"}} {i}.5 '
+            f"{1000 * (i + 1)}\n" for k, n in enumerate(("a", "b"))))
+        paths.append(p)
+    out = list(prometheus_samples(paths, ["c_total", "g"], per_entity=True))
+    assert [(s.line, s.entity, s.warmup) for s in out] == [(1, "a", True), (1, "b", True), (2, "a", False),
+                                                            (2, "b", False), (3, "a", False), (3, "b", False)]
+    assert out[2].values.tolist() == [10.0, 1.5] and out[3].values.tolist() == [20.0, 1.5]  # per second
+    one = list(prometheus_samples(paths, ["c_total", "g"]))
+    assert [s.kind for s in one] == ["several_entities"] * 3 and one[0].values is None
+    q = tmp_path / "plain.prom"
+    q.write_text("g 1\nc_total 2\n")
+    s = next(prometheus_samples([q], ["c_total", "g"]))
+    assert s.entity is None and s.values.tolist() == [2.0, 1.0]  # no TYPE line: untyped, taken as it is

@@ -107,6 +107,22 @@ def _check_text_sample(line: str, lineno: int, source: str) -> None:
                               "seconds (an OpenMetrics exposition ends with '# EOF')")
 
 
+def _base_name(name: str, typ: str) -> str:
+    for suffix in _CUMULATIVE.get(typ, ()):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _declared_type(name: str, declared: dict[str, str]) -> str | None:
+    if name in declared:
+        return declared[name]
+    for suffix in ("_total", "_count", "_sum", "_bucket"):
+        if name.endswith(suffix) and declared.get(name[: -len(suffix)]) in ("counter", "histogram", "summary"):
+            return declared[name[: -len(suffix)]]
+    return None
+
+
 class _Counted:
     """Iterate lines and remember the number of the current one (for error messages)."""
 
@@ -164,17 +180,23 @@ def parse_prometheus_text(text: str | Iterable[str], *, source: str = "expositio
     try:
         for fam in text_fd_to_metric_families(counted):
             typ = fam.type
-            suffixes = _CUMULATIVE.get(typ, ())
             # the text parser renames a counter declared without '_total' to name_total; undo it
             strip_total = (not openmetrics and typ == "counter" and fam.name in declared
                            and fam.name + "_total" not in declared)
             for smp in fam.samples:
                 name = smp.name[:-6] if strip_total and smp.name.endswith("_total") else smp.name
+                styp, base = typ, fam.name
+                if typ in ("untyped", "unknown") and not openmetrics and _declared_type(name, declared):
+                    # a family's samples apart from its TYPE line (another family in between): prometheus_client
+                    # makes them untyped, Prometheus' own parser keeps the declared type
+                    styp = _declared_type(name, declared)
+                    base = _base_name(name, styp)
                 if smp.value is None or getattr(smp, "native_histogram", None) is not None:
                     raise InputError(f"{name}: native histograms are not supported", source=source,
                                      line=counted.n)
-                cumulative = (typ == "counter" and not openmetrics) or any(smp.name == fam.name + x for x in suffixes)
-                if openmetrics and typ == "unknown" and smp.name.endswith("_total"):
+                cumulative = ((styp == "counter" and not openmetrics)
+                              or any(smp.name == base + x for x in _CUMULATIVE.get(styp, ())))
+                if openmetrics and styp == "unknown" and smp.name.endswith("_total"):
                     cumulative = True
                 labels = dict(smp.labels)
                 entity = labels.pop(entity_label, "")
@@ -185,7 +207,7 @@ def parse_prometheus_text(text: str | Iterable[str], *, source: str = "expositio
                     raise InputError(f"series {key} (entity {entity!r}) appears twice at one time", source=source,
                                      line=counted.n, hint="one exposition holds each series once")
                 seen[ident] = counted.n
-                rows.append((ts, entity, key, float(smp.value), typ, cumulative))
+                rows.append((ts, entity, key, float(smp.value), styp, cumulative))
     except InputError:
         raise
     except (ValueError, TypeError, IndexError, KeyError) as exc:

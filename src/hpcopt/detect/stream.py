@@ -373,7 +373,9 @@ def prometheus_samples(paths: Iterable[str | Path], metric_names: list[str], *, 
             ts, row, problems, warmup = rates.row(frame, ent, number=number, source=src)
             kind = ("missing_metric" if problems and problems[0].startswith("metrics not found")
                     else "no_rate") if problems else None
-            yield Sample(number, ent, ts, row, "; ".join(problems) or None, kind, src, warmup)
+            # one-entity stream: a scrape without the entity label names no entity (so --entity may name it)
+            yield Sample(number, ent if per_entity or ent else None, ts, row, "; ".join(problems) or None, kind,
+                         src, warmup)
 
 
 class StreamMonitor:
