@@ -495,3 +495,11 @@ def test_prometheus_samples_per_entity_and_one_entity(tmp_path):
     q.write_text("g 1\nc_total 2\n")
     s = next(prometheus_samples([q], ["c_total", "g"]))
     assert s.entity is None and s.values.tolist() == [2.0, 1.0]  # no TYPE line: untyped, taken as it is
+
+
+def test_an_integer_too_big_for_a_float_is_an_infinite_value_not_a_crash():
+    s = next(jsonl_samples([b'{"values": [1' + b"0" * 400 + b", 2]}']))
+    assert s.values[0] == np.inf and s.values[1] == 2.0
+    mon = StreamMonitor(_fit("mad"))
+    ev = mon.feed(Sample(1, None, None, np.array([np.inf, 1.0, 1.0, 1.0])))
+    assert ev[0]["kind"] == "not_finite" and ev[0]["reason"] == "not finite: m1"
