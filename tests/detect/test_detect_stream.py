@@ -498,7 +498,7 @@ def test_prometheus_samples_per_entity_and_one_entity(tmp_path):
 
 
 def test_an_integer_too_big_for_a_float_is_an_infinite_value_not_a_crash():
-    s = next(jsonl_samples([b'{"values": [1' + b"0" * 400 + b", 2]}']))
+    s = next(jsonl_samples([b'{"values": [1' + b"0" * 400 + b', 2]}']))
     assert s.values[0] == np.inf and s.values[1] == 2.0
     mon = StreamMonitor(_fit("mad"))
     ev = mon.feed(Sample(1, None, None, np.array([np.inf, 1.0, 1.0, 1.0])))
