@@ -456,7 +456,7 @@ class StreamMonitor:
 
     def _bad(self, s: Sample, kind: str, reason: str, action: str, entity: str | None) -> dict:
         if action == "stopped":
-            named = entity is None or repr(entity) in reason
+            named = not entity or repr(entity) in reason
             raise InputError(reason if named else f"entity {entity!r}: {reason}", source=s.source,
                              line=s.line, hint="--on-bad-sample skip or impute goes on past bad samples")
         return {"event": "bad_sample", "source": s.source, "line": s.line, "entity": entity, "kind": kind,
