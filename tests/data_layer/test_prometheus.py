@@ -227,3 +227,14 @@ def test_a_family_split_by_another_keeps_its_declared_type():
         'c{n="a"}': True, "g": False, 'c{n="b"}': True, "h_count": True, "h_sum": True, "u": False,
         'h_count{n="b"}': True, "h_total_x": False}
     assert df.set_index("metric").loc['c{n="b"}', "type"] == "counter"
+
+
+def test_metric_names_are_matched_whatever_the_label_order():
+    from hpcopt.data.prometheus import metric_key
+
+    assert metric_key('cpu{mode="idle",cpu="0"}') == 'cpu{cpu="0",mode="idle"}'
+    assert metric_key("up") == "up" and metric_key("bad{") == "bad{"
+    df = parse_prometheus_text('cpu{cpu="0",mode="idle",instance="n"} 5 1000\n')
+    r = ScrapeRates(['cpu{mode="idle",cpu="0"}'])
+    assert r.row(df, "n", number=1)[1].tolist() == [5.0]
+    assert prometheus_to_wide(df, metrics=['cpu{mode="idle",cpu="0"}'])["n"].iloc[0].tolist() == [5.0]

@@ -37,6 +37,7 @@ __all__ = [
     "read_prometheus",
     "write_prometheus_text",
     "prometheus_to_wide",
+    "metric_key",
     "missing_metrics_error",
     "ScrapeRates",
 ]
@@ -234,6 +235,20 @@ def read_prometheus(path: str | Path, **kwargs) -> pd.DataFrame:
     return parse_prometheus_text(read_text(path), **kwargs)
 
 
+def metric_key(name: str) -> str:
+    """A metric name as the long frame spells it: labels sorted and escaped
+    (``a{y="1",x="2"}`` -> ``a{x="2",y="1"}``); a name that does not parse is kept as given."""
+    if "{" not in name:
+        return name.strip()
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        smp = list(text_string_to_metric_families(name.strip() + " 0\n"))[0].samples[0]
+    except (ValueError, IndexError, TypeError, KeyError):
+        return name.strip()
+    return _label_key(smp.name, dict(smp.labels))
+
+
 def missing_metrics_error(missing: list[str], available: Iterable[str], *, source: str,
                           line: int | None = None) -> InputError:
     """An :class:`InputError` naming the metrics not found, the closest names and what the input has."""
@@ -265,6 +280,7 @@ def prometheus_to_wide(long: pd.DataFrame, *, metrics: list[str] | None = None, 
         raise InputError("samples without a timestamp cannot be put on a time axis", source=source,
                          hint="give default_timestamp when parsing an exposition without timestamps")
     if metrics is not None:
+        metrics = [metric_key(m) for m in metrics]
         missing = [m for m in metrics if m not in set(long["metric"])]
         if missing:
             raise missing_metrics_error(missing, long["metric"], source=source)
@@ -293,7 +309,7 @@ class ScrapeRates:
     """
 
     def __init__(self, metric_names: list[str], *, interval: float | None = None) -> None:
-        self.metric_names = list(metric_names)
+        self.metric_names = [metric_key(m) for m in metric_names]  # label order as the user wrote it is fine
         self.interval = interval
         self._last: dict[str, dict[str, tuple[float, float]]] = {}  # entity -> metric -> (t, v)
         self.resets = 0
