@@ -177,29 +177,33 @@ def test_a_nan_on_one_node_leaves_the_other_nodes_outputs_identical():
     X = {"n1": _test(), "n2": _test()[::-1].copy(), "n3": _test() * 1.1}
     rng = np.random.default_rng(3)
     nan_rows = set(rng.choice(400, size=40, replace=False).tolist())
-    lines = []
+    clean, lines = [], []
     for i in range(400):
         for n in X:
             row = X[n][i].copy()
+            clean.append(_line(row, entity=n, ts=i))
             if n == "n2" and i in nan_rows:
                 row[i % 4] = np.nan
             lines.append(_line(row, entity=n, ts=i))
     lines.insert(500, b'{"entity": "n2", "values": [1, 2\n')  # a broken line: its entity cannot be read
-    mon = StreamMonitor(det, per_entity=True, metric_names=["a", "b", "c", "d"])
-    got = {n: [] for n in X}
-    for smp in jsonl_samples(lines):
-        evs = mon.feed(smp)
-        sc = mon.streams.scorers.get(smp.entity)
-        if sc is not None and not any(e["event"] == "bad_sample" for e in evs):
-            got[smp.entity].append((sc.last_score, [e for e in evs if e["event"] in ("alert", "resolved")]))
-    for n in X:
-        ref = StreamScorer(det, entity=n, metric_names=["a", "b", "c", "d"])
-        rows = [r for i, r in enumerate(X[n]) if not (n == "n2" and i in nan_rows)]
-        want = []
-        for i, r in enumerate(rows):
-            s, e = ref.update(r, None)
-            want.append(s)
-        assert [s for s, _ in got[n]] == want
+
+    def outputs(stream):
+        mon = StreamMonitor(det, per_entity=True, metric_names=["a", "b", "c", "d"])
+        got = {n: [] for n in X}
+        for smp in jsonl_samples(stream):
+            evs = mon.feed(smp)
+            sc = mon.streams.scorers.get(smp.entity)
+            if sc is not None and not any(e["event"] == "bad_sample" for e in evs):
+                got[smp.entity].append((sc.last_score, evs))
+        return mon, got
+
+    mon, got = outputs(lines)
+    _, ref = outputs(clean)
+    assert got["n1"] == ref["n1"] and got["n3"] == ref["n3"]  # every score and every event
+    assert sum(e["event"] == "alert" for _, evs in got["n1"] for e in evs) >= 1
+    alone = StreamScorer(det, entity="n2", metric_names=["a", "b", "c", "d"])
+    want = [alone.update(r, i) for i, r in enumerate(X["n2"]) if i not in nan_rows]
+    assert [s for s, _ in got["n2"]] == [s for s, _ in want]  # n2 goes on past its own bad samples
     assert mon.streams.scorers["n2"].n_skipped == 40 and mon.summary()["unattributed"] == 1
     assert mon.streams.scorers["n1"].n_skipped == 0 and mon.streams.scorers["n3"].index == 399
 
