@@ -507,3 +507,15 @@ def test_an_integer_too_big_for_a_float_is_an_infinite_value_not_a_crash():
     mon = StreamMonitor(_fit("mad"))
     ev = mon.feed(Sample(1, None, None, np.array([np.inf, 1.0, 1.0, 1.0])))
     assert ev[0]["kind"] == "not_finite" and ev[0]["reason"] == "not finite: m1"
+
+
+def test_refused_entity_names_are_bounded_in_memory(monkeypatch):
+    import hpcopt.detect.stream as stream_mod
+
+    monkeypatch.setattr(stream_mod, "_MAX_REFUSED_NAMES", 3)
+    mon = StreamMonitor(_fit("mad"), per_entity=True, max_entities=1)
+    row = _test()[0]
+    events = [e for k in range(10) for _ in range(2) for e in mon.feed(Sample(k + 1, f"e{k}", None, row))]
+    assert [e["entity"] for e in events] == ["e1", "e2", "e3", None]  # e0 kept; three named, then one notice
+    s = mon.summary()
+    assert s["refused_entities"] == 3 and s["refused_lines"] == 18 and len(mon.refused) == 3 and s["scored"] == 2

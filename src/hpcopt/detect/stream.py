@@ -417,7 +417,8 @@ class StreamMonitor:
         self.n_lines = 0
         self.n_unattributed = 0  # bad lines counted under no entity (no readable entity, or another one)
         self.refused: set[str] = set()
-        self.n_refused_entities = 0
+        self._refusals_capped = False
+        self.n_refused_entities = 0  # named refusals (at most _MAX_REFUSED_NAMES)
         self.n_refused_lines = 0
 
     # -- routing -------------------------------------------------------------------------
@@ -431,17 +432,17 @@ class StreamMonitor:
             try:
                 return self.streams.scorer(s.entity)
             except EntityRefused as exc:
-                self.n_refused_entities += 1
                 self.n_refused_lines += 1
                 if len(self.refused) < _MAX_REFUSED_NAMES:
                     self.refused.add(s.entity)
+                    self.n_refused_entities += 1
                     events.append({"event": "entity_refused", "source": s.source, "line": s.line,
                                    "entity": s.entity, "reason": exc.reason + "; its lines are counted, not scored"})
-                elif len(self.refused) == _MAX_REFUSED_NAMES:
-                    self.refused.add("")  # one marker: from here on refusals are counted, not named
+                elif not self._refusals_capped:
+                    self._refusals_capped = True  # memory bound: from here on only the lines are counted
                     events.append({"event": "entity_refused", "source": s.source, "line": s.line, "entity": None,
-                                   "reason": f"more than {_MAX_REFUSED_NAMES} entities refused; further ones are "
-                                             "counted without being reported"})
+                                   "reason": f"{_MAX_REFUSED_NAMES} entities refused; the lines of further ones are "
+                                             "counted without naming them"})
                 return None
         if s.entity is not None:
             if self._first_named is None:  # the first line that names an entity fixes the stream's entity
