@@ -519,3 +519,14 @@ def test_refused_entity_names_are_bounded_in_memory(monkeypatch):
     assert [e["entity"] for e in events] == ["e1", "e2", "e3", None]  # e0 kept; three named, then one notice
     s = mon.summary()
     assert s["refused_entities"] == 3 and s["refused_lines"] == 18 and len(mon.refused) == 3 and s["scored"] == 2
+
+
+def test_openmetrics_scrapes_float_seconds_and_total_counters(tmp_path):
+    paths = []
+    for i, (c, ts) in enumerate(((100, 10.5), (130, 20.5), (10, 30.5))):
+        p = tmp_path / f"o{i}.om"
+        p.write_text(f"# TYPE req counter\nreq_total {c} {ts} # {{trace_id=\"t{i}\"}} 1.0\nload 0.{i} {ts}\n# EOF\n")
+        paths.append(p)
+    out = list(prometheus_samples(paths, ["req_total", "load"], interval=999.0))
+    assert out[0].warmup and out[0].timestamp == 10.5
+    assert out[1].values.tolist() == [3.0, 0.1] and out[2].values.tolist() == [1.0, 0.2]  # reset: 10 / 10 s
