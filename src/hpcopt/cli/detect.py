@@ -241,18 +241,27 @@ def score(
 @sub.command("stream")
 def stream(
     model: Path = typer.Option(..., "--model", help="A detector saved by 'hpcopt detect fit'."),
-    fmt: str = typer.Option("jsonl", "--format", help="jsonl (stdin lines {'values': [...]}) or prometheus (scrape files)."),
+    fmt: str = typer.Option("jsonl", "--format", help="jsonl (stdin lines {'values': [...]}) or prometheus (scrape "
+                            "files: text format or OpenMetrics; counters become per-second rates)."),
     scrapes: list[Path] = typer.Option([], "--scrape", help="Prometheus scrape files, one time step each, in order."),
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="File with one metric name per line (training order)."),
     top_k: int = typer.Option(3, "--top-k", help="Culprit metrics per alert."),
     entity: str = typer.Option("", "--entity", help="Entity name put into events and gauges."),
-    gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Write the final state as Prometheus gauges."),
-    per_entity: bool = typer.Option(False, "--per-entity", help="jsonl lines carry an 'entity' (a node): score each "
-                                    "entity apart, with its own look-back, alerts and streaming threshold."),
-    max_entities: int = typer.Option(10_000, "--max-entities", help="--per-entity: refuse the stream beyond this many "
-                                     "entities (memory bound)."),
-    adapt: Optional[str] = typer.Option(None, "--adapt", help="Update the threshold online: spot or dspot "
-                                        "(starts from POT on the model's training scores)."),
+    gauges_out: Optional[Path] = typer.Option(None, "--gauges-out", help="Keep the state as Prometheus metrics in "
+                                              "this file (text format, replaced atomically; counters typed counter)."),
+    gauges_every: str = typer.Option("10s", "--gauges-every", help="--gauges-out: rewrite the file every N samples "
+                                     "(e.g. 500) or every N seconds (e.g. 10s), and at the end."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --gauges-out file."),
+    per_entity: bool = typer.Option(False, "--per-entity", help="Each jsonl line (or each instance of a scrape) is "
+                                    "one entity (a node): score each entity apart, with its own look-back, alerts and "
+                                    "streaming threshold."),
+    max_entities: int = typer.Option(10_000, "--max-entities", help="--per-entity: refuse entities beyond this many "
+                                     "(memory bound); a refused entity is reported once, its lines counted."),
+    on_bad_sample: str = typer.Option("skip", "--on-bad-sample", help="A bad line or sample (not JSON, NaN, a "
+                                      "missing metric, a wrong value count) is reported on stderr and: skip (default), "
+                                      "impute (the entity's last good value of each bad metric) or stop (exit 2)."),
+    threshold: str = typer.Option("fixed", "--threshold", help="fixed (the model's own threshold; default), or "
+                                  "spot / dspot: updated online (starting from POT on the model's training scores)."),
     depth: Optional[int] = typer.Option(None, "--depth", help="DSPOT: moving-average depth (default 100)."),
     max_peaks: Optional[int] = typer.Option(None, "--max-peaks", help="SPOT/DSPOT: keep the last N peaks for the tail "
                                             "fit (bounded memory; default 10000)."),
@@ -260,66 +269,73 @@ def stream(
                                   "which keeps the alarm rate at the risk on a long stationary stream (default), or "
                                   "drop them as the paper does (the rate then climbs, to 3.7x the risk after 400k "
                                   "steps on Exp(1) scores)."),
+    scrape_interval: Optional[float] = typer.Option(None, "--scrape-interval", help="--format prometheus: seconds "
+                                                    "between scrapes whose samples carry no timestamp (for rates)."),
+    json_out: bool = typer.Option(False, "--json", help="Events are always JSON lines (alerts on stdout, bad samples "
+                                  "and the end summary on stderr); --json also prints errors as JSON."),
 ) -> None:
-    """Score a stream online; print alert / resolved events as JSON lines on stdout."""
+    """Score a stream online: alert / resolved events on stdout, bad samples and a summary on stderr (JSON lines)."""
     import json
 
     from hpcopt.cli._common import _clean
+    from hpcopt.core.files import prepare_output, read_text
     from hpcopt.detect import load_detector
-    from hpcopt.detect.stream import (EntityStreams, StreamScorer, jsonl_records, prometheus_row, require_entity,
-                                      same_entity)
-    from hpcopt.errors import InputError
+    from hpcopt.detect.stream import (BAD_SAMPLE_POLICIES, GaugeWriter, StreamMonitor, jsonl_samples, parse_every,
+                                      prometheus_samples)
     from hpcopt.errors import ConfigError
 
-    det = load_detector(model)
-    names = None
-    if metrics is not None:
-        names = [ln.strip() for ln in metrics.read_text().splitlines() if ln.strip()]
-    if per_entity and fmt != "jsonl":
-        raise ConfigError("--per-entity reads the 'entity' of jsonl lines; use --format jsonl")
+    if on_bad_sample not in BAD_SAMPLE_POLICIES:
+        raise ConfigError(f"--on-bad-sample must be skip, impute or stop; got {on_bad_sample!r}")
+    if threshold not in ("fixed", *_ADAPTIVE):
+        raise ConfigError(f"--threshold must be fixed, spot or dspot; got {threshold!r}")
+    adapt = None if threshold == "fixed" else threshold
+    if fmt not in ("jsonl", "prometheus"):
+        raise ConfigError(f"--format must be jsonl or prometheus; got {fmt!r}")
     if per_entity and entity:
         raise ConfigError("--entity names the one entity of a stream; with --per-entity each line names its own")
-    if fmt == "jsonl":
-        records = jsonl_records(sys.stdin, names)
-    elif fmt == "prometheus":
+    if scrape_interval is not None and (fmt != "prometheus" or not scrape_interval > 0):
+        raise ConfigError("--scrape-interval is a positive number of seconds, for --format prometheus")
+    every_n, every_s = parse_every(gauges_every)
+    if gauges_out is not None:
+        prepare_output(gauges_out, inputs=[model, metrics, *scrapes], force=force, option="--gauges-out")
+    names = None
+    if metrics is not None:
+        names = [ln.strip() for ln in read_text(metrics).splitlines() if ln.strip()]
+    if fmt == "prometheus":
         if names is None:
             raise ConfigError("--format prometheus needs --metrics (the metric names in training order)")
         if not scrapes:
             raise ConfigError("--format prometheus needs at least one --scrape FILE")
-        records = ((i + 1, None, *prometheus_row(p.read_text(), names, source=str(p))) for i, p in enumerate(scrapes))
+        samples = prometheus_samples(scrapes, names, per_entity=per_entity, interval=scrape_interval)
     else:
-        raise ConfigError(f"--format must be jsonl or prometheus; got {fmt!r}")
-    if adapt is not None and adapt not in _ADAPTIVE:
-        raise ConfigError(f"--adapt must be spot or dspot; got {adapt!r}")
+        if scrapes:
+            raise ConfigError("--scrape is for --format prometheus")
+        samples = jsonl_samples(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, names)
+    det = load_detector(model)
     if adapt is not None and max_peaks is None:
         max_peaks = 10_000  # bounded memory on an endless stream
     ap = _adapt_params(adapt, depth, max_peaks, censored and adapt is not None)
-    kwargs = {"top_k": top_k, "metric_names": names, "adapt": adapt, "adapt_params": ap if adapt else None}
-    scorer = (EntityStreams(det, max_entities=max_entities, **kwargs) if per_entity
-              else StreamScorer(det, entity=entity, **kwargs))
-    source = "stdin" if fmt == "jsonl" else "scrape"
-    first = None
-    for lineno, ent, ts, row in records:
-        try:
-            if per_entity:
-                _, ev = scorer.update(require_entity(ent, lineno, source), row, ts)
-            else:
-                first = same_entity(first, ent, lineno, source)
-                if ent is not None and lineno == first[1]:
-                    if entity and ent != entity:
-                        raise ConfigError(f"--entity {entity!r} but the lines name {ent!r}; leave --entity out "
-                                          "(the lines' entity is used) or make them agree")
-                    scorer.entity = ent  # events and gauges carry the lines' entity
-                _, ev = scorer.update(row, ts)
-        except InputError as exc:
-            if exc.line is not None:
-                raise
-            raise InputError(exc.reason, source=source, line=lineno, hint=exc.hint) from None
-        if ev is not None:
-            sys.stdout.write(json.dumps(_clean(ev)) + "\n")
-            sys.stdout.flush()
-    if gauges_out is not None:
-        gauges_out.write_text(scorer.gauges())
+    monitor = StreamMonitor(det, per_entity=per_entity, entity=entity, max_entities=max_entities,
+                            on_bad_sample=on_bad_sample, top_k=top_k, metric_names=names, adapt=adapt,
+                            adapt_params=ap if adapt else None)
+    writer = (GaugeWriter(gauges_out, monitor, every_samples=every_n, every_s=every_s)
+              if gauges_out is not None else None)
+
+    def emit(ev: dict) -> None:
+        out = sys.stdout if ev["event"] in ("alert", "resolved") else sys.stderr
+        out.write(json.dumps(_clean(ev)) + "\n")
+        out.flush()
+
+    try:
+        for sample in samples:
+            for ev in monitor.feed(sample):
+                emit(ev)
+            if writer is not None:
+                writer.tick()
+    finally:
+        if writer is not None:
+            writer.write()  # the state reached, also when a bad sample stopped the stream
+    emit({"event": "end", **monitor.summary()})
 
 
 @sub.command("hpas")

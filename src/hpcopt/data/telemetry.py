@@ -542,87 +542,8 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
     return out
 
 
-_PROM_LINE = re.compile(
-    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)(?:\s+(?P<ts>-?\d+))?\s*$"
-)
-_PROM_LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
-
-
-def _prom_float(s: str) -> float:
-    low = s.lower()
-    if low in ("+inf", "inf"):
-        return math.inf
-    if low == "-inf":
-        return -math.inf
-    if low == "nan":
-        return math.nan
-    return float(s)
-
-
-def parse_prometheus_text(text: str | Iterable[str], *, source: str = "exposition",
-                          entity_label: str = "instance", default_timestamp: float | None = None
-                          ) -> pd.DataFrame:
-    """Parse the Prometheus / OpenMetrics text exposition format into a long frame.
-
-    Each sample line ``name{l1="a",...} value [timestamp_ms]`` becomes one row with
-    ``timestamp`` (seconds), ``entity`` (the ``entity_label`` label, or ``""``),
-    ``metric`` (the name plus the other labels, sorted, e.g. ``node_cpu{mode="idle"}``)
-    and ``value``. ``# HELP``/``# TYPE``/``# EOF`` lines are skipped; anything else that
-    does not parse raises :class:`InputError` with its line number.
-    """
-    lines: Iterable[str] = text.splitlines() if isinstance(text, str) else text
-    rows = []
-    for lineno, raw in enumerate(lines, start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        m = _PROM_LINE.match(line)
-        if not m:
-            raise InputError(f"not a sample line: {line[:80]!r}", source=source, line=lineno)
-        labels = {}
-        if m.group("labels"):
-            body = m.group("labels")
-            pos = 0
-            while pos < len(body):
-                lm = _PROM_LABEL.match(body, pos)
-                if not lm or lm.end() == pos:
-                    raise InputError(f"bad label set {{{body}}}", source=source, line=lineno)
-                labels[lm.group(1)] = lm.group(2)
-                pos = lm.end()
-        try:
-            value = _prom_float(m.group("value"))
-        except ValueError:
-            raise InputError(f"{m.group('value')!r} is not a number", source=source, line=lineno, field="value") from None
-        ts = float(m.group("ts")) / 1000.0 if m.group("ts") else default_timestamp
-        entity = labels.pop(entity_label, "")
-        metric = m.group("name")
-        if labels:
-            metric += "{" + ",".join(f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
-        rows.append((ts, entity, metric, value))
-    return pd.DataFrame(rows, columns=["timestamp", "entity", "metric", "value"])
-
-
-def write_prometheus_text(gauges: dict[str, tuple[str, Iterable[tuple[dict[str, str], float]]]]) -> str:
-    """Render gauges in the text exposition format.
-
-    ``gauges`` maps a metric name to ``(help, [(labels, value), ...])``.
-    """
-    out = []
-    for name, (help_text, samples) in gauges.items():
-        if not re.match(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$", name):
-            raise InputError(f"{name!r} is not a valid Prometheus metric name")
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} gauge")
-        for labels, value in samples:
-            lab = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-            v = float(value)
-            vs = "NaN" if math.isnan(v) else ("+Inf" if v == math.inf else ("-Inf" if v == -math.inf else repr(v)))
-            out.append(f"{name}{{{lab}}} {vs}" if lab else f"{name} {vs}")
-    return "\n".join(out) + "\n"
-
-
-def _escape(s: str) -> str:
-    return s.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+# Prometheus exposition lives in its own module (prometheus_client's parsers); the names stay importable here
+from hpcopt.data.prometheus import parse_prometheus_text, write_prometheus_text  # noqa: E402
 
 
 def iter_jsonl_samples(lines: Iterable[str], *, source: str = "stdin") -> Iterator[tuple[int, dict]]:

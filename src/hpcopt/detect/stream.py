@@ -1,4 +1,4 @@
-"""Online scoring with bounded memory, alert events and Prometheus gauges.
+"""Online scoring with bounded memory, alert events and Prometheus gauges, that keeps going.
 
 :class:`StreamScorer` wraps a fitted detector. Each :meth:`~StreamScorer.update` takes one
 time step (a vector of metric values) and returns the smoothed score and, when an alert
@@ -11,26 +11,51 @@ its peaks grow with the stream unless ``adapt_params={"max_peaks": N}`` bounds t
 :class:`StreamScorer` (own look-back, smoothing and streaming threshold) over one shared
 fitted detector.
 
+:class:`StreamMonitor` is what ``hpcopt detect stream`` runs: it takes :class:`Sample`
+records (from :func:`jsonl_samples` or :func:`prometheus_samples`, which never raise on
+bad input) and a bad line or sample never stops it unless asked. Each one is reported as
+a ``bad_sample`` event and, per ``on_bad_sample``, skipped, imputed (the entity's last
+good value of each bad metric) or made an error (``stop``); every one is counted per
+entity. One entity's fault never touches another's scores, and an entity over
+``max_entities`` is refused alone (reported once, its lines counted).
+
 Events (one JSON object each):
 
-* ``{"event": "alert", "index", "timestamp", "score", "threshold", "culprits": [{"metric", "contribution"}...]}``
+* ``{"event": "alert", "entity", "index", "timestamp", "score", "threshold", "culprits": [{"metric", "contribution"}...]}``
   when the smoothed score first exceeds the threshold;
-* ``{"event": "resolved", "index", "timestamp", "started", "duration_steps", "peak_score"}``
-  when it falls back.
+* ``{"event": "resolved", "entity", "index", "timestamp", "started", "duration_steps", "peak_score"}``
+  when it falls back;
+* ``{"event": "bad_sample", "source", "line", "entity", "kind", "reason", "action"}`` for a
+  line or sample that could not be scored as it was (``action``: skipped, imputed, stopped);
+* ``{"event": "entity_refused", "source", "line", "entity", "reason"}`` once per refused entity.
+
+``line`` is the line of a JSON-lines stream, or the number of the scrape.
 """
 
 from __future__ import annotations
 
+import copy
+import json
+import math
+import time
 from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
 
-from hpcopt.data.telemetry import iter_jsonl_samples, parse_prometheus_text, write_prometheus_text
+from hpcopt.core.files import atomic_write_text, iter_text_lines
+from hpcopt.data.prometheus import ScrapeRates, read_prometheus, write_prometheus_text
 from hpcopt.detect.base import BaseDetector
 from hpcopt.errors import ConfigError, InputError
 
-__all__ = ["StreamScorer", "EntityStreams", "score_stream", "jsonl_records", "jsonl_rows", "prometheus_row"]
+__all__ = ["StreamScorer", "EntityStreams", "EntityRefused", "StreamMonitor", "Sample", "GaugeWriter",
+           "BAD_SAMPLE_POLICIES", "jsonl_samples", "prometheus_samples", "score_stream"]
+
+BAD_SAMPLE_POLICIES = ("skip", "impute", "stop")
+# names of refused entities remembered to report each once; beyond, refusals are only counted
+_MAX_REFUSED_NAMES = 10_000
 
 
 class StreamScorer:
@@ -71,6 +96,10 @@ class StreamScorer:
         self._peak = 0.0
         self.last_score = float("nan")
         self.n_alerts = 0
+        # bad samples of this entity, by what was done with them (kept by StreamMonitor)
+        self.n_skipped = 0
+        self.n_imputed = 0
+        self.n_warmup = 0
 
     @property
     def threshold(self) -> float:
@@ -78,6 +107,11 @@ class StreamScorer:
         if self.spot is not None:
             return float(self.spot.threshold_)
         return float(self.detector.threshold_.value)
+
+    @property
+    def last_row(self) -> np.ndarray | None:
+        """The last row scored (the source of imputed values), or None before the first."""
+        return self._rows[-1] if self._rows else None
 
     def update(self, values, timestamp=None) -> tuple[float, dict | None]:
         """Add one row; return ``(smoothed score, event or None)``."""
@@ -128,18 +162,29 @@ class StreamScorer:
         return score, event
 
     def gauge_samples(self) -> dict:
-        """``{metric: (help, [(labels, value)])}`` of the current state, for Prometheus text."""
+        """``{metric: (help, [(labels, value)], type)}`` of the current state, for Prometheus text."""
         lab = {"entity": self.entity, "detector": type(self.detector).__name__}
         return {
-            "hpcopt_detect_score": ("latest smoothed anomaly score", [(lab, self.last_score)]),
-            "hpcopt_detect_threshold": ("label-free alert threshold", [(lab, self.threshold)]),
-            "hpcopt_detect_alert": ("1 while an alert is open", [(lab, 1.0 if self.in_alert else 0.0)]),
-            "hpcopt_detect_alerts_total": ("alerts opened since start", [(lab, float(self.n_alerts))]),
+            "hpcopt_detect_score": ("latest smoothed anomaly score", [(lab, self.last_score)], "gauge"),
+            "hpcopt_detect_threshold": ("label-free alert threshold", [(lab, self.threshold)], "gauge"),
+            "hpcopt_detect_alert": ("1 while an alert is open", [(lab, 1.0 if self.in_alert else 0.0)], "gauge"),
+            "hpcopt_detect_alerts_total": ("alerts opened since start", [(lab, float(self.n_alerts))], "counter"),
+            "hpcopt_detect_samples_total": ("samples scored since start (imputed ones included)",
+                                            [(lab, float(self.index + 1))], "counter"),
+            "hpcopt_detect_bad_samples_total": ("bad samples since start, by what was done with them",
+                                                [(dict(lab, action="skipped"), float(self.n_skipped)),
+                                                 (dict(lab, action="imputed"), float(self.n_imputed))], "counter"),
+            "hpcopt_detect_warmup_samples_total": ("first scrapes that only start the counters' rates",
+                                                   [(lab, float(self.n_warmup))], "counter"),
         }
 
     def gauges(self) -> str:
-        """The current state as Prometheus text (gauges ``hpcopt_detect_*``)."""
+        """The current state in the Prometheus text format (``hpcopt_detect_*``)."""
         return write_prometheus_text(self.gauge_samples())
+
+
+class EntityRefused(InputError):
+    """A new entity beyond ``max_entities``: refused alone, the others go on."""
 
 
 class EntityStreams:
@@ -151,8 +196,9 @@ class EntityStreams:
     memory against a stream whose entity labels run away (e.g. a timestamp sent as the name):
     each entity holds the detector's look-back rows and smoothing window and, with ``adapt``,
     up to ``max_peaks`` SPOT peaks (8 bytes each; about 0.4 MB at the CLI's 10,000), so the
-    total is at most ``max_entities`` times that. A new entity's threshold starts as a copy
-    of one prototype calibrated once on the training scores.
+    total is at most ``max_entities`` times that. An entity beyond the bound is refused
+    (:class:`EntityRefused`); the entities already kept go on. A new entity's threshold
+    starts as a copy of one prototype calibrated once on the training scores.
     """
 
     def __init__(self, detector: BaseDetector, *, max_entities: int = 10_000, **scorer_kwargs) -> None:
@@ -166,115 +212,381 @@ class EntityStreams:
         self.scorer_kwargs = scorer_kwargs
         self.scorers: dict[str, StreamScorer] = {}
 
-    def update(self, entity: str, values, timestamp=None) -> tuple[float, dict | None]:
-        """Add one row of ``entity``; return its ``(smoothed score, event or None)``."""
+    def scorer(self, entity: str) -> StreamScorer:
+        """The entity's scorer, created on first sight; :class:`EntityRefused` beyond the bound."""
         sc = self.scorers.get(entity)
         if sc is None:
             if len(self.scorers) >= self.max_entities:
-                raise InputError(f"entity {entity!r} would be entity number {len(self.scorers) + 1}; at most "
-                                 f"{self.max_entities} are kept", hint="check the entity field of the stream, or "
-                                 "raise max_entities")
-            import copy
-
+                raise EntityRefused(f"entity {entity!r} would be entity number {len(self.scorers) + 1}; at most "
+                                    f"{self.max_entities} are kept", hint="check the entity field of the stream, "
+                                    "or raise max_entities")
             kw = dict(self.scorer_kwargs, adapt=None, adapt_params=None)
             sc = StreamScorer(self.detector, entity=entity, **kw)
             sc.spot = copy.deepcopy(self._proto.spot)  # the calibrated starting threshold, not refitted
             self.scorers[entity] = sc
+        return sc
+
+    def update(self, entity: str, values, timestamp=None) -> tuple[float, dict | None]:
+        """Add one row of ``entity``; return its ``(smoothed score, event or None)``."""
+        sc = self.scorer(entity)
         try:
             return sc.update(values, timestamp)
         except InputError as exc:
             raise InputError(f"entity {entity!r}: {exc.reason}", hint=exc.hint) from None
 
-    def gauges(self) -> str:
-        """Every entity's state as one Prometheus text (one HELP/TYPE per metric)."""
+    def gauge_samples(self) -> dict:
         merged: dict = {}
         for sc in self.scorers.values():
-            for name, (help_, samples) in sc.gauge_samples().items():
-                merged.setdefault(name, (help_, []))[1].extend(samples)
-        return write_prometheus_text(merged)
+            for name, (help_, samples, typ) in sc.gauge_samples().items():
+                merged.setdefault(name, (help_, [], typ))[1].extend(samples)
+        return merged
+
+    def gauges(self) -> str:
+        """Every entity's state as one Prometheus text (one HELP/TYPE per metric)."""
+        return write_prometheus_text(self.gauge_samples())
 
 
-def jsonl_records(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin"
-                  ) -> Iterator[tuple[int, str | None, object, np.ndarray]]:
-    """``(line number, entity or None, timestamp, row)`` from JSON lines ``{"timestamp": t,
-    "values": [...]}`` or ``{"timestamp": t, "metrics": {...}}``, with an optional ``"entity"``.
+@dataclass
+class Sample:
+    """One time step of one entity as read from a stream, good or not.
 
-    The ``metrics`` form needs ``metric_names`` (their order is the detector's order); a
-    missing metric raises :class:`InputError` naming the line.
+    ``values`` is None when nothing could be read (then ``problem`` says why) and may hold
+    NaN where one metric could not be read (``problem`` names it). ``warmup`` marks a first
+    scrape that only starts the counters' rates.
     """
-    for lineno, obj in iter_jsonl_samples(lines, source=source):
+
+    line: int
+    entity: str | None
+    timestamp: object
+    values: np.ndarray | None
+    problem: str | None = None
+    kind: str | None = None
+    source: str = "stdin"
+    warmup: bool = False
+
+
+def _number(v) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
+
+def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None = None, *,
+                  source: str = "stdin") -> Iterator[Sample]:
+    """:class:`Sample` records from JSON lines ``{"timestamp": t, "values": [...]}`` or
+    ``{"timestamp": t, "metrics": {name: value}}`` with an optional ``"entity"``; never raises.
+
+    The ``metrics`` form needs ``metric_names`` (their order is the detector's order). A
+    value that is not a number (``null``, text) or a metric missing from ``metrics`` is NaN
+    with the reason in ``problem``; a line that is not text, not JSON or has no values gives
+    ``values=None``. Blank lines are passed over.
+    """
+    for lineno, text, problem in iter_text_lines(lines, source):
+        if problem is not None:
+            yield Sample(lineno, None, None, None, problem, "not_text", source)
+            continue
+        s = text.strip()
+        if not s:
+            continue
+        try:
+            obj = json.loads(s)
+        except json.JSONDecodeError as exc:
+            yield Sample(lineno, None, None, None, f"not JSON: {exc.msg} at column {exc.colno}", "not_json", source)
+            continue
+        except (RecursionError, ValueError) as exc:  # nesting too deep, an integer too long
+            yield Sample(lineno, None, None, None, f"not JSON: {type(exc).__name__}", "not_json", source)
+            continue
+        if not isinstance(obj, dict):
+            yield Sample(lineno, None, None, None, "each line must be a JSON object", "not_object", source)
+            continue
         entity = obj.get("entity")
         if entity is not None and (not isinstance(entity, str) or not entity):
-            raise InputError(f"'entity' must be a non-empty string; got {entity!r}", source=source, line=lineno)
+            yield Sample(lineno, None, obj.get("timestamp"), None,
+                         f"'entity' must be a non-empty string; got {str(entity)[:40]!r}", "bad_entity", source)
+            continue
+        ts = obj.get("timestamp")
         if "values" in obj:
             vals = obj["values"]
             if not isinstance(vals, list):
-                raise InputError("'values' must be a list of numbers", source=source, line=lineno)
+                yield Sample(lineno, entity, ts, None, "'values' must be a list of numbers", "no_values", source)
+                continue
+            names = [f"value {j + 1}" for j in range(len(vals))]
+            missing: list[str] = []
         elif "metrics" in obj:
-            if metric_names is None:
-                raise InputError("'metrics' objects need metric names", source=source, line=lineno,
-                                 hint="send 'values' as a list in training order, or give the metric names")
             d = obj["metrics"]
+            if metric_names is None or not isinstance(d, dict):
+                yield Sample(lineno, entity, ts, None, "'metrics' needs an object and the metric names (--metrics)"
+                             if metric_names is None else "'metrics' must be an object", "no_values", source)
+                continue
             missing = [n for n in metric_names if n not in d]
-            if missing:
-                raise InputError(f"missing metrics {missing[:3]}", source=source, line=lineno)
-            vals = [d[n] for n in metric_names]
+            vals = [d.get(n) for n in metric_names]
+            names = list(metric_names)
         else:
-            raise InputError("each line needs 'values' or 'metrics'", source=source, line=lineno)
-        try:
-            row = np.asarray(vals, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise InputError("a value is not a number", source=source, line=lineno) from None
-        yield lineno, entity, obj.get("timestamp"), row
+            yield Sample(lineno, entity, ts, None, "the line has neither 'values' nor 'metrics'", "no_values", source)
+            continue
+        fast = None
+        if not missing and all(type(v) is float or type(v) is int for v in vals):
+            try:  # the common case in one call; a huge integer falls through to the loop
+                fast = np.array(vals, dtype=np.float64)
+            except OverflowError:
+                pass
+        if fast is not None:
+            yield Sample(lineno, entity, ts, fast, None, None, source)
+            continue
+        row = np.full(len(vals), np.nan)
+        bad = []
+        for j, v in enumerate(vals):
+            f = _number(v)
+            if f is None:
+                if not (missing and names[j] in missing):
+                    bad.append(f"{names[j]} is {json.dumps(v)[:30]}")
+            else:
+                row[j] = f
+        parts = []
+        if missing:
+            parts.append(f"missing metrics {missing[:3]}" + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""))
+        if bad:
+            parts.append("not a number: " + ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
+        kind = "missing_metric" if missing else ("not_a_number" if bad else None)
+        yield Sample(lineno, entity, ts, row, "; ".join(parts) or None, kind, source)
 
 
-def jsonl_rows(lines: Iterable[str], metric_names: list[str] | None = None, *, source: str = "stdin",
-               per_entity: bool = False) -> Iterator[tuple]:
-    """Rows of :func:`jsonl_records`: ``(timestamp, row)`` of one entity, or with
-    ``per_entity=True`` ``(entity, timestamp, row)``, every line naming its entity.
+def prometheus_samples(paths: Iterable[str | Path], metric_names: list[str], *, per_entity: bool = False,
+                       interval: float | None = None, entity_label: str = "instance") -> Iterator[Sample]:
+    """:class:`Sample` records from scrape files, one time step each, in order; never raises.
 
-    One entity: the lines must all name the same ``"entity"`` or none at all; a line that
-    names another (or names none after lines that did, or the reverse) is refused -- one
-    scorer must not mix the rows of several nodes.
+    Cumulative series (counters, histogram counts) become per-second rates between
+    consecutive scrapes of an entity (:class:`~hpcopt.data.prometheus.ScrapeRates`, the
+    arithmetic of ``counters_to_rates``); an entity's first scrape then only starts them
+    (``warmup``). Without ``per_entity`` a scrape must hold one entity. A scrape that
+    cannot be read gives one sample with ``values=None`` and the reason.
     """
-    first = None  # (entity, line) of the first line
-    for lineno, entity, ts, row in jsonl_records(lines, metric_names, source=source):
-        if per_entity:
-            yield require_entity(entity, lineno, source), ts, row
+    rates = ScrapeRates(metric_names, interval=interval)
+    for number, path in enumerate(paths, start=1):
+        src = str(path)
+        try:
+            frame = read_prometheus(path, entity_label=entity_label)
+        except InputError as exc:
+            where = f"line {exc.line}: " if exc.line else ""
+            yield Sample(number, None, None, None, where + exc.reason, "bad_scrape", src)
+            continue
+        entities = sorted(set(frame["entity"]))
+        if not per_entity and len(entities) > 1:
+            yield Sample(number, None, None, None, f"the scrape holds {len(entities)} entities ({entities[:3]}) "
+                         "and this stream scores one (score them apart with per-entity)", "several_entities", src)
+            continue
+        for ent in entities or [""]:
+            ts, row, problems, warmup = rates.row(frame, ent, number=number, source=src)
+            kind = ("missing_metric" if problems and problems[0].startswith("metrics not found")
+                    else "no_rate") if problems else None
+            # one-entity stream: a scrape without the entity label names no entity (so --entity may name it)
+            yield Sample(number, ent if per_entity or ent else None, ts, row, "; ".join(problems) or None, kind,
+                         src, warmup)
+
+
+class StreamMonitor:
+    """Score a stream of :class:`Sample` records; bad ones are reported and handled, never fatal
+    unless ``on_bad_sample="stop"``.
+
+    ``per_entity`` scores each entity apart (:class:`EntityStreams`, at most ``max_entities``;
+    one beyond is refused alone); otherwise the stream is one entity (``entity``, or the one
+    the lines name; a line naming another is a bad line). ``on_bad_sample``: ``skip`` (the
+    default) drops the sample, ``impute`` puts the entity's last scored value in place of
+    each bad metric (a sample whose values cannot be read at all repeats the last row;
+    before the first scored row there is nothing to impute from and the sample is skipped),
+    ``stop`` raises :class:`InputError`. Every bad sample gives a ``bad_sample`` event and
+    is counted in the gauges under its entity.
+    """
+
+    def __init__(self, detector: BaseDetector, *, per_entity: bool = False, entity: str = "",
+                 max_entities: int = 10_000, on_bad_sample: str = "skip", **scorer_kwargs) -> None:
+        if on_bad_sample not in BAD_SAMPLE_POLICIES:
+            raise ConfigError(f"on_bad_sample must be one of {', '.join(BAD_SAMPLE_POLICIES)}; got {on_bad_sample!r}")
+        if per_entity and entity:
+            raise ConfigError("entity names the one entity of a stream; with per_entity each line names its own")
+        self.per_entity = per_entity
+        self.policy = on_bad_sample
+        self.m = detector.n_features_in_
+        self.streams = EntityStreams(detector, max_entities=max_entities, **scorer_kwargs) if per_entity else None
+        self.single = None if per_entity else StreamScorer(detector, entity=entity, **scorer_kwargs)
+        self._given = entity
+        self._first_named: int | None = None
+        self.n_lines = 0
+        self.n_unattributed = 0  # bad lines counted under no entity (no readable entity, or another one)
+        self.refused: set[str] = set()
+        self._refusals_capped = False
+        self.n_refused_entities = 0  # named refusals (at most _MAX_REFUSED_NAMES)
+        self.n_refused_lines = 0
+
+    # -- routing -------------------------------------------------------------------------
+    def _scorer(self, s: Sample, events: list) -> StreamScorer | None:
+        if self.per_entity:
+            if s.entity is None:
+                return None
+            if s.entity in self.refused:
+                self.n_refused_lines += 1
+                return None
+            try:
+                return self.streams.scorer(s.entity)
+            except EntityRefused as exc:
+                self.n_refused_lines += 1
+                if len(self.refused) < _MAX_REFUSED_NAMES:
+                    self.refused.add(s.entity)
+                    self.n_refused_entities += 1
+                    events.append({"event": "entity_refused", "source": s.source, "line": s.line,
+                                   "entity": s.entity, "reason": exc.reason + "; its lines are counted, not scored"})
+                elif not self._refusals_capped:
+                    self._refusals_capped = True  # memory bound: from here on only the lines are counted
+                    events.append({"event": "entity_refused", "source": s.source, "line": s.line, "entity": None,
+                                   "reason": f"{_MAX_REFUSED_NAMES} entities refused; the lines of further ones are "
+                                             "counted without naming them"})
+                return None
+        if s.entity is not None:
+            if self._first_named is None:  # the first line that names an entity fixes the stream's entity
+                self._first_named = s.line
+                if self._given and s.entity != self._given:
+                    raise ConfigError(f"--entity {self._given!r} but the lines name {s.entity!r}; leave --entity "
+                                      "out (the lines' entity is used) or make them agree")
+                self.single.entity = s.entity  # events and gauges carry the lines' entity
+            if s.entity != self.single.entity:
+                return None
+        return self.single
+
+    def _bad(self, s: Sample, kind: str, reason: str, action: str, entity: str | None) -> dict:
+        if action == "stopped":
+            named = not entity or repr(entity) in reason
+            raise InputError(reason if named else f"entity {entity!r}: {reason}", source=s.source,
+                             line=s.line, hint="--on-bad-sample skip or impute goes on past bad samples")
+        return {"event": "bad_sample", "source": s.source, "line": s.line, "entity": entity, "kind": kind,
+                "reason": reason, "action": action}
+
+    def feed(self, s: Sample) -> list[dict]:
+        """Handle one sample; return its events (alert/resolved, bad_sample, entity_refused)."""
+        self.n_lines += 1
+        events: list[dict] = []
+        sc = self._scorer(s, events)
+        if sc is None:
+            if events or (self.per_entity and s.entity is not None):
+                return events  # a refused entity: counted in _scorer
+            self.n_unattributed += 1
+            if s.entity is None:
+                kind, reason = s.kind or "no_entity", s.problem or "the line names no entity (each line needs one " \
+                                                                   "to score entities apart)"
+            else:
+                kind = "other_entity"
+                reason = (f"entity {s.entity!r} differs from {self.single.entity!r}; this stream scores one entity "
+                          "(score each entity apart with --per-entity)")
+            events.append(self._bad(s, kind, reason, "stopped" if self.policy == "stop" else "skipped", s.entity))
+            return events
+        if s.warmup:
+            sc.n_warmup += 1
+            return events
+        x = s.values
+        kind, reason = s.kind, s.problem
+        if x is not None and x.size != self.m:
+            kind, reason, x = "wrong_count", f"{x.size} values, the detector expects {self.m}", None
+        whole = x is None
+        bad = None if whole else ~np.isfinite(x)
+        if whole or bad.any():
+            if reason is None and whole:
+                kind, reason = kind or "unreadable", "the sample could not be read"
+            elif reason is None:
+                names = [sc.metric_names[j] for j in np.flatnonzero(bad)[:3]]
+                more = f" and {int(bad.sum()) - 3} more" if bad.sum() > 3 else ""
+                kind, reason = "not_finite", f"not finite: {', '.join(names)}{more}"
+            action = {"skip": "skipped", "impute": "imputed", "stop": "stopped"}[self.policy]
+            if action == "imputed" and sc.last_row is None:
+                action, reason = "skipped", reason + " (nothing to impute from yet)"
+            events.append(self._bad(s, kind or "bad_sample", reason, action, sc.entity))
+            if action == "skipped":
+                sc.n_skipped += 1
+                return events
+            last = sc.last_row
+            x = last.copy() if whole else np.where(bad, last, x)
+            sc.n_imputed += 1
+        _, ev = sc.update(x, s.timestamp)
+        if ev is not None:
+            events.append(ev)
+        return events
+
+    # -- state ---------------------------------------------------------------------------
+    def summary(self) -> dict:
+        scorers = list(self.streams.scorers.values()) if self.per_entity else [self.single]
+        return {"lines": self.n_lines, "scored": sum(sc.index + 1 for sc in scorers),
+                "imputed": sum(sc.n_imputed for sc in scorers), "skipped": sum(sc.n_skipped for sc in scorers),
+                "warmup": sum(sc.n_warmup for sc in scorers), "unattributed": self.n_unattributed,
+                "entities": len(scorers), "refused_entities": self.n_refused_entities,
+                "refused_lines": self.n_refused_lines, "alerts": sum(sc.n_alerts for sc in scorers)}
+
+    def gauge_samples(self) -> dict:
+        out = self.streams.gauge_samples() if self.per_entity else self.single.gauge_samples()
+        out["hpcopt_detect_lines_total"] = ("lines or scrape samples read", [({}, self.n_lines)], "counter")
+        out["hpcopt_detect_unattributed_lines_total"] = (
+            "bad lines counted under no entity (no readable entity, or another entity in a one-entity stream)",
+            [({}, self.n_unattributed)], "counter")
+        out["hpcopt_detect_refused_entities_total"] = ("entities refused over the entity limit",
+                                                       [({}, self.n_refused_entities)], "counter")
+        out["hpcopt_detect_refused_lines_total"] = ("lines of refused entities", [({}, self.n_refused_lines)],
+                                                    "counter")
+        return out
+
+    def gauges(self) -> str:
+        """The whole stream's state in the Prometheus text format (counters typed counter)."""
+        return write_prometheus_text(self.gauge_samples())
+
+
+class GaugeWriter:
+    """Write a monitor's gauges atomically every ``every_samples`` samples or ``every_s`` seconds.
+
+    The file is replaced whole (temporary file, then rename), so a reader -- or a crash,
+    ``kill -9`` included -- only ever sees a complete exposition.
+    """
+
+    def __init__(self, path: str | Path, monitor: StreamMonitor, *, every_samples: int | None = None,
+                 every_s: float | None = None, clock=time.monotonic) -> None:
+        if (every_samples is None) == (every_s is None):
+            raise ConfigError("give one of every_samples and every_s")
+        if (every_samples is not None and every_samples < 1) or (every_s is not None and not every_s > 0):
+            raise ConfigError("the gauge interval must be positive")
+        self.path, self.monitor = Path(path), monitor
+        self.every_samples, self.every_s, self.clock = every_samples, every_s, clock
+        self._n = 0
+        self._t = clock()
+        self.n_writes = 0
+
+    def tick(self) -> bool:
+        """Count one sample; write when due. Returns whether it wrote."""
+        self._n += 1
+        due = (self._n >= self.every_samples) if self.every_samples else (self.clock() - self._t >= self.every_s)
+        if due:
+            self.write()
+        return due
+
+    def write(self) -> None:
+        atomic_write_text(self.path, self.monitor.gauges())
+        self._n, self._t = 0, self.clock()
+        self.n_writes += 1
+
+
+def parse_every(text: str) -> tuple[int | None, float | None]:
+    """``"500"`` -> every 500 samples; ``"10s"`` -> every 10 seconds."""
+    t = text.strip().lower()
+    try:
+        if t.endswith("s"):
+            sec = float(t[:-1])
+            if sec > 0 and math.isfinite(sec):
+                return None, sec
         else:
-            first = same_entity(first, entity, lineno, source)
-            yield ts, row
-
-
-def require_entity(entity: str | None, lineno: int, source: str) -> str:
-    """The line's entity; a line without one is refused when entities are scored apart."""
-    if entity is None:
-        raise InputError("each line needs an 'entity' (a non-empty string) to score entities apart",
-                         source=source, line=lineno)
-    return entity
-
-
-def same_entity(first: tuple | None, entity: str | None, lineno: int, source: str) -> tuple:
-    """``(entity, line)`` of the stream's first line; a line naming another entity (or none
-    where the first named one, or the reverse) is refused: one scorer, one entity."""
-    if first is None:
-        return (entity, lineno)
-    if entity != first[0]:
-        raise InputError(f"entity {entity!r} differs from {first[0]!r} (line {first[1]}); one stream scores one "
-                         "entity", source=source, line=lineno,
-                         hint="score each entity apart (--per-entity, EntityStreams)")
-    return first
-
-
-def prometheus_row(text: str, metric_names: list[str], *, source: str = "scrape") -> tuple[object, np.ndarray]:
-    """One row from one scrape in the text exposition format, metrics taken in ``metric_names`` order."""
-    df = parse_prometheus_text(text, source=source)
-    by = dict(zip(df["metric"], df["value"]))
-    missing = [n for n in metric_names if n not in by]
-    if missing:
-        raise InputError(f"scrape lacks metrics {missing[:3]}", source=source)
-    ts = df["timestamp"].dropna()
-    return (float(ts.max()) if len(ts) else None), np.asarray([by[n] for n in metric_names], dtype=np.float64)
+            n = int(t)
+            if n >= 1:
+                return n, None
+    except ValueError:
+        pass
+    raise ConfigError(f"--gauges-every must be a number of samples (e.g. 500) or of seconds (e.g. 10s); "
+                      f"got {text!r} instead")
 
 
 def score_stream(detector: BaseDetector, rows: Iterable[tuple[object, np.ndarray]], *, top_k: int = 3,
