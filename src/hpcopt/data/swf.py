@@ -202,6 +202,8 @@ def _fast_block(
     if not (body != _NEWLINE).any():
         headers.extend(found)
         return np.empty((len(COLUMNS), 0)), None
+    if body[-1] != _NEWLINE:
+        body = np.append(body, np.uint8(_NEWLINE))  # pyarrow cannot size a last line without one
     types = {f"f{i}": pa.float64() for i in range(18)} | {f"f{i}": pa.string() for i in range(18, 21)}
     try:
         table = pacsv.read_csv(
@@ -255,13 +257,13 @@ def _check_header(headers: list[tuple[int, str]], header: dict[str, str], source
         raise InputError(f"{token!r} {problem}", source=source, line=lineno, field=f"header {key}")
 
 
-def _parse(data: bytes, source: str, fast: bool = True) -> Workload:
+def _parse(data: bytes, source: str, fast: bool = True, block_bytes: int = _BLOCK_BYTES) -> Workload:
     """Parse SWF bytes (UTF-8). ``fast=False`` reads every line one by one (the reference)."""
     rows = _Rows(data.count(b"\n") + 1)
     headers: list[tuple[int, str]] = []
     start, lineno = 0, 1
     while start < len(data):
-        end = data.find(b"\n", min(start + _BLOCK_BYTES, len(data) - 1))
+        end = data.find(b"\n", min(start + block_bytes, len(data) - 1))
         end = len(data) if end < 0 else end + 1
         result = _fast_block(data, start, end, lineno, headers) if fast else None
         if result is None:
