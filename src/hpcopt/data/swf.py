@@ -8,7 +8,8 @@ request); they are kept as ``alloc_nodes``, ``queue_name`` and ``resource_spec``
 What a field may hold is :data:`hpcopt.data.workload.FIELD_RULES`: finite numbers, -1 or
 >= 0 (the run time may be negative: cleaning drops those, counted), integers for counts
 and identifiers, integers below 2**53, times within 100 years. Lines end with ``\\n`` (or
-``\\r\\n``); fields are separated by spaces or tabs.
+``\\r\\n``); fields are separated by runs of spaces, tabs, ``\\r``, ``\\v`` or ``\\f`` (a
+lone ``\\r`` is not a line break).
 
 The reader is columnar: the body is cut into blocks of whole lines; in each block the
 whitespace runs are collapsed with numpy and pyarrow's CSV reader parses the numbers.
@@ -46,8 +47,6 @@ _BLOCK_BYTES = 4 << 20
 _WS = " \t\r\x0b\x0c"
 _SPLIT = re.compile(f"[{_WS}]+")
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-_IS_WS = np.zeros(256, dtype=bool)
-_IS_WS[[ord(c) for c in _WS]] = True
 _NEWLINE = ord("\n")
 
 
