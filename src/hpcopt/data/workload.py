@@ -51,8 +51,9 @@ def field_label(index: int) -> str:
 
 
 # What each field may hold. SWF: -1 means unknown; times are seconds; counts and ids are
-# integers. Integers stay below 2**53 so float64 holds them exactly (and int64 sums of
-# them cannot overflow); times stay within 100 years, far beyond any real job or trace.
+# integers. Numbers stay below 2**53, so float64 holds every integer exactly and a cast to
+# int64 cannot overflow; times stay within 100 years, far beyond any real job or trace.
+# Readers of other formats can hold their job fields to the same rules.
 MAX_SECONDS = 3_155_760_000  # 100 years of 365.25 days
 MAX_INTEGER = 2**53  # exclusive
 
