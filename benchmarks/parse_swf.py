@@ -10,7 +10,8 @@ runs in a fresh child process, so ``peak_rss_mb`` (``ru_maxrss``) is that parse'
 peak, imports included; ``import_rss_mb`` is the same child's peak before it reads.
 ``seconds`` is the median of ``--repeat`` parses. ``--baseline`` also runs the reader
 as it was at ``--baseline-ref`` (the line-by-line reader this one replaced), loaded from
-a temporary file taken out of git, and checks that both give the same job table.
+a temporary file taken out of git, alternating with the new one so both see the same
+machine load, and checks that both give the same job table.
 """
 
 from __future__ import annotations
@@ -89,13 +90,13 @@ def baseline_module(ref: str, tmp: Path) -> Path:
     return path
 
 
-def measure(module: str, trace: Path, repeat: int, digest: Path | None) -> dict:
-    runs = []
-    for i in range(repeat):
-        out = str(digest) if digest is not None and i == 0 else "-"
-        proc = subprocess.run([sys.executable, "-c", CHILD, module, str(trace), out],
-                              check=True, capture_output=True, text=True)
-        runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+def run_child(module: str, trace: Path, digest: Path | None) -> dict:
+    proc = subprocess.run([sys.executable, "-c", CHILD, module, str(trace), str(digest) if digest else "-"],
+                          check=True, capture_output=True, text=True)
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def summarize(runs: list[dict]) -> dict:
     return {
         "seconds": statistics.median(r["seconds"] for r in runs),
         "seconds_all": [round(r["seconds"], 3) for r in runs],
@@ -119,12 +120,17 @@ def main() -> None:
         result = {"trace": build_trace(args.trace, args.jobs, trace), "repeat": args.repeat,
                   "python": platform.python_version(), "numpy": np.__version__,
                   "cpus": os.cpu_count(), "loadavg_1m": os.getloadavg()[0]}
-        new_digest = tmp / "new.npz" if args.baseline else None
-        result["new"] = measure("-", trace, args.repeat, new_digest)
+        new_digest, old_digest = tmp / "new.npz", tmp / "old.npz"
+        old_module = str(baseline_module(args.baseline_ref, tmp)) if args.baseline else None
+        new_runs, old_runs = [], []
+        # Interleaved, so that both readers see the same load on a shared machine.
+        for i in range(args.repeat):
+            new_runs.append(run_child("-", trace, new_digest if args.baseline and i == 0 else None))
+            if old_module:
+                old_runs.append(run_child(old_module, trace, old_digest if i == 0 else None))
+        result["new"] = summarize(new_runs)
         if args.baseline:
-            old_digest = tmp / "old.npz"
-            result["baseline"] = measure(str(baseline_module(args.baseline_ref, tmp)), trace, args.repeat,
-                                         old_digest)
+            result["baseline"] = summarize(old_runs)
             a, b = np.load(new_digest), np.load(old_digest)
             result["same_table"] = all(a[c].dtype == b[c].dtype and np.array_equal(a[c], b[c]) for c in COLUMNS)
             result["speedup"] = result["baseline"]["seconds"] / result["new"]["seconds"]

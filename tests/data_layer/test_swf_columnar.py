@@ -309,3 +309,14 @@ def test_errors_in_later_blocks_name_the_right_line(tmp_path):
 
 def test_field_rules_cover_every_column():
     assert set(FIELD_RULES) == set(COLUMNS)
+
+
+def test_nul_bytes_and_over_long_lines_keep_core_files_messages(tmp_path, monkeypatch):
+    with pytest.raises(InputError, match=r"line 2: contains a NUL byte"):
+        read(tmp_path, f"{GOOD_ROW}\n{GOOD_ROW[:5]}\0{GOOD_ROW[5:]}\n")
+    monkeypatch.setenv("HPCOPT_MAX_LINE_BYTES", "60")
+    rows = [GOOD_ROW] * 30
+    assert len(read(tmp_path, "\n".join(rows) + "\n", "ok.swf")) == 30
+    rows[20] = GOOD_ROW + " " * 20
+    with pytest.raises(InputError, match=r"line 21: line is longer than 60 characters"):
+        read(tmp_path, "\n".join(rows) + "\n", "long.swf")

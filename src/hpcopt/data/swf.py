@@ -287,11 +287,16 @@ def _plain_ascii(raw: bytes) -> bool:
     """ASCII without NUL bytes or over-long lines: decode_text would accept it unchanged."""
     if not raw.isascii() or raw.find(b"\0") >= 0:
         return False
-    if len(raw) <= max_line_bytes():
-        return True
-    breaks = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == ord("\n"))
-    bounds = np.concatenate(([-1], breaks, [len(raw)]))
-    return bool((np.diff(bounds) - 1).max() <= max_line_bytes())
+    limit = max_line_bytes()
+    pos = 0
+    while len(raw) - pos > limit:
+        # The line at pos is short enough iff a line break follows within limit bytes; every
+        # line that starts before the last such break is then short enough too.
+        last = raw.rfind(b"\n", pos, pos + limit + 1)
+        if last < 0:
+            return False
+        pos = last + 1
+    return True
 
 
 def _format(value: float) -> str:
