@@ -320,3 +320,15 @@ def test_nul_bytes_and_over_long_lines_keep_core_files_messages(tmp_path, monkey
     rows[20] = GOOD_ROW + " " * 20
     with pytest.raises(InputError, match=r"line 21: line is longer than 60 characters"):
         read(tmp_path, "\n".join(rows) + "\n", "long.swf")
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["KTH-SP2-1996_predictsim.swf.gz", "hpc2n_alea_excerpt.swf.gz",
+                                  "wagap-2013_alea.swf.gz", "CEA-Curie_predictsim_excerpt.swf.gz"])
+def test_real_traces_read_the_same_both_ways(name):
+    from conftest import SHARED_DATA
+
+    from hpcopt.core.files import read_text
+
+    data = read_text(SHARED_DATA / "traces" / name).encode("utf-8")
+    assert_same(outcome(data), outcome(data, fast=False))
