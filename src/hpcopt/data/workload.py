@@ -9,6 +9,7 @@ returns a :class:`CleaningReport` counting every dropped or repaired job by reas
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +52,77 @@ IDENTITY_COLUMNS: tuple[str, ...] = ("native_job_id", "job_id_raw", "user_name",
 def field_label(index: int) -> str:
     """``field 5 (allocated processors)`` for a 0-based column index."""
     return f"field {index + 1} ({SWF_FIELDS[index][1]})"
+
+
+# What each field may hold. SWF: -1 means unknown; times are seconds; counts and ids are
+# integers. Numbers stay below 2**53, so float64 holds every integer exactly and a cast to
+# int64 cannot overflow; times stay within 100 years, far beyond any real job or trace.
+# Readers of other formats can hold their job fields to the same rules.
+MAX_SECONDS = 3_155_760_000  # 100 years of 365.25 days
+MAX_INTEGER = 2**53  # exclusive
+
+
+@dataclass(frozen=True)
+class FieldRule:
+    integer: bool  # counts and identifiers
+    time: bool  # seconds, bounded by MAX_SECONDS (else bounded by MAX_INTEGER)
+    negative_ok: bool = False  # any sign (else -1 or >= 0)
+
+
+_TIME = FieldRule(integer=False, time=True)
+_ID = FieldRule(integer=True, time=False)
+FIELD_RULES: dict[str, FieldRule] = {
+    "job_id": _ID,
+    "submit": _TIME,
+    "wait": _TIME,
+    # Negative runtimes occur in real logs (wagap-2013 has two); the reader keeps them and
+    # cleaning for simulation drops them, counted ("runtime unknown or negative").
+    "runtime": FieldRule(integer=False, time=True, negative_ok=True),
+    "alloc_procs": _ID,
+    "cpu_time": _TIME,
+    "used_mem": FieldRule(integer=False, time=False),  # KB, may be fractional
+    "req_procs": _ID,
+    "req_time": _TIME,
+    "req_mem": FieldRule(integer=False, time=False),
+    "status": _ID,  # 0 failed, 1 completed, 5 cancelled; other values for checkpoints
+    "user": _ID,
+    "group": _ID,
+    "executable": _ID,
+    "queue": _ID,
+    "partition": _ID,
+    "prev_job": _ID,
+    "think_time": _TIME,
+}
+
+
+def field_problem(index: int, value: float, token: str) -> str | None:
+    """Why ``value`` (read from ``token``) is not allowed in SWF field ``index`` (0-based), or None."""
+    name, what = SWF_FIELDS[index]
+    rule = FIELD_RULES[name]
+    if not math.isfinite(value):
+        return f"{token!r} is not a finite number"
+    if value < 0 and value != -1 and not rule.negative_ok:
+        return f"{token!r} is negative; {what} must be >= 0 or -1 (unknown)"
+    if rule.integer and value != math.floor(value):
+        return f"{token!r} is not an integer"
+    if rule.time and abs(value) > MAX_SECONDS:
+        return f"{token!r} is out of range; {what} must be at most {MAX_SECONDS} seconds (100 years)"
+    if not rule.time and abs(value) >= MAX_INTEGER:
+        return f"{token!r} is out of range; {what} must be below 2**53 ({MAX_INTEGER})"
+    return None
+
+
+def field_violations(index: int, values: np.ndarray) -> np.ndarray:
+    """Boolean mask of the values that :func:`field_problem` refuses (vectorized)."""
+    rule = FIELD_RULES[SWF_FIELDS[index][0]]
+    with np.errstate(invalid="ignore"):
+        bad = ~np.isfinite(values)
+        if not rule.negative_ok:
+            bad |= (values < 0) & (values != -1)
+        if rule.integer:
+            bad |= values != np.floor(values)
+        bad |= np.abs(values) > MAX_SECONDS if rule.time else np.abs(values) >= MAX_INTEGER
+    return bad
 
 
 @dataclass
@@ -162,10 +234,12 @@ class Workload:
         for k, v in self.header.items():
             if k.lower() == key.lower():
                 try:
-                    value = int(float(v.split()[0]))
+                    value = float(v.split()[0])
                 except (ValueError, IndexError):
                     return None
-                return value if value > 0 else None
+                # The SWF reader refuses non-finite and huge header values; a workload built
+                # in memory may still carry one.
+                return int(value) if 0 < value < MAX_INTEGER else None
         return None
 
     @property
