@@ -187,19 +187,17 @@ def decode_text(raw: bytes, source: str) -> str:
 
 def _check_line_lengths(text: str, source: str) -> None:
     limit = max_line_bytes()
-    if len(text) <= limit:
-        return
-    start = 0
-    line = 1
-    while start < len(text):
-        end = text.find("\n", start)
-        if end < 0:
-            end = len(text)
-        if end - start > limit:
+    n = len(text)
+    pos = 0
+    # jump window by window: the last line break inside each window of limit + 1
+    # characters starts the next one, so a long file costs len/limit C-level searches
+    while n - pos > limit:
+        cut = text.rfind("\n", pos, pos + limit + 1)
+        if cut < 0:
+            line = text.count("\n", 0, pos) + 1
             raise InputError(f"line is longer than {limit:,} characters", source=source, line=line,
                              hint="raise HPCOPT_MAX_LINE_BYTES if the file is genuine")
-        start = end + 1
-        line += 1
+        pos = cut + 1
 
 
 def read_text(path: str | Path) -> str:
