@@ -41,7 +41,7 @@ def test_every_target_reads_its_clean_sample(run):
 
 def test_mutants_give_clean_errors_or_honest_successes(run):
     res = run["results"]
-    assert len(res) >= min(N_MUTANTS, 5000) * 0.95, len(res)
+    assert len(res) >= N_MUTANTS, len(res)
     assert {r["outcome"] for r in res} <= set(OUTCOMES)
     assert {r["target"] for r in res} == set(TARGETS) - set(run["skipped_targets"])
     failures = [r for r in res if r["outcome"] in FAILURES]

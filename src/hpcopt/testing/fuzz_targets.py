@@ -940,17 +940,26 @@ def warm() -> None:
 
 
 def plan(n_mutants: int, seed: int, targets: Sequence[str] | None = None) -> list[tuple]:
-    """``n_mutants`` jobs spread over the targets by weight (deterministic)."""
+    """``n_mutants`` jobs ``(target, seed, index)`` spread over the targets by weight
+    (deterministic). The targets of one format take consecutive runs of one index counter,
+    so no two of them get the same mutant."""
+    import zlib
+
     names = [n for n in (targets or TARGETS)]
     weights = [TARGETS[n].weight for n in names]
     total = sum(weights)
-    counts = [max(1, int(round(n_mutants * w / total))) for w in weights]
+    share = [n_mutants * w / total for w in weights]
+    counts = [max(1, int(x)) for x in share]
+    by_rest = sorted(range(len(names)), key=lambda i: int(share[i]) - share[i])
+    for i in by_rest[:max(0, n_mutants - sum(counts))]:
+        counts[i] += 1
+    next_index: dict[str, int] = {}
     jobs = []
     for name, k in zip(names, counts):
-        jobs += [(name, seed, i) for i in range(k)]
+        start = next_index.get(TARGETS[name].format, 0)
+        next_index[TARGETS[name].format] = start + k
+        jobs += [(name, seed, i) for i in range(start, start + k)]
     # interleave so that a slow target does not come last
-    import zlib
-
     jobs.sort(key=lambda j: (j[2] * 7919 + zlib.crc32(j[0].encode()) % 7919) % 1_000_003)
     return jobs
 
