@@ -388,11 +388,13 @@ def load_formats(work: str | Path) -> dict[str, Source]:
     table = (base / "table" / "e2ewatch.csv").read_bytes()
     swf_record = lambda ln: not ln.strip().startswith(b";")  # noqa: E731
     ldms_cols = ldms.split(b"\n", 1)[0].lstrip(b"#").split(b",")
+    # LDMS meminfo/vmstat/procstat metrics are u64: finite, below 2**64 (negative ones are left allowed)
+    u64 = fz.real(high=2.0**64)
     ldms_fields = [Field("column Time", fz.real(low=0), column=0)] + [
-        Field(f"column {c.decode()}", fz.real(), column=i) for i, c in enumerate(ldms_cols) if i >= 6 and c]
+        Field(f"column {c.decode()}", u64, column=i) for i, c in enumerate(ldms_cols) if i >= 6 and c]
     table_cols = table.split(b"\n", 1)[0].split(b",")
     table_fields = [Field("column timestamp", fz.real(low=0), column=2)] + [
-        Field(f"column {c.decode()[:30]}", fz.real(), column=i) for i, c in enumerate(table_cols) if i >= 3 and c]
+        Field(f"column {c.decode()[:30]}", u64, column=i) for i, c in enumerate(table_cols) if i >= 3 and c]
     det_member = manifest["detector"]
     det_is_dir = (base / "detector" / det_member).is_dir()
     det_members = (sorted(str(p.relative_to(base / "detector")) for p in (base / "detector" / det_member).rglob("*")
@@ -511,6 +513,7 @@ class Target:
     format: str
     lib: Callable[[Path, Path], tuple[Any, Any]] | None = None
     argv: tuple[str, ...] | None = None
+    alts: tuple[tuple[str, ...], ...] = ()  # other spellings of the command; the clean run picks one
     stdin: bool = False
     weight: float = 1.0
     model: bool = False
@@ -709,7 +712,7 @@ def _targets() -> dict[str, Target]:
     for fmt in ("swf", "swf_alea"):
         t += [Target(f"{fmt}:read_swf", fmt, lib=_lib_read_swf, weight=3),
               Target(f"{fmt}:load_workload", fmt, lib=_lib_load_workload, weight=2)]
-        t += [Target(f"{fmt}:cli {n}", fmt, argv=a, weight=w) for n, a, w in _SWF_CLI]
+        t += [Target(f"{fmt}:cli {n}", fmt, argv=a, weight=w, alts=_alts(a)) for n, a, w in _SWF_CLI]
     t += [Target("swf:cli estimate predict", "swf", argv=("estimate", "predict", "--model", "{base}/gbm_model/model",
                                                               "--trace", "{P}", "--json"), weight=0.4),
           Target("swf:cli estimate explain", "swf", argv=("estimate", "explain", "--trace", "{P}", "--job", "5",
@@ -719,7 +722,8 @@ def _targets() -> dict[str, Target]:
     for fmt, lib, name in (("sacct", _lib_read_sacct, "read_sacct"), ("csv_jobs", _lib_read_job_table, "read_job_table")):
         t += [Target(f"{fmt}:{name}", fmt, lib=lib, weight=3),
               Target(f"{fmt}:load_workload", fmt, lib=_lib_load_workload, weight=2),
-              Target(f"{fmt}:cli trace_info", fmt, argv=("trace", "info", "{P}", "--json")),
+              Target(f"{fmt}:cli trace_info", fmt, argv=("trace", "info", "{P}", "--json"),
+                     alts=_alts(("trace", "info", "{P}", "--json"))),
               Target(f"{fmt}:cli simulate", fmt, argv=("simulate", "--trace", "{P}", "--json"))]
     ev = ("detect", "evaluate", "--train", C + "smd_m16_train.txt", "--test", C + "smd_m16_test.txt",
           "--labels", C + "smd_m16_labels.txt", "--json")
@@ -773,6 +777,20 @@ def _targets() -> dict[str, Target]:
 CLI_SHARE = 0.25
 
 
+def _alts(argv: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """Spellings the one CLI vocabulary may give a command (issue 10): ``--trace FILE`` for a
+    positional trace, ``--kind`` for a model kind."""
+    out = []
+    a = list(argv)
+    if a[:2] == ["trace", "info"] and a[2] == "{P}":
+        out.append(tuple(a[:2] + ["--trace", "{P}"] + a[3:]))
+    if "--model" in a and a[a.index("--model") + 1] in ("requested", "tsafrir", "gbm"):
+        b = list(a)
+        b[b.index("--model")] = "--kind"
+        out.append(tuple(b))
+    return tuple(out)
+
+
 def _swap(argv: tuple[str, ...], option: str) -> tuple[str, ...]:
     out = list(argv)
     out[out.index(option) + 1] = "{P}"
@@ -791,7 +809,7 @@ PRELOAD = ["hpcopt.testing._fuzz_warm", "hpcopt.testing.fuzz_targets", "numpy", 
            "hpcopt.estimate.gbm", "hpcopt.tune.spec", "hpcopt.tune.replay", "lightgbm", "sklearn.decomposition"]
 
 
-def init_worker(work: str, memory_mb: int = 3072) -> None:
+def init_worker(work: str, alts: dict | None = None, memory_mb: int = 3072) -> None:
     """Worker set-up: the corpus, the bounds the readers must honour, one thread, bounded memory,
     native output (LightGBM's C++ logging) sent to /dev/null."""
     os.environ.update({"HPCOPT_MAX_LINE_BYTES": str(fz.LINE_LIMIT), "HPCOPT_MAX_INPUT_BYTES": str(fz.INPUT_LIMIT),
@@ -817,6 +835,7 @@ def init_worker(work: str, memory_mb: int = 3072) -> None:
     _STATE["work"] = Path(work)
     _STATE["sources"] = load_formats(work)
     _STATE["manifest"] = json.loads((Path(work) / "manifest.json").read_text())
+    _STATE["alts"] = dict(alts or {})
     import hpcopt.cli as cli
 
     cli._register()
@@ -900,9 +919,18 @@ def run_one(job: tuple) -> dict:
                 fp, repairs, exc = None, None, e
             outcome, kind, msg = fz.classify_exception(exc)
         else:
-            argv = [a.format(**subs) for a in tgt.argv]
-            code, out, err, exc = _cli(argv, path if tgt.stdin else None)
-            outcome, kind, msg = fz.classify_exit(code, out, err, exc)
+            spellings = (tgt.argv, *tgt.alts)
+            if index < 0:  # the clean run: the first spelling this version of the CLI accepts
+                choices = range(len(spellings))
+            else:
+                choices = [_STATE.get("alts", {}).get(target_name, 0)]
+            for k in choices:
+                argv = [a.format(**subs) for a in spellings[k]]
+                code, out, err, exc = _cli(argv, path if tgt.stdin else None)
+                outcome, kind, msg = fz.classify_exit(code, out, err, exc)
+                rec["spelling"] = k
+                if outcome == "success":
+                    break
             repairs = _cli_repairs(out, err) if outcome == "success" else None
             fp = None
             if tgt.model and outcome == "success":
@@ -974,12 +1002,17 @@ def _judge(rec: dict, baseline: dict | None) -> dict:
         rec["exc_type"] = "changed output"
         rec["message"] = f"a damaged model loaded and changed the output ({rec['mutator']}: {rec['detail']})"
         return rec
-    if rec.get("forbidden") and not fz.repaired_more(fz.flat_counts(json.loads(rec.get("repairs") or "null")),
-                                                     fz.flat_counts(json.loads(baseline.get("repairs") or "null"))):
+    if rec.get("forbidden") and not fz.repaired_more(_counts(rec), _counts(baseline)):
         rec["outcome"] = "silent_accept"
         rec["exc_type"] = "forbidden value"
         rec["message"] = f"accepted without a counted repair: {rec['detail']}"
     return rec
+
+
+def _counts(rec: dict) -> dict[str, float]:
+    # job totals are not repairs (a dropped job shows in its own 'dropped' counter)
+    flat = fz.flat_counts(json.loads(rec.get("repairs") or "null"))
+    return {k: v for k, v in flat.items() if not re.search(r"/jobs(_in|_out)?$", k)}
 
 
 def fuzz(work: str | Path, n_mutants: int, *, seed: int = 0, workers: int = 2, timeout: float = 10.0,
@@ -1010,6 +1043,8 @@ def fuzz(work: str | Path, n_mutants: int, *, seed: int = 0, workers: int = 2, t
         _fill(r)
         by_key[(r["target"], r["index"])] = r
     ok = [n for n in names if all(by_key.get((n, -1 - i), {}).get("outcome") == "success" for i in range(n_samples[n]))]
+    alts = {n: by_key[(n, -1)].get("spelling", 0) for n in ok}
+    kw["initargs"] = (str(work), alts)
     jobs = plan(n_mutants, seed, ok)
     total = len(jobs)
     # a hang is judged against the target's own clean run (the box may be busy): at least
@@ -1059,6 +1094,8 @@ def reproduce(work: str | Path, key: str) -> dict:
     are written next to the record (``mutant_path``)."""
     name, seed, index = key.split("|")
     init_worker_light(work)
+    if TARGETS[name].argv is not None:  # the spelling this CLI accepts, as a fuzz run picks it
+        _STATE["alts"][name] = run_one((name, int(seed), -1)).get("spelling", 0)
     rec = run_one((name, int(seed), int(index)))
     src = _STATE["sources"][TARGETS[name].format]
     m = _mutant_for(src, int(seed), int(index))
@@ -1068,9 +1105,10 @@ def reproduce(work: str | Path, key: str) -> dict:
     return rec
 
 
-def init_worker_light(work: str | Path) -> None:
+def init_worker_light(work: str | Path, alts: dict | None = None) -> None:
     """:func:`init_worker` without the process-wide changes (for a reproduction in the caller's process)."""
     os.environ.update({"HPCOPT_MAX_LINE_BYTES": str(fz.LINE_LIMIT), "HPCOPT_MAX_INPUT_BYTES": str(fz.INPUT_LIMIT)})
     _STATE["work"] = Path(work)
     _STATE["sources"] = load_formats(work)
     _STATE["manifest"] = json.loads((Path(work) / "manifest.json").read_text())
+    _STATE.setdefault("alts", dict(alts or {}))
