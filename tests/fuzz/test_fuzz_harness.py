@@ -125,6 +125,8 @@ def test_repairs_count_only_when_a_counter_goes_up():
     note = fz.flat_counts({"read_notes": ["3 job-step lines skipped", "1 value repaired"], "dropped": {}})
     assert not fz.repaired_more(same, base) and not fz.repaired_more(fewer, base)
     assert fz.repaired_more(more, base) and fz.repaired_more(note, base)
+    one_more_step = fz.flat_counts({"read_notes": ["4 job-step lines skipped"], "dropped": {"runtime unknown": 2}})
+    assert fz.repaired_more(one_more_step, base)
 
 
 def test_the_runner_tells_success_hang_and_crash_apart():

@@ -708,7 +708,9 @@ def flat_counts(obj, prefix: str = "") -> dict[str, float]:
             if math.isfinite(o):
                 add(path, float(o))
         elif isinstance(o, str):
-            add(f"{path}={re.sub(r'[0-9]+', 'N', o)[:200]}", 1.0)
+            # a note such as "10 job-step lines skipped" counts 10
+            nums = [int(x) for x in re.findall(r"\b\d+\b", o)[:1]]
+            add(f"{path}={re.sub(r'[0-9]+', 'N', o)[:200]}", float(nums[0]) if nums else 1.0)
         elif isinstance(o, dict):
             for k, v in o.items():
                 walk(v, f"{path}/{k}")
