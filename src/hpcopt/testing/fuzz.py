@@ -18,6 +18,7 @@ worker processes, restarting the pool after a crash or a hang.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import math
 import random
@@ -610,10 +611,17 @@ def _isolated(fn, job, timeout: float, initializer, initargs, ctx) -> dict:
     if p.is_alive():
         p.kill()
         p.join()
-        if got is None:
-            return {"outcome": "hang", "exc_type": "timeout", "message": f"no result within {timeout:.0f} s"}
+    elif got is None and p.exitcode == 0:
+        # it exited normally, so it was not a crash: either its result came just after the
+        # limit (a hang by the rule) or it never sent one
+        with contextlib.suppress(EOFError, OSError):
+            if recv.poll(0):
+                recv.recv()
+        return {"outcome": "hang", "exc_type": "timeout", "message": f"no result within {timeout:.0f} s"}
     if got is not None:
         return got
+    if p.exitcode is None or p.exitcode == -9:
+        return {"outcome": "hang", "exc_type": "timeout", "message": f"no result within {timeout:.0f} s"}
     code = p.exitcode
     return {"outcome": "crash", "exc_type": f"exit {code}" if code is None or code >= 0 else f"signal {-code}",
             "message": "the worker process died"}

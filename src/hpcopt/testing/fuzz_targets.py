@@ -304,6 +304,10 @@ def build_corpus(data_dir: str | Path, work: str | Path) -> Path:
     put("ldms", "meminfo.csv", (fzd / "hpas_meminfo_60.csv").read_bytes())
     put("hpas", "run/meminfo.csv.gz", gzip.compress((fzd / "hpas_meminfo_60.csv").read_bytes(), mtime=0))
     put("table", "e2ewatch.csv", (fzd / "ldms_e2ewatch.csv").read_bytes())
+    import pandas as pd
+
+    (base / "parquet").mkdir(exist_ok=True)
+    pd.read_csv(fzd / "ldms_e2ewatch.csv").to_parquet(base / "parquet" / "e2ewatch.parquet", index=False)
     put("nab", "nab/data/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv", (fzd / "nab_ec2_cpu_400.csv").read_bytes())
     (base / "nab" / "nab" / "labels.csv.gz").write_bytes(gzip.compress((fzd / "nab_labels.csv").read_bytes(), mtime=0))
     for k in (1, 2, 3):
@@ -425,6 +429,7 @@ def load_formats(work: str | Path) -> dict[str, Source]:
             fields=ldms_fields, is_record=lambda ln: not ln.startswith(b"#"))),
         "table": src("table", ["e2ewatch.csv"], fmt_kw=dict(fields=table_fields,
                                                             is_record=lambda ln: not ln.startswith(b"job_id"))),
+        "parquet": src("parquet", ["e2ewatch.parquet"], fmt_kw=dict(binary=True, gzip_ok=False)),
         "nab": src("nab", ["nab/data/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv"], input_rel="nab", fmt_kw=dict(
             fields=[Field("column timestamp", _csv_time, column=0), Field("column value", fz.real(high=math.inf), column=1)],
             is_record=lambda ln: not ln.startswith(b"timestamp"))),
@@ -744,6 +749,7 @@ def _targets() -> dict[str, Target]:
           Target("ldms:read_ldms_csv repairs", "ldms", lib=_lib_read_ldms_repairs, weight=2),
           Target("hpas:hpas_run_features", "hpas", lib=_lib_hpas, weight=2),
           Target("table:read_table", "table", lib=_lib_read_table_ts, weight=3),
+          Target("parquet:read_table", "parquet", lib=_lib_read_table_ts, weight=2),
           Target("nab:load_nab_series", "nab", lib=_lib_nab_series, weight=1),
           Target("nab:nab_windows", "nab", lib=_lib_nab_windows, weight=0.5),
           Target("nab:cli detect nab", "nab", argv=("detect", "nab", "--data", "{P}", "--json"), weight=0.5),
