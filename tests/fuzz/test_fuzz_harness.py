@@ -110,6 +110,8 @@ def test_classifier():
     assert fz.classify_exit(2, "", "error: f line 3: bad\n")[:2] == ("clean_error", "exit 2")
     assert fz.classify_exit(64, "", "Usage: ...\nError: no such option\n")[0] == "clean_error"
     assert fz.classify_exit(2, "", "")[0] == "bad_exit"
+    js = '{"error": {"schema": "error/1", "type": "InputError", "message": "f line 2: bad", "exit_code": 2}}'
+    assert fz.classify_exit(2, js, "") == ("clean_error", "exit 2", "f line 2: bad")
     assert fz.classify_exit(1, "", "error: boom\n")[0] == "bad_exit"
     assert fz.classify_exit(130, "", "")[0] == "bad_exit"
     tb = "Traceback (most recent call last):\n  File x\nKeyError: 'files'\n"

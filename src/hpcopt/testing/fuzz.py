@@ -544,6 +544,18 @@ def classify_exception(exc: BaseException | None) -> tuple[str, str, str]:
     return "traceback", kind, _first_line(f"{exc}") or kind
 
 
+def _json_error(stdout: str) -> str:
+    """The message of a ``--json`` error object (``{"error": {"message": ...}}``), if that is what was printed."""
+    import json
+
+    try:
+        obj = json.loads(stdout)
+    except (ValueError, TypeError):
+        return ""
+    err = obj.get("error") if isinstance(obj, dict) else None
+    return _first_line(err.get("message", "")) if isinstance(err, dict) else ""
+
+
 def classify_exit(code: int | None, stdout: str, stderr: str, exc: BaseException | None = None) -> tuple[str, str, str]:
     """``(outcome, type, first line)`` of a CLI run from its exit code and output."""
     if exc is not None:
@@ -553,7 +565,7 @@ def classify_exit(code: int | None, stdout: str, stderr: str, exc: BaseException
         return "traceback", "Traceback", tail[-1][:200] if tail else ""
     if code in (0, None):
         return "success", "", ""
-    msg = _first_line(stderr) or _first_line(stdout)
+    msg = _first_line(stderr) or _json_error(stdout) or _first_line(stdout)
     if code in (2, 64):
         if not msg:
             return "bad_exit", f"exit {code}", "no message"
