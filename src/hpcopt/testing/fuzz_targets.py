@@ -1095,19 +1095,31 @@ def load_formats_cached() -> dict[str, Source]:
     return _FORMATS_CACHE.get("sources") or {}
 
 
-def reproduce(work: str | Path, key: str) -> dict:
-    """Rerun one mutant in this process from its key ``target|seed|index``; the mutant's bytes
-    are written next to the record (``mutant_path``)."""
+def reproduce(work: str | Path, key: str, *, timeout: float = 60.0) -> dict:
+    """Rerun one mutant from its key ``target|seed|index`` in a worker process (a native crash
+    or a hang is reported, not suffered), judged against the target's clean run as in
+    :func:`fuzz`; the mutant's bytes are written to the work folder (``mutant_path``)."""
+    import multiprocessing as mp
+
     name, seed, index = key.split("|")
-    init_worker_light(work)
-    if TARGETS[name].argv is not None:  # the spelling this CLI accepts, as a fuzz run picks it
-        _STATE["alts"][name] = run_one((name, int(seed), -1)).get("spelling", 0)
-    rec = run_one((name, int(seed), int(index)))
-    src = _STATE["sources"][TARGETS[name].format]
-    m = _mutant_for(src, int(seed), int(index))
-    out = Path(work) / f"mutant-{name.replace(':', '_').replace(' ', '_')}-{seed}-{index}.bin"
+    seed, index = int(seed), int(index)
+    work = Path(work)
+    ctx = mp.get_context("forkserver")
+    base = fz.run_jobs(run_one, [(name, seed, -1)], workers=1, timeout=120.0, initializer=init_worker,
+                       initargs=(str(work),), ctx=ctx)[0]
+    _fill(base)
+    alts = {name: base.get("spelling", 0)}
+    rec = fz.run_jobs(run_one, [(name, seed, index)], workers=1, timeout=timeout, initializer=init_worker,
+                      initargs=(str(work), alts), ctx=ctx)[0]
+    sources = load_formats(work)
+    _FORMATS_CACHE["sources"] = sources
+    _fill(rec)
+    rec = _judge(rec, base)
+    m = _mutant_for(sources[TARGETS[name].format], seed, index)
+    out = work / f"mutant-{re.sub(r'[^A-Za-z0-9_.-]+', '_', name)}-{seed}-{index}.bin"
     out.write_bytes(m.data)
     rec["mutant_path"] = str(out)
+    rec["clean_run"] = base.get("outcome")
     return rec
 
 
