@@ -25,7 +25,7 @@ import random
 import re
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 __all__ = [
@@ -227,7 +227,6 @@ class Mutant:
     forbidden: bool = False
     gzipped: bool = False
     sample: int = 0
-    extra: dict = field(default_factory=dict)
 
     @property
     def key(self) -> str:

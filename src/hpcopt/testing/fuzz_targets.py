@@ -28,7 +28,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -659,7 +659,8 @@ def _lib_jsonl(p, comp):
     from hpcopt.detect.stream import jsonl_records
 
     with _stdin_like(p) as fh:
-        n = sum(1 for _ in jsonl_records(fh, source=str(p)))
+        for _ in jsonl_records(fh, source=str(p)):
+            pass
     return None, None
 
 
@@ -946,7 +947,7 @@ def run_one(job: tuple) -> dict:
                    fingerprint=fp, repairs=json.dumps(repairs, sort_keys=True, default=str))
         if (tmp / fz_marker()).exists() or (tmp / "in" / fz_marker()).exists():
             rec.update(outcome="silent_accept", exc_type=rec["exc_type"] or "code execution",
-                       message=f"loading the file ran code in it ({mutant.detail}); then: {msg}")
+                       message=f"loading the file ran code in it ({mutant.detail}); then: {rec['message']}")
     finally:
         os.chdir(cwd)
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1058,7 +1059,6 @@ def fuzz(work: str | Path, n_mutants: int, *, seed: int = 0, workers: int = 2, t
     slow = {n: max(r.get("seconds") or 0.0 for r in base if r.get("target") == n) for n in ok}
     kw["timeout"] = lambda job: min(max(timeout, 10.0 * slow.get(job[0], 0.0)), 120.0)
     res = fz.run_jobs(run_one, jobs, progress=(lambda d: progress(d, total)) if progress else None, **kw)
-    sources_by_target = {n: sources[TARGETS[n].format] for n in ok}
     out = []
     for r in res:
         _fill(r)
