@@ -95,7 +95,8 @@ def _kt_time(raw: bytes) -> bool:
 
 
 def _json_ts(raw: bytes) -> bool:
-    return raw == b"null" or fz.json_finite(low=0)(raw)
+    # a number of seconds, null (no timestamp) or a string (e.g. ISO 8601: passed through)
+    return raw == b"null" or fz.json_finite(low=0)(raw) or re.fullmatch(rb'"[^"\\]*"', raw) is not None
 
 
 _U = dict(unknown=-1)
@@ -158,7 +159,9 @@ def _finished_job(sep: bytes, state_col: int, id_col: int = 0) -> Callable[[byte
 
 _PROM_HEAD = rb"^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}\n]*\})?[ \t]+"
 PROM_FIELDS = (
-    Field("sample value", fz.prometheus_value, pattern=_PROM_HEAD + rb"(\S+)"),
+    # an emptied value lets the timestamp stand as the value: still a valid sample line, so
+    # not a forbidden value (no parser can tell); without a timestamp the line is invalid
+    Field("sample value", fz.optional(fz.prometheus_value), pattern=_PROM_HEAD + rb"(\S+)"),
     Field("sample timestamp (ms)", fz.optional(fz.integer()), pattern=_PROM_HEAD + rb"\S+[ \t]+(\S+)[ \t]*$"),
     Field("label value", _utf8_text, pattern=rb'instance="([^"\n]*)"'),
 )
