@@ -41,6 +41,15 @@ __all__ = [
     "classify_exit",
     "run_jobs",
     "summarize",
+    "flat_counts",
+    "repaired_more",
+    "real",
+    "integer",
+    "optional",
+    "text_cell",
+    "prometheus_value",
+    "json_finite",
+    "nothing",
 ]
 
 OUTCOMES = ("clean_error", "success", "traceback", "bad_exit", "silent_accept", "crash", "hang")
