@@ -191,7 +191,7 @@ def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
     root = tmp_path / "hpas"
     _three_runs(root)
     with pytest.raises(SystemExit) as ei:
-        main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--train-on", "other-runs", "--json"])
+        main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--threshold", "pot", "--train-on", "other-runs", "--json"])
     out = capsys.readouterr().out
     assert ei.value.code == 0
     res = json.loads(out)

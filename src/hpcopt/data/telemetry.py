@@ -53,6 +53,7 @@ __all__ = [
     "resample",
     "read_ldms_csv",
     "read_table",
+    "read_text_table",
     "parse_prometheus_text",
     "write_prometheus_text",
     "iter_jsonl_samples",
@@ -604,6 +605,44 @@ def _numeric_frame(columns: dict[str, list], source: str, line_of, missing: str,
     return pd.DataFrame(vals, columns=names)
 
 
+def read_text_table(path: str | Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """A CSV file with a header as text cells: ``(names, rows, line numbers of the rows)``.
+
+    Strict: a header column without a name (except a trailing comma on every line), a name
+    used twice, a row with another number of fields than the header and bad quoting raise
+    :class:`InputError` naming the line. Blank lines at the end are not data.
+    """
+    p = Path(path)
+    source = str(p)
+    text = read_text(p)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows, lines_at = [], []
+    try:
+        for cells in reader:
+            rows.append(cells)
+            lines_at.append(reader.line_num)
+    except csv.Error as exc:
+        raise InputError(f"is not valid CSV ({exc})", source=source, line=reader.line_num + 1) from None
+    while rows and all(c.strip() == "" for c in rows[-1]):
+        rows.pop()
+        lines_at.pop()
+    if not rows:
+        raise InputError("the file is empty (no header)", source=source)
+    names = _header_names(rows[0], source)
+    width = len(names)
+    for r, line in zip(rows[1:], lines_at[1:]):
+        if len(r) != width:
+            raise InputError(f"row has {len(r)} fields, the header has {width}", source=source, line=line,
+                             hint="every row needs one value per header column")
+    if names and names[-1] == "":  # a trailing comma on every line
+        for r, line in zip(rows[1:], lines_at[1:]):
+            if r[-1].strip():
+                raise InputError("a value in the last column, which has no name", source=source, line=line)
+        names = names[:-1]
+        rows = [r[:-1] for r in rows]
+    return names, rows[1:], lines_at[1:]
+
+
 def read_table(path: str | Path, *, timestamp: str | None = None, text_columns: Iterable[str] = (),
                missing: str = "error", repairs: RepairLog | None = None) -> pd.DataFrame:
     """Read a CSV (with a header) or Parquet file into a wide frame of numbers.
@@ -631,33 +670,7 @@ def read_table(path: str | Path, *, timestamp: str | None = None, text_columns: 
         columns = {str(c): df[c].to_numpy() for c in df.columns}
         line_of = lambda i: i + 1  # noqa: E731 - Parquet: "line" is the 1-based row
     else:
-        text = read_text(p)
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        rows, lines_at = [], []
-        try:
-            for cells in reader:
-                rows.append(cells)
-                lines_at.append(reader.line_num)
-        except csv.Error as exc:
-            raise InputError(f"is not valid CSV ({exc})", source=source, line=reader.line_num + 1) from None
-        while rows and all(c.strip() == "" for c in rows[-1]):
-            rows.pop()
-            lines_at.pop()
-        if not rows:
-            raise InputError("the file is empty (no header)", source=source)
-        names = _header_names(rows[0], source)
-        width = len(names)
-        for r, cells in zip(rows[1:], lines_at[1:]):
-            if len(r) != width:
-                raise InputError(f"row has {len(r)} fields, the header has {width}", source=source, line=cells,
-                                 hint="every row needs one value per header column")
-        if names and names[-1] == "":  # a trailing comma on every line
-            if any(r[-1].strip() for r in rows[1:]):
-                raise InputError("the last column has values but no name", source=source, line=1, field="header")
-            names = names[:-1]
-            rows = [r[:-1] for r in rows]
-        body = rows[1:]
-        body_lines = lines_at[1:]
+        names, body, body_lines = read_text_table(p)
         columns = {n: [r[j] for r in body] for j, n in enumerate(names)}
         line_of = lambda i: body_lines[i]  # noqa: E731
     for c in [timestamp, *text_columns]:
