@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -102,6 +103,19 @@ def _check_training_rows(det, n_rows: int, recenter_window: int, source: str) ->
         raise InputError(f"{n_rows} training rows, but --recenter-window {recenter_window} needs at least {needed} "
                          "(the window plus the detector's look-back)", source=source,
                          hint=f"pass --recenter-window 0 (off) or a window below {max(1, n_rows - needed + recenter_window)}")
+
+
+@contextmanager
+def _naming(source: str):
+    """A detector's complaint about the data it was given names that file."""
+    from hpcopt.errors import InputError
+
+    try:
+        yield
+    except InputError as exc:
+        if exc.source is not None:
+            raise
+        raise InputError(exc.reason, source=source, line=exc.line, field=exc.field, hint=exc.hint) from None
 
 
 def _write_csv(path: Path, frame) -> None:
@@ -256,7 +270,7 @@ def fit(
     X = tel.values
     det = _detector(detector, base_threshold, risk, level, rate, smoothing, seed, threads, recenter_window)
     _check_training_rows(det, X.shape[0], recenter_window, tel.source)
-    with progress_bar(f"fit {detector}", enabled=not json_out) as progress:
+    with progress_bar(f"fit {detector}", enabled=not json_out) as progress, _naming(tel.source):
         det.fit(X, progress=progress)
     det.save(out)
     res = {"model": str(out), "detector": detector, "n_train": int(X.shape[0]), "n_metrics": int(X.shape[1]),
@@ -302,7 +316,8 @@ def score(
     repairs = RepairLog()
     tel = _load(input, fmt, fill_missing, repairs)
     X = tel.values
-    s = det.decision_function(X)
+    with _naming(tel.source):
+        s = det.decision_function(X)
     thresholds = None
     if adapt:
         from hpcopt.detect.evaluate import make_spot
