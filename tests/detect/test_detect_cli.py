@@ -26,6 +26,8 @@ def _main(args, capsys):
     return ei.value.code, cap.out + cap.err
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "telemetry"
+# a quick detector for tests about the commands, not the default (which is pinned below)
+_FAST = ["--detector", "mad", "--recenter-window", "0"]
 
 
 def _files(tmp_path: Path):
@@ -50,8 +52,8 @@ def test_evaluate_json_scores_out_and_report(tmp_path):
     out = tmp_path / "scores.csv"
     rep = tmp_path / "r.html"
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
-                            "--interpretation", str(interp), "--detector", "pca", "--scores-out", str(out),
-                            "--report", str(rep), "--json"])
+                            "--interpretation", str(interp), "--detector", "pca", "--recenter-window", "0",
+                            "--threshold", "pot", "--scores-out", str(out), "--report", str(rep), "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     for k in ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "pa_f1", "hitrate_100", "hitrate_150"):
@@ -96,13 +98,15 @@ def test_fit_score_stream(tmp_path, capsys):
     from hpcopt.detect import RecentredDetector, load_detector
 
     assert isinstance(load_detector(tmp_path / "rc.pkl"), RecentredDetector)
-    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad", "--json"])
+    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["threshold"]["method"] == "pot"
-    r = runner.invoke(app, ["detect", "score", "--model", str(model), "--input", str(te), "--json"])
-    assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
-    assert any(a["start"] <= 305 < a["end"] and a["culprits"][0]["metric"] == 2 for a in res["alerts"])
+    for threshold in ("saved", "dspot"):
+        r = runner.invoke(app, ["detect", "score", "--model", str(model), "--input", str(te), "--threshold",
+                                threshold, "--json"])
+        assert r.exit_code == 0, r.output
+        res = json.loads(r.stdout)
+        assert any(a["start"] <= 305 < a["end"] and a["culprits"][0]["metric"] == 2 for a in res["alerts"])
     with gzip.open(te, "rt") as fh:
         rows = [ln.strip().split(",") for ln in fh]
     stdin = "\n".join(json.dumps({"timestamp": i, "values": [float(v) for v in row]}) for i, row in enumerate(rows))
@@ -160,7 +164,7 @@ def test_evaluate_on_real_smd_machine():
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(d / "train" / f"{m}.txt.gz"),
                             "--test", str(d / "test" / f"{m}.txt.gz"), "--labels", str(d / "test_label" / f"{m}.txt.gz"),
                             "--interpretation", str(d / "interpretation_label" / f"{m}.txt.gz"),
-                            "--detector", "pca", "--json"])
+                            "--detector", "pca", "--recenter-window", "0", "--threshold", "pot", "--json"])
     assert r.exit_code == 0, r.output
     res = json.loads(r.stdout)
     # measured: auroc 0.97, auprc 0.90 with the default PCA; the random baseline sits at 0.5 / ratio
@@ -174,7 +178,7 @@ def test_evaluate_with_a_streaming_threshold(tmp_path, threshold):
     tr, te, lab, _ = _files(tmp_path)
     out = tmp_path / "scores.csv"
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
-                            "--detector", "mad", "--threshold", threshold,
+                            *_FAST, "--threshold", threshold,
                             *(["--depth", "20"] if threshold == "dspot" else []),
                             "--scores-out", str(out), "--json"])
     assert r.exit_code == 0, r.output
@@ -191,7 +195,7 @@ def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
                        "--threshold", "adaptive"], capsys)
     assert code == 64 and "--threshold must be pot, far, spot or dspot" in out
     model = tmp_path / "m.pkl"
-    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad"]).exit_code == 0
+    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST]).exit_code == 0
     code, out = _main(["detect", "stream", "--model", str(model), "--adapt", "sometimes"], capsys)
     assert code == 64 and "--adapt must be spot or dspot" in out
     # options that would have no effect are refused, not ignored
@@ -206,7 +210,7 @@ def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
 def test_stream_with_dspot_threshold(tmp_path):
     tr, te, _, _ = _files(tmp_path)
     model = tmp_path / "m.pkl"
-    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), "--detector", "mad"]).exit_code == 0
+    assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST]).exit_code == 0
     with gzip.open(te, "rt") as fh:
         rows = [ln.strip().split(",") for ln in fh]
     stdin = "\n".join(json.dumps({"timestamp": i, "values": [float(v) for v in row]}) for i, row in enumerate(rows))
@@ -236,7 +240,6 @@ def test_evaluate_metric_normalised_detectors(tmp_path, detector):
 
 # --------------------------------------------------------------------------- defaults, outputs, formats
 
-_FAST = ["--detector", "mad", "--recenter-window", "0"]
 
 
 def _command_defaults(name: str) -> dict:

@@ -102,7 +102,7 @@ def _check_training_rows(det, n_rows: int, recenter_window: int, source: str) ->
     if recenter_window and n_rows < needed:
         raise InputError(f"{n_rows} training rows, but --recenter-window {recenter_window} needs at least {needed} "
                          "(the window plus the detector's look-back)", source=source,
-                         hint=f"pass --recenter-window 0 (off) or a window below {max(1, n_rows - needed + recenter_window)}")
+                         hint=f"pass --recenter-window 0 (off) or a window of at most {max(1, n_rows - needed + recenter_window)}")
 
 
 @contextmanager
