@@ -511,3 +511,10 @@ def test_nab_files_are_checked(tmp_path):
     (tmp_path / "data" / "g" / "f.csv").write_bytes(b"timestamp,value\n2014-02-14 11:00:00,1\xff\n")
     with pytest.raises(InputError, match="not a number"):
         load_nab_series(tmp_path, "g/f.csv")
+
+
+def test_jsonl_values_lines_have_numbered_metrics(tmp_path):
+    p = _write(tmp_path / "v.jsonl", '{"values": [1, 2]}\n{"values": [3, 4]}\n')
+    tel = tm.read_telemetry(p)
+    assert tel.format == "jsonl" and tel.metric_names is None and tel.metric_label(1) == 2
+    np.testing.assert_array_equal(tel.values, [[1.0, 2.0], [3.0, 4.0]])

@@ -987,6 +987,7 @@ def read_jsonl(path: str | Path, *, metric_names: list[str] | None = None, missi
     line_of = lambda i: lines_at[i]  # noqa: E731
     arr = _fill_missing(arr, np.isnan(arr), source, names, missing, repairs, line_of=line_of)
     out = pd.DataFrame(arr, columns=names)
+    out.attrs["named"] = kind == "metrics" or metric_names is not None  # 'values' lines carry no names
     if has_ts:
         t = np.asarray(times)
         dt = np.diff(t)
@@ -1094,7 +1095,8 @@ def read_telemetry(path: str | Path, *, format: str = "auto", missing: str = "er
     if df.shape[1] == 0:
         raise InputError("no metric column", source=str(p))
     time = None if df.index.name is None else df.index.to_numpy(dtype=np.float64)
-    return Telemetry(df.to_numpy(dtype=np.float64), [str(c) for c in df.columns], time, fmt, str(p))
+    names = [str(c) for c in df.columns] if df.attrs.get("named", True) else None
+    return Telemetry(df.to_numpy(dtype=np.float64), names, time, fmt, str(p))
 
 
 def _table_columns(p: Path) -> list[str]:
