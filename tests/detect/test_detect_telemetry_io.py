@@ -518,3 +518,18 @@ def test_jsonl_values_lines_have_numbered_metrics(tmp_path):
     tel = tm.read_telemetry(p)
     assert tel.format == "jsonl" and tel.metric_names is None and tel.metric_label(1) == 2
     np.testing.assert_array_equal(tel.values, [[1.0, 2.0], [3.0, 4.0]])
+
+
+def test_hpas_run_with_a_damaged_sampler_file_names_it(tmp_path):
+    from hpcopt.detect.hpas import hpas_run_features
+
+    src = Path(__file__).resolve().parents[1] / "data" / "telemetry" / "hpas" / "runs" / "ExaMiniMD" / "meminfo.csv.gz"
+    run = tmp_path / "run"
+    raw = src.read_bytes()
+    _raw(run / "meminfo.csv.gz", raw[: len(raw) - 40])  # cut short: the gzip stream ends early
+    with pytest.raises(InputError, match="truncated") as ei:
+        hpas_run_features(run, files=("meminfo",))
+    assert ei.value.source == str(run / "meminfo.csv.gz")
+    _raw(run / "meminfo.csv.gz", raw)
+    X = hpas_run_features(run, files=("meminfo",), repairs=tm.RepairLog())
+    assert X.shape[0] == 60 and np.isfinite(X.to_numpy()).all()
