@@ -101,7 +101,7 @@ def test_fit_score_stream(tmp_path, capsys):
     r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["threshold"]["method"] == "pot"
-    for threshold in ("saved", "dspot"):
+    for threshold in ("fixed", "dspot"):
         r = runner.invoke(app, ["detect", "score", "--model", str(model), "--input", str(te), "--threshold",
                                 threshold, "--json"])
         assert r.exit_code == 0, r.output

@@ -295,7 +295,7 @@ def test_detect_score_on_mutated_files_exits_0_or_2(tmp_path, capsys, mad_model,
     p.write_bytes(raw)
     out = tmp_path / "s.csv"
     with pytest.raises(SystemExit) as ei:
-        main(["detect", "score", "--model", str(mad_model), "--input", str(p), "--threshold", "saved",
+        main(["detect", "score", "--model", str(mad_model), "--input", str(p), "--threshold", "fixed",
               "--scores-out", str(out), "--force", "--json"])
     cap = capsys.readouterr()
     assert ei.value.code in (0, 2), cap.out + cap.err

@@ -289,7 +289,7 @@ def score(
     input: Path = typer.Option(..., "--input", help="Telemetry to score, the training metrics in order (see --format)."),
     fmt: str = typer.Option("auto", "--format", help=_FORMAT_HELP),
     threshold: str = typer.Option(_DC["threshold"], "--threshold",
-                                  help="saved (the model's fixed threshold), spot or dspot (start from POT on the "
+                                  help="fixed (the model's own threshold), spot or dspot (start from POT on the "
                                        "model's training scores and update it on the scored rows in order, no label "
                                        f"read). Default {_DC['threshold']}."),
     depth: Optional[int] = typer.Option(None, "--depth", help=f"DSPOT: moving-average depth (default {_DC['depth']})."),
@@ -308,9 +308,9 @@ def score(
     from hpcopt.errors import ConfigError
 
     _outputs(force, [model, input], scores_out=scores_out)
-    if threshold not in ("saved", "spot", "dspot"):
-        raise ConfigError(f"--threshold must be saved, spot or dspot; got {threshold!r}")
-    adapt = None if threshold == "saved" else threshold
+    if threshold not in ("fixed", "spot", "dspot"):
+        raise ConfigError(f"--threshold must be fixed, spot or dspot; got {threshold!r}")
+    adapt = None if threshold == "fixed" else threshold
     ap = _adapt_params(adapt, depth, None)
     det = load_detector(model)
     repairs = RepairLog()
