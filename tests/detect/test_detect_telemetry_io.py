@@ -533,3 +533,17 @@ def test_hpas_run_with_a_damaged_sampler_file_names_it(tmp_path):
     _raw(run / "meminfo.csv.gz", raw)
     X = hpas_run_features(run, files=("meminfo",), repairs=tm.RepairLog())
     assert X.shape[0] == 60 and np.isfinite(X.to_numpy()).all()
+
+
+def test_ldms_line_cut_after_a_comma_is_a_truncated_row_not_an_empty_cell(tmp_path):
+    # the real vmstat.csv.gz of the ExaMiniMD run ends so: all fields there, the last ones empty
+    p = _write(tmp_path / "v.csv", _LDMS_HEAD + "10.0,0,n1,1,0,0,1,2\n11.0,0,n1,1,0,0,3,\n")
+    with pytest.raises(InputError, match="truncated row \\(1 trailing") as ei:
+        tm.read_ldms_csv(p)
+    assert ei.value.line == 3
+    log = tm.RepairLog()
+    assert tm.read_ldms_csv(p, repairs=log).index.tolist() == [10.0]
+    assert log.as_dict() == {"v.csv: truncated rows dropped": 1}
+    q = _write(tmp_path / "h.csv", _LDMS_HEAD + "10.0,0,n1,1,0,0,1,2\n11.0,0,n1,1,0,0,,4\n")
+    with pytest.raises(InputError, match="empty cell"):
+        tm.read_ldms_csv(q)

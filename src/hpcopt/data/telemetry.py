@@ -716,6 +716,7 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
     width = len(names)
     if trailing:
         names = names[:-1]
+    metric_at = [j for j, n in enumerate(names) if n not in _LDMS_ID_COLUMNS]
     kept, kept_lines = [], []
     n_truncated = 0
     for i, line in enumerate(lines[1:], start=2):
@@ -723,16 +724,22 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
         if len(cells) > width:
             raise InputError(f"row has {len(cells)} fields, the header has {width}", source=source, line=i,
                              hint="every row needs one value per header column")
-        if len(cells) < width:
-            if repairs is None:
-                raise InputError(f"truncated row ({width - len(cells)} trailing values missing)", source=source,
-                                 line=i, hint="pass a RepairLog to drop truncated rows and count them")
-            n_truncated += 1
-            continue
-        if trailing:
+        if trailing and len(cells) == width:
             if cells[-1].strip():
                 raise InputError("a value after the last named column", source=source, line=i)
             cells = cells[:-1]
+        n_cut = max(0, len(names) - len(cells))
+        if not n_cut and metric_at and not cells[metric_at[-1]].strip():
+            # a line cut short after a comma: its empty cells are exactly the last ones
+            empty = [not cells[j].strip() for j in metric_at]
+            tail = len(empty) - next((k for k in range(len(empty) - 1, -1, -1) if not empty[k]), -1) - 1
+            n_cut = tail if tail == sum(empty) else 0
+        if n_cut:
+            if repairs is None:
+                raise InputError(f"truncated row ({n_cut} trailing values missing)", source=source,
+                                 line=i, hint="pass a RepairLog to drop truncated rows and count them")
+            n_truncated += 1
+            continue
         kept.append(cells)
         kept_lines.append(i)
     if repairs is not None:
