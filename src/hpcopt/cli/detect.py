@@ -510,7 +510,10 @@ def nab(
                                              "window)."),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
-    """hpcopt's metrics and NAB's own score (three profiles; alerted rows and alert onsets) on a NAB folder."""
+    """hpcopt's metrics and NAB's own score (three profiles; alerted rows and alert onsets) on a NAB folder.
+
+    With the common default (lstm, DSPOT) NAB measures F1 0.181; --detector mad gives 0.214 there.
+    """
     from hpcopt.detect.nab import evaluate_nab
 
     base_threshold, adapt = _split_threshold(threshold)
