@@ -10,20 +10,17 @@ smoothed over 5 steps, seed 0: mean point-wise F1 0.425 over the six SMD machine
 
 Its cost, stated because it is the reason a default could be something else: the LSTM is
 fitted in 5-26 s per SMD machine (about 23,700 rows x 38 metrics, 2 torch threads, README
-figures; minutes when the cores are busy), against well under a second for ``pca``. That
-is within what a user waits for one ``evaluate`` or ``fit``, so the best one is the default.
-Checked with the defaults on machine-1-6 (``python -m hpcopt detect evaluate --train ... --test
-... --labels ... --interpretation ... --json``): F1 0.596 (README per-machine row 0.598), AUPRC
-0.435, event recall 0.933; on a 2-core box shared with other jobs (load average about 10) that
-fit took 39 minutes of wall time (20 % of a core): on a saturated machine ``--detector pca`` is
-the one to use.
+figures, a quiet box), against well under a second for ``pca``. That is within what a user
+waits for one ``evaluate`` or ``fit``, so the best one is the default. The cheap alternative,
+with its own figure: ``--detector pca --recenter-window 0 --threshold dspot`` (SMD F1 0.208).
 
-Measured with the defaults on NAB (``hpcopt detect nab --data ../shared/data/telemetry/nab
---json``, 20 files, 9 min on the shared box): F1 0.181, AUPRC 0.222, event recall 0.886, 1.5
-false alarms/day, NAB standard score of alert onsets -17.5 -- below ``mad`` with DSPOT (F1 0.214,
-AUPRC 0.245, README): one default everywhere costs NAB about 0.03 F1; ``--detector mad`` there.
-The cheap alternative, with its own figure: ``--detector pca --recenter-window 0
---threshold dspot`` (SMD F1 0.208). The figures of the README's HPAS and NAB tables were taken with ``mad``/``pca``/``hbos``.
+Checked with the defaults on machine-1-6 (``python -m hpcopt detect evaluate --train ...
+--test ... --labels ... --interpretation ... --json``): F1 0.596 (README per-machine row 0.598),
+AUPRC 0.435, event recall 0.933; on a 2-core box shared with other jobs (load average about 10)
+that fit took 39 minutes of wall time (20 % of a core): on a saturated machine ``--detector pca``
+is the one to use. On NAB (``hpcopt detect nab --json``, 20 files, 9 min on that box): F1 0.181,
+AUPRC 0.222, event recall 0.886 -- below ``mad`` with DSPOT (F1 0.214, AUPRC 0.245, README): one
+default everywhere costs NAB about 0.03 F1 (``--detector mad`` there).
 
 ``recenter_window`` counts rows: 4320 suits 60 s rows; for 300 s rows (ASD) the same
 3 days are 864 rows (``--recenter-window 864``). A recentred detector needs more training
