@@ -191,7 +191,7 @@ def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
     root = tmp_path / "hpas"
     _three_runs(root)
     with pytest.raises(SystemExit) as ei:
-        main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--train-on", "other-runs", "--json"])
+        main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--threshold", "pot", "--train-on", "other-runs", "--json"])
     out = capsys.readouterr().out
     assert ei.value.code == 0
     res = json.loads(out)
@@ -199,7 +199,7 @@ def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
     with pytest.raises(SystemExit) as ei:
         main(["detect", "hpas", "--data", str(root), "--train-on", "everything", "--json"])
     err = capsys.readouterr()
-    assert ei.value.code == 2 and "--train-on) must be one of healthy, past-runs, other-runs" in err.out + err.err
+    assert ei.value.code == 64 and "--train-on) must be one of healthy, past-runs, other-runs" in err.out + err.err
 
 
 def test_hpas_past_runs_train_only_on_runs_that_ended_before(tmp_path):

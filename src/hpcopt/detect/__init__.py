@@ -18,10 +18,11 @@ from hpcopt.detect.detectors import (
     RandomDetector,
     RecentredDetector,
 )
+from hpcopt.detect.defaults import DEFAULT_CONFIG
 from hpcopt.detect.thresholds import Threshold, far_threshold, pot_threshold
 from hpcopt.errors import ConfigError
 
-__all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "RandomDetector", "MADDetector",
+__all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "DEFAULT_CONFIG", "RandomDetector", "MADDetector",
            "PCADetector", "IForestDetector", "EnsembleDetector", "RecentredDetector",
            "MetricNormDetector", "Threshold", "far_threshold", "pot_threshold"]
 

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpcopt.data.telemetry import RepairLog, label_segments, read_ldms_csv, resample
+from hpcopt.data.telemetry import (RepairLog, _cell_problem, _parse_cells, label_segments, read_ldms_csv,
+                                   read_text_table, resample)
 from hpcopt.detect.base import BaseDetector, ProgressFn
 from hpcopt.detect.metrics import point_metrics, ranking_metrics
 from hpcopt.errors import InputError
@@ -55,13 +56,60 @@ def is_counter(file: str, column: str) -> bool:
     raise InputError(f"unknown LDMS sampler file {file!r}; expected meminfo, vmstat or procstat")
 
 
+_LABEL_COLUMNS = ("run_id", "app", "n_anomalies", "included", "anomaly", "start_s", "end_s")
+
+
 def load_hpas_labels(root: str | Path) -> pd.DataFrame:
-    """The anomaly windows of the included runs (one row per window; healthy runs have none)."""
+    """The anomaly windows of the included runs (one row per window; healthy runs have none).
+
+    ``labels.csv.gz`` is checked row by row: the columns of :data:`_LABEL_COLUMNS`, a run id
+    that is a plain folder name, ``included`` True/False, ``n_anomalies`` a whole number,
+    and for an anomalous row a named anomaly and ``0 <= start_s < end_s`` (finite seconds).
+    Any other value raises :class:`InputError` naming the line and the column.
+    """
     p = Path(root) / "labels.csv.gz"
     if not p.exists():
-        raise InputError("labels.csv.gz not found", source=str(root))
-    df = pd.read_csv(p)
-    return df[df["included"].astype(str) == "True"].reset_index(drop=True)
+        raise InputError("labels.csv.gz not found", source=str(root), hint="--data is the hpas_ldms folder")
+    source = str(p)
+    names, rows, lines = read_text_table(p)
+    missing = [c for c in _LABEL_COLUMNS if c not in names]
+    if missing:
+        raise InputError(f"no column(s) {', '.join(missing)}", source=source, line=1, field="header")
+    col = {c: names.index(c) for c in names}
+    recs = []
+    for r, line in zip(rows, lines):
+        rec = {c: r[j] for c, j in col.items()}
+        run = rec["run_id"].strip()
+        if not run or run in (".", "..") or "/" in run or "\\" in run:
+            raise InputError(f"run id {run!r} is not a folder name", source=source, line=line, field="column 'run_id'")
+        inc = rec["included"].strip()
+        if inc not in ("True", "False"):
+            raise InputError(f"{inc[:20]!r} is not True or False", source=source, line=line, field="column 'included'")
+        n = rec["n_anomalies"].strip()
+        if not (n.isascii() and n.isdigit()):
+            raise InputError(f"{n[:20]!r} is not a whole number", source=source, line=line,
+                             field="column 'n_anomalies'")
+        rec["run_id"], rec["included"], rec["n_anomalies"] = run, inc, int(n)
+        if rec["n_anomalies"] > 0 and inc == "True":
+            se = []
+            for c in ("start_s", "end_s"):
+                v, m, bad = _parse_cells([rec[c]])
+                if bad >= 0 or m[0]:
+                    raise InputError(_cell_problem(rec[c]) if bad >= 0 else "empty: an anomalous run needs its window",
+                                     source=source, line=line, field=f"column {c!r}")
+                se.append(float(v[0]))
+            if not 0 <= se[0] < se[1]:
+                raise InputError(f"window {se[0]:g}..{se[1]:g} s: needs 0 <= start_s < end_s", source=source,
+                                 line=line, field="column 'start_s'")
+            if not rec["anomaly"].strip():
+                raise InputError("an anomalous row needs the anomaly's name", source=source, line=line,
+                                 field="column 'anomaly'")
+            rec["start_s"], rec["end_s"] = se
+        else:
+            rec["start_s"] = rec["end_s"] = math.nan
+        recs.append(rec)
+    df = pd.DataFrame(recs, columns=names)
+    return df[df["included"] == "True"].reset_index(drop=True)
 
 
 def hpas_run_features(run_dir: str | Path, *, baseline_s: int = 30, max_gap: int = 5,
@@ -84,7 +132,12 @@ def hpas_run_features(run_dir: str | Path, *, baseline_s: int = 30, max_gap: int
         d = d.loc[:, ~d.columns.duplicated()]
         if not per_core:
             d = d.loc[:, [c for c in d.columns if not c.startswith("per_core_")]]
-        g = resample(d, 1.0, how="last", max_gap=max_gap, align="nearest", repairs=repairs)
+        try:
+            g = resample(d, 1.0, how="last", max_gap=max_gap, align="nearest", repairs=repairs)
+        except InputError as exc:
+            if exc.source is not None:
+                raise
+            raise InputError(exc.reason, source=str(run_dir / f"{f}.csv.gz"), hint=exc.hint) from None
         g.index = np.round(g.index.to_numpy()).astype(np.int64)
         counters = [c for c in g.columns if is_counter(f, c)]
         if counters:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpcopt.data.telemetry import LabelledSeries, RepairLog
+from hpcopt.data.telemetry import LabelledSeries, RepairLog, _cell_problem, _parse_cells, read_text_table
 from hpcopt.errors import InputError
 
 __all__ = ["load_nab_series", "list_nab_files", "nab_windows", "nab_corpus", "evaluate_nab", "NAB_KEYS",
@@ -39,11 +39,44 @@ def list_nab_files(root: str | Path) -> list[str]:
     return sorted(out)
 
 
+def _times(cells: list[str], source: str, lines: list[int], column: str, allow_empty: bool = False) -> pd.Series:
+    """NAB time stamps (``2014-02-14 14:30:00``, optional fraction) as Timestamps; a cell that
+    is not one raises :class:`InputError` naming the line."""
+    ts = pd.to_datetime(pd.Series(cells, dtype=object), errors="coerce", format="ISO8601")
+    bad = ts.isna().to_numpy() & ~(allow_empty & (pd.Series(cells).str.strip() == "").to_numpy())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{cells[i][:40]!r} is not a date-time (YYYY-MM-DD hh:mm:ss)", source=source, line=lines[i],
+                         field=f"column {column!r}")
+    if getattr(ts.dt, "tz", None) is not None:
+        ts = ts.dt.tz_convert(None)
+    return ts
+
+
 def _labels(root: str | Path) -> pd.DataFrame:
+    """``labels.csv.gz``: ``file, kind, start, end`` per row; a window needs ``start <= end``."""
     p = Path(root) / "labels.csv.gz"
     if not p.exists():
-        raise InputError("labels.csv.gz not found", source=str(root))
-    return pd.read_csv(p)
+        raise InputError("labels.csv.gz not found", source=str(root), hint="--data is a NAB folder")
+    source = str(p)
+    names, rows, lines = read_text_table(p)
+    missing = [c for c in ("file", "kind", "start", "end") if c not in names]
+    if missing:
+        raise InputError(f"no column(s) {', '.join(missing)}", source=source, line=1, field="header")
+    df = pd.DataFrame(rows, columns=names)
+    win = (df["kind"] == "window").to_numpy()
+    for c in ("start", "end"):
+        ts = _times(df[c].tolist(), source, lines, c, allow_empty=True)
+        ts[~win] = pd.NaT
+        if pd.isna(ts[win]).any():
+            i = int(np.flatnonzero(win & pd.isna(ts).to_numpy())[0])
+            raise InputError("a window needs its start and end", source=source, line=lines[i], field=f"column {c!r}")
+        df[c] = ts
+    back = win & (df["end"] < df["start"]).to_numpy()
+    if back.any():
+        i = int(np.flatnonzero(back)[0])
+        raise InputError("the window ends before it starts", source=source, line=lines[i], field="column 'end'")
+    return df
 
 
 def _read(root: Path, file: str) -> tuple[str, pd.DataFrame, pd.Series, pd.Series]:
@@ -54,15 +87,22 @@ def _read(root: Path, file: str) -> tuple[str, pd.DataFrame, pd.Series, pd.Serie
         path = root / "data" / file
     if not path.exists():
         raise InputError("NAB data file not found", source=str(path))
-    df = pd.read_csv(path)
-    if list(df.columns[:2]) != ["timestamp", "value"]:
-        raise InputError(f"expected columns timestamp,value; got {list(df.columns)}", source=str(path))
-    ts = pd.to_datetime(df["timestamp"], errors="coerce")
-    vals = pd.to_numeric(df["value"], errors="coerce")
-    if ts.isna().any() or vals.isna().any():
-        bad = int(np.flatnonzero((ts.isna() | vals.isna()).to_numpy())[0])
-        raise InputError("a timestamp or value is not readable", source=str(path), line=bad + 2)
-    return file, df, ts, vals
+    source = str(path)
+    names, rows, lines = read_text_table(path)
+    if names[:2] != ["timestamp", "value"]:
+        raise InputError(f"expected columns timestamp,value; got {','.join(names)[:80]}", source=source, line=1,
+                         field="header")
+    if not rows:
+        raise InputError("no data row", source=source)
+    ts = _times([r[0] for r in rows], source, lines, "timestamp")
+    cells = [r[1] for r in rows]
+    v, miss, bad = _parse_cells(cells)
+    if bad >= 0 or miss.any():
+        i = bad if bad >= 0 else int(np.flatnonzero(miss)[0])
+        raise InputError(_cell_problem(cells[i]) if bad >= 0 else "empty or NaN value", source=source, line=lines[i],
+                         field="column 'value'")
+    df = pd.DataFrame({"timestamp": ts, "value": v})
+    return file, df, ts, pd.Series(v)
 
 
 def nab_windows(root: str | Path, file: str) -> tuple[list[tuple[int, int]], int]:
@@ -79,7 +119,7 @@ def nab_windows(root: str | Path, file: str) -> tuple[list[tuple[int, int]], int
     win = lab[(lab["file"] == file) & (lab["kind"] == "window")]
     out = []
     for r in win.itertuples():
-        rows = np.flatnonzero(((ts >= pd.Timestamp(r.start)) & (ts <= pd.Timestamp(r.end))).to_numpy())
+        rows = np.flatnonzero(((ts >= r.start) & (ts <= r.end)).to_numpy())
         if not len(rows):
             raise InputError(f"window {r.start}..{r.end} covers no row of the file", source=f"{root}/labels.csv.gz",
                              hint="check that the label file matches this data file")
@@ -108,7 +148,7 @@ def load_nab_series(root: str | Path, file: str, *, probation: float = PROBATION
     n_train = int(round(probation * len(df)))
     lost = []
     for r in win.itertuples():
-        inside = ((ts >= pd.Timestamp(r.start)) & (ts <= pd.Timestamp(r.end))).to_numpy()
+        inside = ((ts >= r.start) & (ts <= r.end)).to_numpy()
         y[inside] = 1
         if inside.any() and not inside[n_train:].any():
             lost.append(f"{r.start}..{r.end}")
