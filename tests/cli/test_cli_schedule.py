@@ -37,9 +37,7 @@ def test_compare_writes_a_self_contained_report(tmp_path):
     assert text.count("data:image/png;base64,") == 2 and "<script src" not in text
 
 
-def test_demo_and_jobs_out(tmp_path):
-    out = json.loads(run("demo", "--report", str(tmp_path / "demo.html"), "--json").stdout)
-    assert out["trace"] == "bundled:hpc2n" and len(out["policies"]) == 7
+def test_jobs_out(tmp_path):
     jobs_csv = tmp_path / "jobs.csv"
     run("simulate", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--jobs-out", str(jobs_csv), "--json")
     assert jobs_csv.read_text().splitlines()[0].startswith("job_id,user,submit,start,end,wait")
