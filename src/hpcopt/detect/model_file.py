@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcopt.errors import ConfigError, InputError
+from hpcopt.errors import ConfigError, InputError, MissingDependencyError, require
 
 __all__ = ["SCHEMA", "SCHEMA_VERSION", "save_detector", "load_detector", "detector_classes"]
 
@@ -285,20 +285,18 @@ class _Decoder:
         obj = cls.__new__(cls)
         try:
             obj._restore_state(state)
-        except _Bad:
+        except (_Bad, MissingDependencyError):
             raise
         except Exception as exc:
             raise _Bad(f"the saved {name} at {where} is inconsistent ({type(exc).__name__}: {exc})") from None
         return obj
 
     def estimator(self, body: Any, where: str, depth: int):
-        import importlib
-
         name, state = self._attrs(body, where, depth)
         if name not in _ESTIMATORS:
             raise _Bad(f"state.json names estimator {name!r}, which is not one hpcopt wraps")
         module, cls_name = name.rsplit(".", 1)
-        cls = getattr(importlib.import_module(module), cls_name)
+        cls = getattr(require(module, "detect"), cls_name)
         obj = cls.__new__(cls)
         obj.__dict__.update(state)
         return obj
@@ -480,4 +478,8 @@ def _load_pickle(p: Path, raw: bytes):
     if obj.get("version") != 1:
         raise InputError(f"saved with pickle format version {obj.get('version')}; this hpcopt reads 1",
                          source=str(p), hint="re-fit the detector with this version")
+    from hpcopt.detect.base import BaseDetector
+
+    if not isinstance(obj.get("detector"), BaseDetector):
+        raise InputError("not a saved hpcopt detector (no detector inside)", source=str(p))
     return obj["detector"]
