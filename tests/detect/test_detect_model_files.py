@@ -26,7 +26,7 @@ from hpcopt.detect.detectors import MADDetector, PCADetector  # noqa: E402
 from hpcopt.detect.model_file import SCHEMA, SCHEMA_VERSION  # noqa: E402
 from hpcopt.errors import ConfigError, InputError  # noqa: E402
 
-_SMALL_LSTM = {"window": 4, "hidden": 4, "code": 2, "epochs": 1, "batch_size": 64}
+_SMALL_LSTM = {"window": 4, "hidden": 4, "code": 2, "epochs": 1, "batch_size": 64, "n_threads": 1}
 
 
 def _data(seed=0, n=300, m=5):
@@ -49,6 +49,8 @@ def _kinds():
         params = {}
         if name in ("lstm", "lstm_max", "lstm_mean"):
             params = dict(_SMALL_LSTM)
+        elif name.startswith("lstm_pca"):
+            params = {"n_threads": 1}  # the pair takes no other lstm settings
         out.append((name, lambda name=name, params=params: make_detector(name, **params)))
     out.append(("recentred_mad", lambda: make_detector("mad", recenter_window=20)))
     out.append(("recentred_hbos", lambda: make_detector("hbos", recenter_window=20)))

@@ -41,7 +41,7 @@ import numpy as np
 
 from hpcopt.errors import ConfigError, InputError, MissingDependencyError, require
 
-__all__ = ["SCHEMA", "SCHEMA_VERSION", "save_detector", "load_detector", "detector_classes"]
+__all__ = ["SCHEMA", "SCHEMA_VERSION", "save_detector", "detector_bytes", "load_detector", "detector_classes"]
 
 SCHEMA = "hpcopt.detect.detector"
 SCHEMA_VERSION = 1
