@@ -206,6 +206,10 @@ def test_each_kind_of_damage_is_named(tmp_path, saved):
             p, tmp_path / "f", fix_checksums=False,
             manifest_edit=lambda m: m["detector"]["params"].update(smoothing=7)),
         "keys are": _rewrite(p, tmp_path / "g", manifest_edit=lambda m: m.pop("versions")),
+        "not finite (1e999)": _rewrite_raw(p, tmp_path / "g2", "manifest.json", b'"schema_version": 1',
+                                           b'"schema_version": 1e999'),
+        "not finite (NaN)": _rewrite_raw(p, tmp_path / "g3", "manifest.json", b'"schema_version": 1',
+                                         b'"schema_version": NaN'),
         "state.json is not valid JSON": _rewrite(p, tmp_path / "h", replace={"state.json": b"{not json"}),
         "not a zip archive": _write(tmp_path / "i", b"hello, I am a text file\n"),
         "not a readable zip archive": _write(tmp_path / "j", b"PK\x03\x04" + b"\0" * 40),
@@ -215,6 +219,17 @@ def test_each_kind_of_damage_is_named(tmp_path, saved):
         with pytest.raises(InputError) as ei:
             load_detector(path)
         assert needle in str(ei.value) and str(path) in str(ei.value), (needle, str(ei.value))
+
+
+def _rewrite_raw(src: Path, dst: Path, member: str, old: bytes, new: bytes) -> Path:
+    with zipfile.ZipFile(src) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    assert old in members[member]
+    members[member] = members[member].replace(old, new)
+    with zipfile.ZipFile(dst, "w") as zf:
+        for n, b in members.items():
+            zf.writestr(n, b)
+    return dst
 
 
 def _write(p: Path, b: bytes) -> Path:

@@ -231,6 +231,10 @@ def _corpus(good_dir: Path, root: Path) -> list[tuple[str, Path, bool]]:
     m = _meta(good_dir)
     m["schema"] = "hpcopt.estimate.gbm-model/1"
     _write_meta(new("an older schema"), m)
+    text = (good_dir / "metadata.json").read_text()
+    for number in ("1e999", "NaN", "-Infinity"):  # JSON numbers Python reads as non-finite floats
+        bad = re.sub(r'"conformal_q": [^,\n]+', f'"conformal_q": {number}', text)
+        _set_file(new(f"metadata conformal_q = {number}"), "metadata.json", bad.encode(), fix_checksum=False)
     return out
 
 

@@ -60,6 +60,23 @@ class _Bad(Exception):
     """A problem with a file's content; turned into one InputError naming the file."""
 
 
+def _json(blob: bytes, member: str) -> Any:
+    """A member's JSON; non-finite numbers (NaN, Infinity, 1e999) are never written, so refused."""
+    def finite(text: str) -> float:
+        v = float(text)
+        if not math.isfinite(v):
+            raise _Bad(f"{member} holds a number that is not finite ({text})")
+        return v
+
+    def constant(text: str):
+        raise _Bad(f"{member} holds a number that is not finite ({text})")
+
+    try:
+        return json.loads(blob.decode("utf-8"), parse_float=finite, parse_constant=constant)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _Bad(f"{member} is not valid JSON ({exc})") from None
+
+
 def detector_classes() -> dict[str, type]:
     """The detector classes a file may name (hpcopt's own; optional ones when importable)."""
     from hpcopt.detect import detectors
@@ -334,10 +351,7 @@ def _read_archive(p: Path, raw: bytes) -> tuple[dict, dict[str, bytes]]:
             if len(blob) != info.file_size:
                 raise _Bad(f"member {info.filename} is damaged (size {len(blob)}, the index says {info.file_size})")
             data[info.filename] = blob
-    try:
-        manifest = json.loads(data["manifest.json"].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise _Bad(f"manifest.json is not valid JSON ({exc})") from None
+    manifest = _json(data["manifest.json"], "manifest.json")
     _check_manifest(manifest)
     for name in _MEMBERS:
         want = manifest["members"][name]
@@ -446,10 +460,7 @@ def load_detector(path: str | Path, *, trust_pickle: bool = False):
                          hint="save one with: hpcopt detect fit --train FILE --out FILE")
     try:
         manifest, data = _read_archive(p, raw)
-        try:
-            state = json.loads(data["state.json"].decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            raise _Bad(f"state.json is not valid JSON ({exc})") from None
+        state = _json(data["state.json"], "state.json")
         arrays = _load_arrays(data["arrays.npz"])
         dec = _Decoder(arrays, detector_classes())
         if not isinstance(state, dict) or "$detector" not in state:

@@ -262,6 +262,21 @@ def check_metadata(meta: Any, source: str) -> dict[str, Any]:
     return meta
 
 
+class _NonFinite(Exception):
+    pass
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):  # 1e999 parses as inf
+        raise _NonFinite(text)
+    return v
+
+
+def _no_constant(text: str):
+    raise _NonFinite(text)  # NaN, Infinity, -Infinity
+
+
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The model directory's metadata, schema-checked (see :func:`check_metadata`)."""
     from hpcopt.core.files import read_text
@@ -275,9 +290,12 @@ def read_metadata(path: str | Path) -> dict[str, Any]:
         raise InputError(f"metadata.json is larger than {_MAX_META_BYTES:,} bytes", source=str(p))
     text = read_text(meta_file)
     try:
-        meta = json.loads(text)
+        meta = json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"metadata.json is not valid JSON ({exc})", source=str(p), hint=_RETRAIN) from None
+    except _NonFinite as exc:
+        raise InputError(f"metadata.json holds a number that is not finite ({exc})", source=str(p),
+                         hint=_RETRAIN) from None
     return check_metadata(meta, str(p))
 
 
