@@ -345,7 +345,7 @@ def test_trusted_old_pickle_loads_through_the_cli(tmp_path):
                                   "detector": det}))
     np.savetxt(tmp_path / "t.csv", T, delimiter=",")
     r = CliRunner().invoke(app, ["detect", "score", "--model", str(old), "--input", str(tmp_path / "t.csv"),
-                                 "--trust-pickle", "--json"])
+                                 "--threshold", "fixed", "--trust-pickle", "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["threshold"] == det.threshold_.value
     np.testing.assert_array_equal(load_detector(old, trust_pickle=True).decision_function(T),
@@ -362,7 +362,7 @@ def test_fit_out_refuses_to_overwrite_without_force_and_writes_atomically(tmp_pa
     def run(*extra):
         with pytest.raises(SystemExit) as ei:
             main(["detect", "fit", "--train", str(tmp_path / "train.csv"), "--out", str(out), "--detector", "mad",
-                  "--json", *extra])
+                  "--threshold", "pot", "--recenter-window", "0", "--json", *extra])
         cap = capsys.readouterr()
         return ei.value.code, cap.out + cap.err
 
