@@ -91,13 +91,13 @@ def test_unknown_detector_exits_2(tmp_path, capsys):
 
 def test_fit_score_stream(tmp_path, capsys):
     tr, te, _, _ = _files(tmp_path)
-    model = tmp_path / "m.pkl"
-    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(tmp_path / "rc.pkl"), "--detector",
+    model = tmp_path / "m.hpd"
+    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(tmp_path / "rc.hpd"), "--detector",
                             "mad", "--recenter-window", "50", "--json"])
     assert r.exit_code == 0, r.output
     from hpcopt.detect import RecentredDetector, load_detector
 
-    assert isinstance(load_detector(tmp_path / "rc.pkl"), RecentredDetector)
+    assert isinstance(load_detector(tmp_path / "rc.hpd"), RecentredDetector)
     r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["threshold"]["method"] == "pot"
@@ -195,7 +195,7 @@ def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
     code, out = _main(["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
                        "--threshold", "adaptive"], capsys)
     assert code == 64 and "--threshold must be pot, far, spot or dspot" in out
-    model = tmp_path / "m.pkl"
+    model = tmp_path / "m.hpd"
     assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST]).exit_code == 0
     code, out = _main(["detect", "stream", "--model", str(model), "--threshold", "sometimes"], capsys)
     assert code == 64 and "--threshold must be fixed, spot or dspot" in out
@@ -210,7 +210,7 @@ def test_bad_threshold_and_adapt_exit_2(tmp_path, capsys):
 
 def test_stream_with_dspot_threshold(tmp_path):
     tr, te, _, _ = _files(tmp_path)
-    model = tmp_path / "m.pkl"
+    model = tmp_path / "m.hpd"
     assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST]).exit_code == 0
     with gzip.open(te, "rt") as fh:
         rows = [ln.strip().split(",") for ln in fh]
@@ -304,7 +304,7 @@ def test_fit_and_score_refuse_to_overwrite_their_inputs(tmp_path, capsys):
     before = tr.read_bytes()
     code, out = _main(["detect", "fit", "--train", str(tr), "--out", str(tr), *_FAST], capsys)
     assert code == 64 and "also an input" in out and tr.read_bytes() == before
-    model = tmp_path / "m.pkl"
+    model = tmp_path / "m.hpd"
     assert runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST]).exit_code == 0
     code, out = _main(["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST], capsys)
     assert code == 64 and "--force" in out  # an existing model is kept unless --force
@@ -366,7 +366,7 @@ def test_fit_and_score_read_every_format_and_name_the_culprits(tmp_path, kind, s
     names = ["cpu", "mem", "net", "disk"]
     trf = _as_table(tr, tmp_path / f"train{suffix}", names, kind)
     tef = _as_table(te, tmp_path / f"test{suffix}", names, kind)
-    model = tmp_path / "m.pkl"
+    model = tmp_path / "m.hpd"
     r = runner.invoke(app, ["detect", "fit", "--train", str(trf), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
     fitted = json.loads(r.stdout)
@@ -398,6 +398,6 @@ def test_evaluate_reads_csv_tables_and_checks_their_names(tmp_path, capsys):
     code, out = _main(["detect", "evaluate", "--train", str(trf), "--test", str(tef), "--labels", str(lab),
                        "--format", "matrix", *_FAST], capsys)
     assert code == 2 and "line 1" in out and "'timestamp' is not a number" in out
-    code, out = _main(["detect", "fit", "--train", str(trf), "--out", str(tmp_path / "x.pkl"), "--format", "xml"],
+    code, out = _main(["detect", "fit", "--train", str(trf), "--out", str(tmp_path / "x.hpd"), "--format", "xml"],
                       capsys)
     assert code == 64 and "--format must be one of" in out

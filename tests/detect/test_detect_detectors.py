@@ -84,7 +84,7 @@ def test_determinism_and_save_load(tmp_path, name):
     a = make_detector(name, random_state=7).fit(X)
     b = make_detector(name, random_state=7).fit(X)
     np.testing.assert_array_equal(a.decision_function(T), b.decision_function(T))
-    p = a.save(tmp_path / "d.pkl")
+    p = a.save(tmp_path / "d.hpd")
     c = load_detector(p)
     np.testing.assert_array_equal(a.decision_function(T), c.decision_function(T))
     assert c.threshold_.value == a.threshold_.value
@@ -131,8 +131,8 @@ def test_estimator_contract_and_errors(tmp_path):
     with pytest.raises(InputError, match="row 3, metric 2"):
         det.decision_function(bad)
     with pytest.raises(InputError, match="not a saved hpcopt detector"):
-        (tmp_path / "x.pkl").write_bytes(b"junk")
-        load_detector(tmp_path / "x.pkl")
+        (tmp_path / "x.hpd").write_bytes(b"junk")
+        load_detector(tmp_path / "x.hpd")
 
 
 def test_pca_recentring_forgets_a_level_shift_but_flags_its_onset():

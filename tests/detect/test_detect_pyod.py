@@ -80,8 +80,8 @@ def test_hbos_streams_like_batch_and_saves(tmp_path):
     sc = StreamScorer(det)
     online = [sc.update(r)[0] for r in T]
     np.testing.assert_allclose(online, det.decision_function(T), rtol=1e-9)
-    det.save(tmp_path / "h.pkl")
-    np.testing.assert_array_equal(load_detector(tmp_path / "h.pkl").decision_function(T), det.decision_function(T))
+    det.save(tmp_path / "h.hpd")
+    np.testing.assert_array_equal(load_detector(tmp_path / "h.hpd").decision_function(T), det.decision_function(T))
 
 
 def test_transductive_models_are_refused_by_the_stream():
@@ -183,6 +183,14 @@ def test_causal_ecod_threshold_keeps_the_false_alarm_rate_near_the_risk():
     assert 0.005 < np.mean(rates) < 0.025
 
 
+def _old_pickle(det, path):
+    """A detector file as hpcopt wrote it before the zip format (loaded with trust_pickle only)."""
+    import pickle
+
+    path.write_bytes(pickle.dumps({"format": "hpcopt-detector", "version": 1, "class": type(det).__name__,
+                                   "detector": det}, protocol=pickle.HIGHEST_PROTOCOL))
+
+
 def test_old_ecdf_pickles_load_as_pyods_batch_scores(tmp_path):
     import pickle
 
@@ -191,8 +199,8 @@ def test_old_ecdf_pickles_load_as_pyods_batch_scores(tmp_path):
     T, _ = _test()
     expected = det.decision_function(T)
     del det.__dict__["ecdf_reference"]  # as pickled before the parameter existed
-    det.save(tmp_path / "old.pkl")
-    old = load_detector(tmp_path / "old.pkl")
+    _old_pickle(det, tmp_path / "old.pkl")
+    old = load_detector(tmp_path / "old.pkl", trust_pickle=True)
     assert old.ecdf_reference == "train+scored" and old.transductive
     np.testing.assert_array_equal(old.decision_function(T), expected)
     assert pickle.loads(pickle.dumps(make_detector("ecod"))).ecdf_reference == "train"
@@ -205,16 +213,16 @@ def test_causal_ecdf_pickles_without_power_sums_rebuild_them_exactly(tmp_path):
     expected = det.decision_function(T)
     sums = det.power_sums_.copy()
     del det.__dict__["power_sums_"]  # as saved by the first causal version
-    det.save(tmp_path / "c.pkl")
-    old = load_detector(tmp_path / "c.pkl")
+    _old_pickle(det, tmp_path / "c.pkl")
+    old = load_detector(tmp_path / "c.pkl", trust_pickle=True)
     np.testing.assert_allclose(old.power_sums_, sums, rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(old.decision_function(T), expected, rtol=1e-9)
     # an old HBOS file gets the only reference HBOS has, so it can be fitted again
     h = make_detector("hbos").fit(X)
     del h.__dict__["ecdf_reference"]
-    h.save(tmp_path / "h.pkl")
-    assert load_detector(tmp_path / "h.pkl").ecdf_reference == "train"
-    load_detector(tmp_path / "h.pkl").fit(X)
+    _old_pickle(h, tmp_path / "h.pkl")
+    assert load_detector(tmp_path / "h.pkl", trust_pickle=True).ecdf_reference == "train"
+    load_detector(tmp_path / "h.pkl", trust_pickle=True).fit(X)
 
 
 def test_causal_ecod_and_copod_hand_computed_one_metric():
@@ -264,8 +272,8 @@ def test_causal_ecod_streams_like_batch_and_saves(tmp_path):
     T, _ = _test()
     sc = StreamScorer(det)
     np.testing.assert_allclose([sc.update(r)[0] for r in T], det.decision_function(T), rtol=1e-9)
-    det.save(tmp_path / "e.pkl")
-    np.testing.assert_array_equal(load_detector(tmp_path / "e.pkl").decision_function(T), det.decision_function(T))
+    det.save(tmp_path / "e.hpd")
+    np.testing.assert_array_equal(load_detector(tmp_path / "e.hpd").decision_function(T), det.decision_function(T))
 
 
 def test_bad_pyod_parameters():

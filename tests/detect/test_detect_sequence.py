@@ -41,7 +41,7 @@ def test_lstm_learns_pattern_and_flags_break(tmp_path):
     # determinism and persistence
     det2 = _small().fit(X)
     np.testing.assert_allclose(det2.decision_function(T), s, rtol=1e-5, atol=1e-7)
-    back = load_detector(det.save(tmp_path / "lstm.pkl"))
+    back = load_detector(det.save(tmp_path / "lstm.hpd"))
     np.testing.assert_allclose(back.decision_function(T), s, rtol=1e-6, atol=1e-8)
     # streaming gives the batch scores (after the first window)
     sc = StreamScorer(det)

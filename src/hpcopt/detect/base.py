@@ -10,7 +10,7 @@ Every detector is a scikit-learn style estimator over a multivariate time series
 * ``predict(X)`` returns 0/1 alerts (score above ``threshold_``);
 * ``explain(X)`` returns an ``(n_steps, n_metrics)`` array of non-negative per-metric
   contributions to each row's score; :meth:`culprits` ranks them;
-* ``save(path)`` / :func:`load_detector` persist a fitted detector.
+* ``save(path)`` / :func:`load_detector` persist a fitted detector (JSON + ``.npz``, no pickle).
 
 Scores may be smoothed with a causal moving average over ``smoothing`` steps (the mean of
 the current and previous raw scores), which works the same online; contributions are
@@ -19,7 +19,6 @@ smoothed alike.
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,9 +28,6 @@ from hpcopt.detect.thresholds import Threshold, fit_threshold
 from hpcopt.errors import ConfigError, InputError
 
 ProgressFn = Callable[[int, int, str], None]
-
-FORMAT_VERSION = 1
-
 
 def check_matrix(X, *, name: str = "X", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
     """Validate a 2-D finite float matrix and return it as float64."""
@@ -194,30 +190,32 @@ class BaseDetector:
         self._check_fitted()
         return self.threshold_.value
 
-    # ---- persistence
+    # ---- persistence (hpcopt.detect.model_file: JSON + .npz in one zip, checksummed)
+    def _saved_state(self) -> dict[str, Any]:
+        """The attributes a saved file holds; a subclass swaps in plain arrays for objects
+        that are not (a torch module, say)."""
+        return dict(vars(self))
+
+    def _restore_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`_saved_state` on a bare instance; a subclass checks what native
+        code would otherwise trust (array shapes, tree indices) and raises on any mismatch."""
+        self.__dict__.update(state)
+
     def save(self, path: str | Path) -> Path:
-        """Pickle the fitted detector (only load files you wrote yourself)."""
+        """Save the fitted detector to one file (a zip of JSON and .npz with SHA-256
+        checksums), atomically; :func:`load_detector` reads it back."""
+        from hpcopt.detect.model_file import save_detector
+
         self._check_fitted()
-        p = Path(path)
-        with open(p, "wb") as fh:
-            pickle.dump({"format": "hpcopt-detector", "version": FORMAT_VERSION,
-                         "class": type(self).__name__, "detector": self}, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return p
+        return save_detector(self, path)
 
 
-def load_detector(path: str | Path) -> BaseDetector:
-    """Load a detector written by :meth:`BaseDetector.save` (a pickle: trusted files only)."""
-    p = Path(path)
-    if not p.exists():
-        raise InputError("file not found", source=str(p))
-    try:
-        with open(p, "rb") as fh:
-            obj = pickle.load(fh)
-    except Exception as exc:
-        raise InputError(f"not a saved hpcopt detector ({type(exc).__name__})", source=str(p)) from None
-    if not isinstance(obj, dict) or obj.get("format") != "hpcopt-detector":
-        raise InputError("not a saved hpcopt detector", source=str(p))
-    if obj.get("version") != FORMAT_VERSION:
-        raise InputError(f"saved with format version {obj.get('version')}, this hpcopt reads {FORMAT_VERSION}",
-                         source=str(p), hint="re-fit the detector with this version")
-    return obj["detector"]
+def load_detector(path: str | Path, *, trust_pickle: bool = False) -> BaseDetector:
+    """Load a detector written by :meth:`BaseDetector.save`; damage is an InputError.
+
+    Pickles written by older hpcopt versions are refused unless ``trust_pickle`` is true
+    (loading a pickle runs any code it holds: only for files you trust).
+    """
+    from hpcopt.detect.model_file import load_detector as _load
+
+    return _load(path, trust_pickle=trust_pickle)

@@ -174,6 +174,12 @@ class IForestDetector(BaseDetector):
 
     Contributions are by occlusion: the drop in score when the metric is set to its
     training median (Isolation Forest has no additive per-metric decomposition).
+
+    After fitting, the forest is kept as its trees' node arrays (``forest_``, see
+    :func:`_flatten_forest`) and scored by
+    :func:`_forest_scores`, which repeats scikit-learn's arithmetic step by step (so the
+    scores are bit-identical). A saved detector is then plain arrays, checked at load (no
+    pickle, no scikit-learn internals that a crafted file could drive out of bounds).
     """
 
     def __init__(self, *, n_estimators: int = 100, max_samples: int | str = 256, min_scale: float = 0.01,
@@ -192,15 +198,103 @@ class IForestDetector(BaseDetector):
             raise ConfigError(f"The 'n_estimators' parameter of IForestDetector must be an int >= 1; "
                               f"got {self.n_estimators!r} instead.")
         self.mean_, self.scale_ = standard_scale(X, self.min_scale)
-        self.forest_ = ensemble.IsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples,
-                                                random_state=self.random_state, n_jobs=1)
-        self.forest_.fit(self._z(X))
+        forest = ensemble.IsolationForest(n_estimators=self.n_estimators, max_samples=self.max_samples,
+                                          random_state=self.random_state, n_jobs=1)
+        forest.fit(self._z(X))
+        self.forest_ = _flatten_forest(forest)
 
     def _z(self, X):
         return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
 
     def _raw_scores(self, X):
-        return -self.forest_.score_samples(self._z(X))
+        return _forest_scores(self.forest_, self._z(X))
+
+    def _restore_state(self, state) -> None:
+        super()._restore_state(state)
+        _check_forest(self.forest_, int(self.n_features_in_))
+
+
+def _flatten_forest(forest) -> dict:
+    """An ``IsolationForest``'s trees as flat node arrays: ``children`` (global node indices,
+    a leaf pointing at itself twice), split ``feature`` (a column of the input) and
+    ``threshold`` (+inf at leaves, so a walk that reached one stays there), each leaf's
+    path-length term ``value``, the ``roots``, the ``depth`` of the deepest tree and the
+    normalising ``denominator``."""
+    from sklearn.ensemble._iforest import _average_path_length
+
+    children, feat, thr, val, roots = [], [], [], [], []
+    offset, depth = 0, 0
+    for est, features, dpl, apl in zip(forest.estimators_, forest.estimators_features_,
+                                       forest._decision_path_lengths, forest._average_path_length_per_tree):
+        t = est.tree_
+        leaf = t.children_left < 0
+        own = np.arange(t.node_count) + offset
+        roots.append(offset)
+        children.append(np.stack([np.where(leaf, own, t.children_left + offset),
+                                  np.where(leaf, own, t.children_right + offset)], axis=1))
+        feat.append(np.where(leaf, 0, np.asarray(features)[np.maximum(t.feature, 0)]))
+        thr.append(np.where(leaf, np.inf, t.threshold.astype(np.float64)))
+        val.append(dpl + apl - 1.0)  # as scikit-learn adds it per leaf
+        depth = max(depth, int(t.max_depth))
+        offset += t.node_count
+    denom = len(forest.estimators_) * _average_path_length([forest._max_samples])
+    return {"children": np.concatenate(children).astype(np.int64), "feature": np.concatenate(feat).astype(np.int64),
+            "threshold": np.concatenate(thr), "value": np.concatenate(val).astype(np.float64),
+            "roots": np.asarray(roots, dtype=np.int64), "depth": np.asarray([depth], dtype=np.int64),
+            "denominator": np.asarray(denom, dtype=np.float64).reshape(1)}
+
+
+def _check_forest(f, n_features: int) -> None:
+    """A loaded forest must be a set of trees whose walks stay in bounds (numpy would raise,
+    but the file is refused at load instead, with the reason)."""
+    keys = {"children", "feature", "threshold", "value", "roots", "depth", "denominator"}
+    if not isinstance(f, dict) or set(f) != keys or not all(isinstance(v, np.ndarray) for v in f.values()):
+        raise ValueError("forest_ must hold the arrays " + ", ".join(sorted(keys)))
+    n = f["feature"].shape[0]
+    shapes = {"children": (n, 2), "feature": (n,), "threshold": (n,), "value": (n,), "depth": (1,),
+              "denominator": (1,)}
+    for k, shape in shapes.items():
+        if f[k].shape != shape:
+            raise ValueError(f"forest_ array {k} has shape {f[k].shape}; expected {shape}")
+    for k in ("children", "feature", "roots", "depth"):
+        if f[k].dtype != np.int64:
+            raise ValueError(f"forest_ array {k} must be int64")
+    roots = f["roots"]
+    if roots.ndim != 1 or roots.size < 1 or roots[0] != 0 or np.any(np.diff(roots) < 1) or roots[-1] >= n:
+        raise ValueError("forest_ tree roots are not increasing node indices")
+    end = np.repeat(np.r_[roots[1:], n], np.diff(np.r_[roots, n]))  # end of each node's tree
+    idx = np.arange(n)
+    c = f["children"]
+    leaf = (c[:, 0] == idx) & (c[:, 1] == idx)
+    inner_ok = (c > idx[:, None]).all(axis=1) & (c < end[:, None]).all(axis=1)
+    if not np.all(leaf | inner_ok):
+        raise ValueError("forest_ children point outside their tree")
+    if np.any(f["feature"] < 0) or np.any(f["feature"] >= n_features):
+        raise ValueError(f"forest_ split features lie outside 0..{n_features - 1}")
+    if not 0 <= int(f["depth"][0]) <= n or not np.isfinite(f["value"]).all() or not np.isfinite(f["denominator"]).all():
+        raise ValueError("forest_ depth or path lengths are out of range")
+
+
+def _forest_scores(f: dict, Z: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """``-IsolationForest.score_samples``: 2 ** -(mean path length / c(max_samples))."""
+    Z32 = np.asarray(Z, dtype=np.float32)  # scikit-learn validates X to float32
+    flat_children = f["children"].ravel()
+    feat, thr, val, roots = f["feature"], f["threshold"], f["value"], f["roots"]
+    depths = np.zeros(Z32.shape[0])
+    for a in range(0, Z32.shape[0], chunk):
+        Zc = Z32[a:a + chunk]
+        flat = Zc.ravel()
+        base = (np.arange(Zc.shape[0]) * Zc.shape[1])[:, None]
+        node = np.broadcast_to(roots, (Zc.shape[0], roots.size)).copy()
+        for _ in range(int(f["depth"][0])):  # right child where x > threshold (left on <=, as scikit-learn)
+            right = flat[base + feat[node]] > thr[node]
+            node = flat_children[2 * node + right]
+        v = val[node]
+        d = depths[a:a + chunk]
+        for t in range(roots.size):  # tree by tree, in scikit-learn's order of additions
+            d += v[:, t]
+    denom = f["denominator"]
+    return 2 ** (-np.divide(depths, denom, out=np.ones_like(depths), where=denom != 0))
 
 
 class EnsembleDetector(BaseDetector):

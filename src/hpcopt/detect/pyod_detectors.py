@@ -166,6 +166,60 @@ class PyODDetector(BaseDetector):
             return self._tail_scores(X, in_sample=True)
         return super()._train_contributions(X)
 
+    def _restore_state(self, state) -> None:
+        super()._restore_state(state)
+        if "n_features_in_" not in state:  # an unfitted member or wrapped template
+            return
+        if self.model not in PYOD_MODELS or self.ecdf_reference not in ECDF_REFERENCES:
+            raise ValueError(f"unknown PyOD model {self.model!r} or ecdf_reference {self.ecdf_reference!r}")
+        n = int(self.n_features_in_)
+        shapes = {"mean_": (n,), "scale_": (n,)}
+        if self._causal_ecdf:
+            shapes["power_sums_"] = (3, n)
+            S = getattr(self, "sorted_train_", None)
+            if not isinstance(S, np.ndarray) or S.ndim != 2 or S.shape[1] != n or S.shape[0] < 1 \
+                    or np.any(np.diff(S, axis=0) < 0):
+                raise ValueError("sorted_train_ must be the sorted training rows, one column per metric")
+        else:
+            self._check_estimator(n)
+        for name, shape in shapes.items():
+            a = getattr(self, name, None)
+            if not isinstance(a, np.ndarray) or a.shape != shape:
+                raise ValueError(f"{name} must be an array of shape {shape}")
+
+    def _check_estimator(self, n: int) -> None:
+        """PyOD's HBOS and LODA index their histograms in compiled loops: their shapes must agree."""
+        module, cls = PYOD_MODELS[self.model]
+        est = getattr(self, "estimator_", None)
+        if type(est).__name__ != cls or type(est).__module__ != module:
+            raise ValueError(f"estimator_ must be PyOD's {cls} for model {self.model!r}")
+
+        def arr(name, ndim):
+            a = getattr(est, name, None)
+            if not isinstance(a, np.ndarray) or a.ndim != ndim or a.dtype.kind != "f":
+                raise ValueError(f"{cls}.{name} must be a {ndim}-D float array")
+            return a
+
+        if self.model == "hbos":
+            if isinstance(est.n_bins, str):
+                hist, edges = est.hist_, est.bin_edges_
+                if not (isinstance(hist, list) and isinstance(edges, list) and len(hist) == len(edges) == n
+                        and all(isinstance(h, np.ndarray) and isinstance(e, np.ndarray) and h.ndim == e.ndim == 1
+                                and e.size == h.size + 1 for h, e in zip(hist, edges))):
+                    raise ValueError("HBOS histograms do not match their bin edges")
+            else:
+                b = est.n_bins
+                if not isinstance(b, int) or arr("hist_", 2).shape != (b, n) or arr("bin_edges_", 2).shape != (b + 1, n):
+                    raise ValueError(f"HBOS hist_/bin_edges_ must have shapes ({b}, {n}) and ({b}+1, {n})")
+        elif self.model == "loda":
+            k, b = est.n_random_cuts, est.n_bins
+            if not isinstance(k, int) or not isinstance(b, int) or arr("projections_", 2).shape != (k, n) \
+                    or arr("histograms_", 2).shape != (k, b) or arr("limits_", 2).shape != (k, b + 1) \
+                    or arr("weights", 1).shape != (k,):
+                raise ValueError(f"LODA projections_/histograms_/limits_/weights do not match {k} cuts of {b} bins")
+        elif arr("X_train", 2).shape[1] != n:
+            raise ValueError(f"{cls}.X_train must have {n} columns")
+
     def __setstate__(self, state):
         # files written by earlier versions: ECOD/COPOD from before ``ecdf_reference`` existed
         # were PyOD's batch scores; causal ones from before the power sums get them back

@@ -123,7 +123,30 @@ class SequenceAEDetector(BaseDetector):
         model.eval()
         self.model_ = model
 
-    # the network class is built lazily (torch is optional), so pickle its weights instead
+    # a saved file holds the network's state dict as float32 arrays (see model_file); the
+    # module is rebuilt from the parameters and the weights loaded strictly (shapes checked)
+    def _saved_state(self):
+        state = super()._saved_state()
+        if "model_" in state:
+            state["model_"] = {k: v.detach().cpu().numpy().copy() for k, v in self.model_.state_dict().items()}
+        return state
+
+    def _restore_state(self, state) -> None:
+        weights = state.pop("model_", None)
+        super()._restore_state(state)
+        self._validate_seq()
+        if weights is None:  # an unfitted member or wrapped template
+            return
+        if not isinstance(weights, dict) or not all(isinstance(v, np.ndarray) and v.dtype == np.float32
+                                                    for v in weights.values()):
+            raise ValueError("model_ must be the network's state dict as float32 arrays")
+        torch = require("torch", "detect")
+        model = _build(torch, int(self.n_features_in_), int(self.hidden), int(self.code))
+        model.load_state_dict({k: torch.from_numpy(v.copy()) for k, v in weights.items()}, strict=True)
+        model.eval()
+        self.model_ = model
+
+    # pickles (deepcopy, and detectors saved by older versions): the weights, not the class
     def __getstate__(self):
         state = self.__dict__.copy()
         if "model_" in state:

@@ -686,11 +686,12 @@ class GBMEstimator:
         return {"recent_log_mae": recent, "training_log_mae": ref, "ratio": ratio, "threshold": threshold,
                 "jobs": int(len(err)), "retrain": retrain, "advice": advice}
 
-    def save(self, path) -> Any:
-        """Write the fitted model and its metadata to a directory (see model_io)."""
+    def save(self, path, *, force: bool = False) -> Any:
+        """Write the fitted model and its metadata to a directory, atomically; a non-empty
+        existing directory is replaced only with ``force`` (see model_io)."""
         from hpcopt.estimate.model_io import save_model
 
-        return save_model(self, path)
+        return save_model(self, path, force=force)
 
     @classmethod
     def load(cls, path) -> "GBMEstimator":
