@@ -644,13 +644,21 @@ def _lib_prometheus(p, comp):
     return None, None
 
 
-def _lib_prometheus_row(p, comp):
-    from hpcopt.core.files import read_text
-    from hpcopt.detect.stream import prometheus_row
+def _problems(samples) -> tuple[None, dict]:
+    # the stream's readers never raise: a bad line is a sample with its problem, which
+    # the stream reports and counts; those counts are the repairs the oracle compares
+    counts: dict[str, int] = {}
+    for smp in samples:
+        if smp.problem is not None:
+            counts[smp.kind or "bad"] = counts.get(smp.kind or "bad", 0) + 1
+    return None, counts
+
+
+def _lib_prometheus_samples(p, comp):
+    from hpcopt.detect.stream import prometheus_samples
 
     names = (comp / "metrics.txt").read_text().split()
-    prometheus_row(read_text(p), names, source=str(p))
-    return None, None
+    return _problems(prometheus_samples([p], names))
 
 
 def _stdin_like(p: Path) -> io.TextIOWrapper:
@@ -659,12 +667,10 @@ def _stdin_like(p: Path) -> io.TextIOWrapper:
 
 
 def _lib_jsonl(p, comp):
-    from hpcopt.detect.stream import jsonl_records
+    from hpcopt.detect.stream import jsonl_samples
 
-    with _stdin_like(p) as fh:
-        for _ in jsonl_records(fh, source=str(p)):
-            pass
-    return None, None
+    with open(p, "rb") as fh:
+        return _problems(jsonl_samples(fh, source=str(p)))
 
 
 def _lib_load_spec(p, comp):
@@ -734,16 +740,17 @@ def _targets() -> dict[str, Target]:
               Target(f"{fmt}:cli trace_info", fmt, argv=("trace", "info", "{P}", "--json"),
                      alts=_alts(("trace", "info", "{P}", "--json"))),
               Target(f"{fmt}:cli simulate", fmt, argv=("simulate", "--trace", "{P}", "--json"))]
+    quick = ("--detector", "mad", "--recenter-window", "0", "--threshold", "pot")  # the default needs 4,337 rows
     ev = ("detect", "evaluate", "--train", C + "smd_m16_train.txt", "--test", C + "smd_m16_test.txt",
-          "--labels", C + "smd_m16_labels.txt", "--json")
+          "--labels", C + "smd_m16_labels.txt", *quick, "--json")
     t += [Target("matrix:read_matrix", "matrix", lib=_lib_read_matrix, weight=3),
           Target("matrix:read_matrix ffill", "matrix", lib=_lib_read_matrix_ffill, weight=1),
           Target("matrix:cli detect evaluate --train", "matrix", argv=_swap(ev, "--train"), weight=0.6),
           Target("matrix:cli detect evaluate --test", "matrix", argv=_swap(ev, "--test"), weight=0.6),
           Target("matrix:cli detect fit", "matrix", argv=("detect", "fit", "--train", "{P}", "--out", "{T}/det.out",
-                                                          "--json"), weight=0.6),
+                                                          *quick, "--json"), weight=0.6),
           Target("matrix:cli detect score", "matrix", argv=("detect", "score", "--model", "{base}/detector/{detector}",
-                                                            "--input", "{P}", "--json"), weight=0.6),
+                                                            "--input", "{P}", "--threshold", "fixed", "--json"), weight=0.6),
           Target("labels:read_labels", "labels", lib=_lib_read_labels, weight=2),
           Target("labels:cli detect evaluate", "labels", argv=_swap(ev, "--labels")),
           Target("interpretation:read_interpretation", "interpretation", lib=_lib_read_interpretation, weight=2),
@@ -758,11 +765,11 @@ def _targets() -> dict[str, Target]:
           Target("nab:nab_windows", "nab", lib=_lib_nab_windows, weight=0.5),
           Target("nab:cli detect nab", "nab", argv=("detect", "nab", "--data", "{P}", "--json"), weight=0.5),
           Target("prometheus:parse_prometheus_text", "prometheus", lib=_lib_prometheus, weight=3),
-          Target("prometheus:prometheus_row", "prometheus", lib=_lib_prometheus_row, weight=2),
+          Target("prometheus:prometheus_samples", "prometheus", lib=_lib_prometheus_samples, weight=2),
           Target("prometheus:cli detect stream", "prometheus",
                  argv=("detect", "stream", "--model", "{det_mem}", "--format", "prometheus", "--metrics",
                        C + "metrics.txt", "--scrape", C + "scrape_1.prom", "--scrape", "{P}")),
-          Target("jsonl:jsonl_records", "jsonl", lib=_lib_jsonl, weight=3),
+          Target("jsonl:jsonl_samples", "jsonl", lib=_lib_jsonl, weight=3),
           Target("jsonl:cli detect stream", "jsonl", argv=("detect", "stream", "--model", "{det_mem}"), stdin=True),
           Target("jsonl:cli detect stream --per-entity", "jsonl",
                  argv=("detect", "stream", "--model", "{det_mem}", "--per-entity"), stdin=True),
@@ -773,7 +780,8 @@ def _targets() -> dict[str, Target]:
                                                              "--strategy", "random", "--json"), weight=1),
           Target("detector:load_detector", "detector", lib=_lib_load_detector, weight=3, model=True),
           Target("detector:cli detect score", "detector", argv=("detect", "score", "--model", "{P}", "--input",
-                                                                C + "smd_m16_test.txt", "--json"), model=True),
+                                                                C + "smd_m16_test.txt", "--threshold", "fixed",
+                                                                "--json"), model=True),
           Target("gbm_model:load_model", "gbm_model", lib=_lib_load_model, weight=3, model=True),
           Target("gbm_model:cli estimate predict", "gbm_model",
                  argv=("estimate", "predict", "--model", "{P}", "--trace", C + "lublin.swf", "--json"), model=True)]
