@@ -314,6 +314,65 @@ def test_bad_cache_structure_names_the_key(tmp_path, mutate, what):
     assert what in str(e.value) and str(p) in str(e.value)
 
 
+@pytest.mark.parametrize("raw,shown", [
+    # issue 10 fuzz findings: each of these was read silently as a failed configuration
+    ("NaN", "NaN"), ("null", "null"), ("-5", "-5"), ("0", "0"), ("Infinity", "Infinity"),
+    ("-Infinity", "-Infinity"), ("1e999", "Infinity"), ('"abc"', '"abc"'), ("true", "true"), ("[1.5]", "[1.5]"),
+    ('"runtimefailedconfig"', '"runtimefailedconfig"'), ("1" + "0" * 400, "1000000000"),
+])
+def test_a_record_time_is_a_positive_finite_number_or_a_kernel_tuner_failure(tmp_path, raw, shown):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace('"RuntimeFailedConfig"', raw))
+    with pytest.raises(InputError) as e:
+        load_cache(p)
+    assert e.value.field == "cache.2,4.time" and e.value.source == str(p)
+    assert f"record '2,4': time is {shown}" in e.value.reason
+    assert "'InvalidConfig'" in e.value.reason and "positive finite" in e.value.reason
+
+
+def test_missing_objective_and_other_objectives_are_checked(tmp_path):
+    d = cache_dict()
+    del d["cache"]["1,3"]["time"]
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="record '1,3': time is missing") as e:
+        load_cache(p)
+    assert e.value.field == "cache.1,3.time"
+    # another objective (GFLOP/s) need not be positive, only finite
+    d = cache_dict()
+    d["cache"]["1,3"]["gflops"], d["cache"]["2,4"]["gflops"] = -2.5, "InvalidConfig"
+    p.write_text(json.dumps(d))
+    c = load_cache(p, objective="gflops")
+    assert c.values[0] == -2.5 and np.isnan(c.values[1]) and c.statuses[1].name == "INVALID"
+    d["cache"]["1,3"]["gflops"] = float("nan")
+    p.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="gflops is NaN; allowed: a finite number of gflops"):
+        load_cache(p, objective="gflops")
+
+
+def test_each_failure_string_kernel_tuner_writes_keeps_its_status(tmp_path):
+    d = cache_dict()
+    d["tune_params"]["a"] = [1, 2, 3, 4]
+    d["cache"] = {f"{a},3": {"a": a, "b": 3, "time": t} for a, t in
+                  [(1, 0.25), (2, "InvalidConfig"), (3, "CompilationFailedConfig"), (4, "RuntimeFailedConfig")]}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(d))
+    c = load_cache(p)
+    assert [s.name for s in c.statuses] == ["OK", "INVALID", "COMPILE_ERROR", "RUNTIME_ERROR"]
+    assert c.summary()["valid"] == 1 and c.summary()["failed"] == 3
+
+
+def test_an_integer_beyond_python_s_digit_limit_is_a_clean_error(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace("2.0", "1" * 5000))
+    with pytest.raises(InputError, match="4300 digits") as e:
+        load_cache(p)
+    assert e.value.source == str(p)
+    p.write_text(json.dumps(cache_dict()).replace("2.0", "1" * 5000)[:-3])  # unfinished, as Kernel Tuner leaves it
+    with pytest.raises(InputError):
+        load_cache(p)
+
+
 def test_cache_json_errors_give_line_and_column_and_damaged_gzip_is_clean(tmp_path):
     p = tmp_path / "c.json"
     p.write_text('{\n  "tune_params_keys": ["a"],\n  "tune_params": {"a": [1,, 2]}\n}\n')

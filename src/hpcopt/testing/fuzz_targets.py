@@ -77,8 +77,11 @@ def _labels_value(raw: bytes) -> bool:
     return raw in (b"", b"label")
 
 
-def _utf8_text(raw: bytes) -> bool:
-    return fz._text(raw) is not None and b'"' not in raw and b"\\" not in raw and b"\n" not in raw
+def _label_text(raw: bytes) -> bool:
+    # any text without NUL: non-UTF-8 bytes are read with the project's stated Latin-1
+    # fallback (hpcopt.core.files.decode_text), as in every text format; an unescaped quote,
+    # backslash or line break would end the label value and break the line
+    return fz.text_cell(raw) and b'"' not in raw and b"\\" not in raw and b"\n" not in raw
 
 
 def _json_int(low: int) -> Callable[[bytes], bool]:
@@ -179,7 +182,7 @@ PROM_FIELDS = (
     # not a forbidden value (no parser can tell); without a timestamp the line is invalid
     Field("sample value", fz.optional(_prom_value), pattern=_PROM_HEAD + rb"(\S+)"),
     Field("sample timestamp (ms)", fz.optional(_PROM_TS_MS), pattern=_PROM_HEAD + rb"\S+[ \t]+(\S+)[ \t]*$"),
-    Field("label value", _utf8_text, pattern=rb'instance="([^"\n]*)"'),
+    Field("label value", _label_text, pattern=rb'instance="([^"\n]*)"'),
 )
 JSONL_FIELDS = (
     Field("values item", fz.json_finite(), pattern=rb'(?:\[|, )([^,\]\n]+)(?=[,\]])', json=True),
@@ -673,13 +676,17 @@ def _lib_prometheus(p, comp):
     return None, None
 
 
-def _lib_prometheus_row(p, comp):
-    from hpcopt.core.files import read_text
-    from hpcopt.detect.stream import prometheus_row
+def _lib_prometheus_samples(p, comp):
+    from hpcopt.detect.stream import prometheus_samples
 
+    # the stream's reader never raises: a scrape it cannot read, or a metric it lacks, is a
+    # sample with a problem, and those are its counted repairs
     names = (comp / "metrics.txt").read_text().split()
-    prometheus_row(read_text(p), names, source=str(p))
-    return None, None
+    bad: dict[str, int] = {}
+    for smp in prometheus_samples([p], names, per_entity=True):
+        if smp.problem is not None or smp.values is None:
+            bad[smp.kind or "bad"] = bad.get(smp.kind or "bad", 0) + 1
+    return None, {"bad_samples": bad}
 
 
 def _stdin_like(p: Path) -> io.TextIOWrapper:
@@ -787,7 +794,7 @@ def _targets() -> dict[str, Target]:
           Target("nab:nab_windows", "nab", lib=_lib_nab_windows, weight=0.5),
           Target("nab:cli detect nab", "nab", argv=("detect", "nab", "--data", "{P}", "--json"), weight=0.5),
           Target("prometheus:parse_prometheus_text", "prometheus", lib=_lib_prometheus, weight=3),
-          Target("prometheus:prometheus_row", "prometheus", lib=_lib_prometheus_row, weight=2),
+          Target("prometheus:prometheus_samples", "prometheus", lib=_lib_prometheus_samples, weight=2),
           Target("prometheus:cli detect stream", "prometheus",
                  argv=("detect", "stream", "--model", "{det_mem}", "--format", "prometheus", "--metrics",
                        C + "metrics.txt", "--scrape", C + "scrape_1.prom", "--scrape", "{P}")),
