@@ -276,3 +276,18 @@ def test_the_bounds_themselves_and_spelled_out_infinities_are_valid():
     assert df["value"].iloc[2] == math.inf and math.isnan(df["value"].iloc[3])
     om = parse_prometheus_text('a 5 32503680000\n# TYPE b counter\nb_total 1e308 0.5 # {t="1"} 1.0 99.5\n# EOF\n')
     assert om["timestamp"].tolist() == [32503680000.0, 0.5] and om["value"].tolist() == [5.0, 1e308]
+
+
+@pytest.mark.parametrize("value", ["1", "-5", "1e308", "1e400", "-1e400", "9" * 400, "NaN", "+Inf", "-inf",
+                                   "Infinity", "abc", "0x10"])
+@pytest.mark.parametrize("ts", ["1700000000000", "0", "-1", str(2 ** 70), "9" * 400, "32503680000000",
+                                "32503680000001"])
+def test_the_fuzz_oracle_for_values_and_timestamps_is_what_the_reader_accepts(value, ts):
+    from hpcopt.testing.fuzz_targets import _PROM_TS_MS, _prom_value
+
+    try:
+        parse_prometheus_text(f"a 1\nb {value} {ts}\n")
+        accepted = True
+    except InputError:
+        accepted = False
+    assert accepted == (_prom_value(value.encode()) and _PROM_TS_MS(ts.encode()))

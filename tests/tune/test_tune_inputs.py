@@ -479,3 +479,46 @@ def test_integer_to_a_negative_power_is_refused_and_a_float_base_works():
     s = small_space(["2.0 ** a >= 0.5", "b ** 2 <= 9"])
     assert len(s.valid_points()) == 10 * 4 * 2  # a in -1..8, b in 0..3, c in {0, 1}
     assert s.is_valid({"a": -1, "b": 3, "c": 0}) and not s.is_valid({"a": -2, "b": 0, "c": 0})
+
+
+# ----------------------------------------------------------------- the fuzz oracle agrees with the readers
+
+_JSON_VALUES = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1e308", b"-5", b"0", b"0.5", str(2 ** 70).encode(),
+                b'"abc"', b"null", b"true", b'"InvalidConfig"', b'"CompilationFailedConfig"', b'"RuntimeFailedConfig"']
+
+
+@pytest.mark.parametrize("raw", _JSON_VALUES)
+def test_the_fuzz_oracle_for_record_times_is_what_load_cache_accepts(tmp_path, raw):
+    from hpcopt.testing.fuzz_targets import _kt_time
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace('"RuntimeFailedConfig"', raw.decode()))
+    try:
+        load_cache(p)
+        accepted = True
+    except InputError:
+        accepted = False
+    assert accepted == _kt_time(raw)
+
+
+@pytest.mark.parametrize("raw", [b"-5", b"1e308", b"7", b"0", b"1e999", b"2.5", b"inf", b"nan", b"abc", b"",
+                                 str(2 ** 70).encode(), b"9" * 400])
+def test_the_fuzz_oracle_for_a_replaced_constraint_is_what_load_spec_accepts(tmp_path, raw):
+    from hpcopt.testing.fuzz_targets import _constraint_number
+
+    base = example_path("stencil")
+    for f in base.parent.iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    text = base.read_bytes()
+    i = text.index(b"TIME_BLOCK * 3 * 2")
+    j = text.index(b'"', i)
+    (tmp_path / base.name).write_bytes(text[:i] + raw + text[j:])
+    try:
+        load_spec(tmp_path / base.name)
+        accepted = True
+    except InputError as exc:
+        accepted = False
+        # 0 is a valid expression that keeps no point: the error says the space is empty
+        assert raw != b"0" or "empty space" in str(exc)
+    assert accepted == (_constraint_number(raw) and raw != b"0")
