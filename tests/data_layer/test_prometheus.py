@@ -238,3 +238,56 @@ def test_metric_names_are_matched_whatever_the_label_order():
     r = ScrapeRates(['cpu{mode="idle",cpu="0"}'])
     assert r.row(df, "n", number=1)[1].tolist() == [5.0]
     assert prometheus_to_wide(df, metrics=['cpu{mode="idle",cpu="0"}'])["n"].iloc[0].tolist() == [5.0]
+
+
+# ----------------------------------------------------------------- numbers the format cannot hold
+
+_BIG = "9" * 400
+
+
+@pytest.mark.parametrize("text,fmt,field,match", [
+    # issue 10 fuzz findings: a 400-digit timestamp or value was an OverflowError traceback
+    (f"a 1\nnode_mem{{instance=\"n\"}} 5 {_BIG}\n", "auto", "timestamp", "node_mem: timestamp '9999"),
+    (f"a 1\nnode_mem{{instance=\"n\"}} {_BIG} 1700000000000\n", "auto", "value", "node_mem: value '9999"),
+    ("a 1\nnode_mem 1e400\n", "auto", "value", "does not fit a float64"),
+    ("a 1\nnode_mem -1e400 5\n", "auto", "value", "does not fit a float64"),
+    # 2**70 ms was read silently as the year 37 million
+    (f"a 1\nnode_mem 5 {2 ** 70}\n", "auto", "timestamp", "outside the plausible range 0 .. 32503680000000 millis"),
+    ("a 1\nnode_mem 5 32503680000001\n", "auto", "timestamp", "outside"),
+    ("a 1\nnode_mem 5 -1\n", "auto", "timestamp", "outside"),
+    # OpenMetrics: float seconds, the same bounds
+    ("a_total 1\nnode_mem 5 32503680000.5\n# EOF\n", "auto", "timestamp", "0 .. 32503680000 seconds"),
+    (f"a_total 1\nnode_mem 5 {_BIG}\n# EOF\n", "auto", "timestamp", "outside"),
+    (f"# TYPE node_mem counter\nnode_mem_total {_BIG} 1.5 # {{x=\"1\"}} 1.0\n# EOF\n", "auto", "value",
+     "node_mem_total: value '9999"),
+    ("a_total 1\nnode_mem 5 NaN\n# EOF\n", "openmetrics", "timestamp", "outside"),
+])
+def test_values_beyond_float64_and_implausible_timestamps_name_line_and_metric(text, fmt, field, match):
+    with pytest.raises(InputError, match=match) as ei:
+        parse_prometheus_text(text, source="f.prom", format=fmt)
+    assert ei.value.line == 2 and ei.value.field == field and ei.value.source == "f.prom"
+
+
+def test_the_bounds_themselves_and_spelled_out_infinities_are_valid():
+    df = parse_prometheus_text("a 1.7976931348623157e308 0\nb -Inf 32503680000000\nc +inf\nd NaN\n"
+                               "e -1e308 1700000000000\n")
+    assert df["value"].iloc[0] == 1.7976931348623157e308 and df["value"].iloc[1] == -math.inf
+    assert df["timestamp"].iloc[0] == 0.0 and df["timestamp"].iloc[1] == 32503680000.0
+    assert df["value"].iloc[2] == math.inf and math.isnan(df["value"].iloc[3])
+    om = parse_prometheus_text('a 5 32503680000\n# TYPE b counter\nb_total 1e308 0.5 # {t="1"} 1.0 99.5\n# EOF\n')
+    assert om["timestamp"].tolist() == [32503680000.0, 0.5] and om["value"].tolist() == [5.0, 1e308]
+
+
+@pytest.mark.parametrize("value", ["1", "-5", "1e308", "1e400", "-1e400", "9" * 400, "NaN", "+Inf", "-inf",
+                                   "Infinity", "abc", "0x10"])
+@pytest.mark.parametrize("ts", ["1700000000000", "0", "-1", str(2 ** 70), "9" * 400, "32503680000000",
+                                "32503680000001"])
+def test_the_fuzz_oracle_for_values_and_timestamps_is_what_the_reader_accepts(value, ts):
+    from hpcopt.testing.fuzz_targets import _PROM_TS_MS, _prom_value
+
+    try:
+        parse_prometheus_text(f"a 1\nb {value} {ts}\n")
+        accepted = True
+    except InputError:
+        accepted = False
+    assert accepted == (_prom_value(value.encode()) and _PROM_TS_MS(ts.encode()))

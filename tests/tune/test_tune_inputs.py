@@ -314,6 +314,65 @@ def test_bad_cache_structure_names_the_key(tmp_path, mutate, what):
     assert what in str(e.value) and str(p) in str(e.value)
 
 
+@pytest.mark.parametrize("raw,shown", [
+    # issue 10 fuzz findings: each of these was read silently as a failed configuration
+    ("NaN", "NaN"), ("null", "null"), ("-5", "-5"), ("0", "0"), ("Infinity", "Infinity"),
+    ("-Infinity", "-Infinity"), ("1e999", "Infinity"), ('"abc"', '"abc"'), ("true", "true"), ("[1.5]", "[1.5]"),
+    ('"runtimefailedconfig"', '"runtimefailedconfig"'), ("1" + "0" * 400, "1000000000"),
+])
+def test_a_record_time_is_a_positive_finite_number_or_a_kernel_tuner_failure(tmp_path, raw, shown):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace('"RuntimeFailedConfig"', raw))
+    with pytest.raises(InputError) as e:
+        load_cache(p)
+    assert e.value.field == "cache.2,4.time" and e.value.source == str(p)
+    assert f"record '2,4': time is {shown}" in e.value.reason
+    assert "'InvalidConfig'" in e.value.reason and "positive finite" in e.value.reason
+
+
+def test_missing_objective_and_other_objectives_are_checked(tmp_path):
+    d = cache_dict()
+    del d["cache"]["1,3"]["time"]
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="record '1,3': time is missing") as e:
+        load_cache(p)
+    assert e.value.field == "cache.1,3.time"
+    # another objective (GFLOP/s) need not be positive, only finite
+    d = cache_dict()
+    d["cache"]["1,3"]["gflops"], d["cache"]["2,4"]["gflops"] = -2.5, "InvalidConfig"
+    p.write_text(json.dumps(d))
+    c = load_cache(p, objective="gflops")
+    assert c.values[0] == -2.5 and np.isnan(c.values[1]) and c.statuses[1].name == "INVALID"
+    d["cache"]["1,3"]["gflops"] = float("nan")
+    p.write_text(json.dumps(d))
+    with pytest.raises(InputError, match="gflops is NaN; allowed: a finite number of gflops"):
+        load_cache(p, objective="gflops")
+
+
+def test_each_failure_string_kernel_tuner_writes_keeps_its_status(tmp_path):
+    d = cache_dict()
+    d["tune_params"]["a"] = [1, 2, 3, 4]
+    d["cache"] = {f"{a},3": {"a": a, "b": 3, "time": t} for a, t in
+                  [(1, 0.25), (2, "InvalidConfig"), (3, "CompilationFailedConfig"), (4, "RuntimeFailedConfig")]}
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(d))
+    c = load_cache(p)
+    assert [s.name for s in c.statuses] == ["OK", "INVALID", "COMPILE_ERROR", "RUNTIME_ERROR"]
+    assert c.summary()["valid"] == 1 and c.summary()["failed"] == 3
+
+
+def test_an_integer_beyond_python_s_digit_limit_is_a_clean_error(tmp_path):
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace("2.0", "1" * 5000))
+    with pytest.raises(InputError, match="4300 digits") as e:
+        load_cache(p)
+    assert e.value.source == str(p)
+    p.write_text(json.dumps(cache_dict()).replace("2.0", "1" * 5000)[:-3])  # unfinished, as Kernel Tuner leaves it
+    with pytest.raises(InputError):
+        load_cache(p)
+
+
 def test_cache_json_errors_give_line_and_column_and_damaged_gzip_is_clean(tmp_path):
     p = tmp_path / "c.json"
     p.write_text('{\n  "tune_params_keys": ["a"],\n  "tune_params": {"a": [1,, 2]}\n}\n')
@@ -420,3 +479,46 @@ def test_integer_to_a_negative_power_is_refused_and_a_float_base_works():
     s = small_space(["2.0 ** a >= 0.5", "b ** 2 <= 9"])
     assert len(s.valid_points()) == 10 * 4 * 2  # a in -1..8, b in 0..3, c in {0, 1}
     assert s.is_valid({"a": -1, "b": 3, "c": 0}) and not s.is_valid({"a": -2, "b": 0, "c": 0})
+
+
+# ----------------------------------------------------------------- the fuzz oracle agrees with the readers
+
+_JSON_VALUES = [b"NaN", b"Infinity", b"-Infinity", b"1e999", b"1e308", b"-5", b"0", b"0.5", str(2 ** 70).encode(),
+                b'"abc"', b"null", b"true", b'"InvalidConfig"', b'"CompilationFailedConfig"', b'"RuntimeFailedConfig"']
+
+
+@pytest.mark.parametrize("raw", _JSON_VALUES)
+def test_the_fuzz_oracle_for_record_times_is_what_load_cache_accepts(tmp_path, raw):
+    from hpcopt.testing.fuzz_targets import _kt_time
+
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(cache_dict()).replace('"RuntimeFailedConfig"', raw.decode()))
+    try:
+        load_cache(p)
+        accepted = True
+    except InputError:
+        accepted = False
+    assert accepted == _kt_time(raw)
+
+
+@pytest.mark.parametrize("raw", [b"-5", b"1e308", b"7", b"0", b"1e999", b"2.5", b"inf", b"nan", b"abc", b"",
+                                 str(2 ** 70).encode(), b"9" * 400])
+def test_the_fuzz_oracle_for_a_replaced_constraint_is_what_load_spec_accepts(tmp_path, raw):
+    from hpcopt.testing.fuzz_targets import _constraint_number
+
+    base = example_path("stencil")
+    for f in base.parent.iterdir():
+        if f.is_file():
+            (tmp_path / f.name).write_bytes(f.read_bytes())
+    text = base.read_bytes()
+    i = text.index(b"TIME_BLOCK * 3 * 2")
+    j = text.index(b'"', i)
+    (tmp_path / base.name).write_bytes(text[:i] + raw + text[j:])
+    try:
+        load_spec(tmp_path / base.name)
+        accepted = True
+    except InputError as exc:
+        accepted = False
+        # 0 is a valid expression that keeps no point: the error says the space is empty
+        assert raw != b"0" or "empty space" in str(exc)
+    assert accepted == (_constraint_number(raw) and raw != b"0")

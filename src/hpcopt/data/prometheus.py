@@ -16,7 +16,12 @@ become per-second rates with :func:`~hpcopt.data.telemetry.counters_to_rates` (b
 
 ``prometheus_client`` is lax in places where the text format is not, so this module adds
 the checks it lacks: one value and at most one integer timestamp per sample line, and no
-series twice at one time. Every error names the line.
+series twice at one time. It also bounds the numbers: a value is any float64 (``NaN``,
+``+Inf`` and ``-Inf`` spelled out) but a literal too large for a float64 (``1e400``, a
+400-digit integer) is an error, as in Prometheus' own parser (Go's ``ParseFloat`` range
+error); a timestamp must lie between the Unix epoch and the start of the year 3000
+(:data:`MAX_TIMESTAMP_S` seconds, in the format's unit), since anything else is damage,
+not a date. Every error names the line and the metric.
 """
 
 from __future__ import annotations
@@ -40,12 +45,16 @@ __all__ = [
     "metric_key",
     "missing_metrics_error",
     "ScrapeRates",
+    "MAX_TIMESTAMP_S",
 ]
 
 COLUMNS = ["timestamp", "entity", "metric", "value", "type", "cumulative"]
 _NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _TYPE_LINE = re.compile(r"^#\s+TYPE\s+(\S+)\s+(\S+)")
 _INT = re.compile(r"^[+-]?\d+$")
+_INF = re.compile(r"^[+-]?inf(inity)?$", re.IGNORECASE)
+#: the latest plausible timestamp: 3000-01-01T00:00:00Z, in seconds since the Unix epoch
+MAX_TIMESTAMP_S = 32503680000
 # sample-name suffixes that are running totals, per family type
 _CUMULATIVE = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "summary": ("_count", "_sum")}
 
@@ -80,6 +89,47 @@ def _tail_fields(line: str) -> list[str] | None:
             return None
         i += 1
     return line[i:].split()
+
+
+def _sample_name(line: str) -> str:
+    return re.split(r"[{ \t]", line, maxsplit=1)[0][:80]
+
+
+def _check_numbers(line: str, lineno: int, source: str, openmetrics: bool) -> None:
+    """A value that fits a float64 and a timestamp in [epoch, year 3000], both formats.
+
+    Tokens that are not numbers at all are left to the format checks (their messages
+    say what a sample line is)."""
+    fields = _tail_fields(line)
+    if not fields:
+        return
+    if "#" in fields:  # an OpenMetrics exemplar follows
+        fields = fields[: fields.index("#")]
+    name = _sample_name(line)
+    if fields:
+        tok = fields[0]
+        try:
+            v = float(tok)
+        except ValueError:
+            v = None
+        if v is not None and math.isinf(v) and not _INF.match(tok):
+            raise InputError(f"{name}: value {tok[:40]!r}{'...' if len(tok) > 40 else ''} does not fit a float64",
+                             source=source, line=lineno, field="value",
+                             hint="a value is a float64 (at most about 1.8e308), NaN, +Inf or -Inf")
+    if len(fields) < 2:
+        return
+    tok = fields[1]
+    unit, scale = ("seconds", 1) if openmetrics else ("milliseconds", 1000)
+    try:
+        t = float(tok) if openmetrics else int(tok)  # int(): exact for integer milliseconds
+    except ValueError:
+        return  # not a number: the format checks say so
+    if not 0 <= t <= MAX_TIMESTAMP_S * scale:  # also refuses NaN
+        raise InputError(f"{name}: timestamp {tok[:40]!r}{'...' if len(tok) > 40 else ''} is outside the plausible "
+                         f"range 0 .. {MAX_TIMESTAMP_S * scale} {unit} (1970 to the year 3000)", source=source,
+                         line=lineno, field="timestamp",
+                         hint=f"the {'OpenMetrics' if openmetrics else 'text'} format's timestamps are {unit} since "
+                              "the Unix epoch")
 
 
 def _check_text_sample(line: str, lineno: int, source: str) -> None:
@@ -169,8 +219,10 @@ def parse_prometheus_text(text: str | Iterable[str], *, source: str = "expositio
             m = _TYPE_LINE.match(s)
             if m:
                 declared.setdefault(m.group(1), m.group(2))
-        elif not openmetrics:
-            _check_text_sample(s, lineno, source)
+        else:
+            if not openmetrics:
+                _check_text_sample(s, lineno, source)
+            _check_numbers(s, lineno, source, openmetrics)
     if openmetrics:
         from prometheus_client.openmetrics.parser import text_fd_to_metric_families
     else:
@@ -211,7 +263,7 @@ def parse_prometheus_text(text: str | Iterable[str], *, source: str = "expositio
                 rows.append((ts, entity, key, float(smp.value), styp, cumulative))
     except InputError:
         raise
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:
         detail = str(exc).split(": ", 1)[0] if str(exc) else "not valid"
         line = counted.n if counted.n else None
         what = "OpenMetrics" if openmetrics else "Prometheus text format"

@@ -77,8 +77,11 @@ def _labels_value(raw: bytes) -> bool:
     return raw in (b"", b"label")
 
 
-def _utf8_text(raw: bytes) -> bool:
-    return fz._text(raw) is not None and b'"' not in raw and b"\\" not in raw and b"\n" not in raw
+def _label_text(raw: bytes) -> bool:
+    # any text without NUL: non-UTF-8 bytes are read with the project's stated Latin-1
+    # fallback (hpcopt.core.files.decode_text), as in every text format; an unescaped quote,
+    # backslash or line break would end the label value and break the line
+    return fz.text_cell(raw) and b'"' not in raw and b"\\" not in raw and b"\n" not in raw
 
 
 def _json_int(low: int) -> Callable[[bytes], bool]:
@@ -90,8 +93,11 @@ def _json_int(low: int) -> Callable[[bytes], bool]:
 
 
 def _kt_time(raw: bytes) -> bool:
-    return fz.json_finite(low=0)(raw) or raw in (b'"InvalidConfig"', b'"CompilationFailedConfig"',
-                                               b'"RuntimeFailedConfig"')
+    # a measured time is a positive finite number (ms); a failed configuration one of the
+    # names of Kernel Tuner's ErrorConfig classes (kernel_tuner/util.py), nothing else
+    if raw in (b'"InvalidConfig"', b'"CompilationFailedConfig"', b'"RuntimeFailedConfig"'):
+        return True
+    return fz.json_finite(low=0)(raw) and float(raw) > 0
 
 
 def _json_ts(raw: bytes) -> bool:
@@ -157,18 +163,41 @@ def _finished_job(sep: bytes, state_col: int, id_col: int = 0) -> Callable[[byte
     return pred
 
 
+def _prom_value(raw: bytes) -> bool:
+    # any float64, NaN and +-Inf spelled out; a literal too large for a float64 (1e400, 400
+    # digits) is an error, as in Prometheus' own parser (Go's ParseFloat range error)
+    if not fz.prometheus_value(raw):
+        return False
+    t = raw.decode().strip()
+    return math.isfinite(float(t)) or re.fullmatch(r"[+-]?(inf(inity)?|nan)", t, re.IGNORECASE) is not None
+
+
+_prom_value.__name__ = "float64 sample value"
+# the reader's stated range of timestamps: the Unix epoch to the year 3000, in milliseconds
+_PROM_TS_MS = fz.integer(low=0, high=32503680000 * 1000 + 1)
+
 _PROM_HEAD = rb"^[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[^}\n]*\})?[ \t]+"
 PROM_FIELDS = (
     # an emptied value lets the timestamp stand as the value: still a valid sample line, so
     # not a forbidden value (no parser can tell); without a timestamp the line is invalid
-    Field("sample value", fz.optional(fz.prometheus_value), pattern=_PROM_HEAD + rb"(\S+)"),
-    Field("sample timestamp (ms)", fz.optional(fz.integer()), pattern=_PROM_HEAD + rb"\S+[ \t]+(\S+)[ \t]*$"),
-    Field("label value", _utf8_text, pattern=rb'instance="([^"\n]*)"'),
+    Field("sample value", fz.optional(_prom_value), pattern=_PROM_HEAD + rb"(\S+)"),
+    Field("sample timestamp (ms)", fz.optional(_PROM_TS_MS), pattern=_PROM_HEAD + rb"\S+[ \t]+(\S+)[ \t]*$"),
+    Field("label value", _label_text, pattern=rb'instance="([^"\n]*)"'),
 )
 JSONL_FIELDS = (
     Field("values item", fz.json_finite(), pattern=rb'(?:\[|, )([^,\]\n]+)(?=[,\]])', json=True),
     Field("timestamp", _json_ts, pattern=rb'"timestamp": ([^,}\n]+)', json=True),
 )
+def _constraint_number(raw: bytes) -> bool:
+    # A constraint replaced by a number is still a valid expression (a constant: -5 keeps
+    # every point, 0 keeps none and the reader says the space is empty), so it is not a
+    # forbidden value; an integer literal beyond 2**62 is (constraints bound integer sizes).
+    m = re.fullmatch(rb"-?(\d+)(\.\d*)?([eE][+-]?\d+)?", raw)
+    if m is None:
+        return False
+    return m.group(2) is not None or m.group(3) is not None or int(m.group(1)) <= 2**62
+
+
 TOML_FIELDS = (
     Field("study.budget", fz.integer(low=1), pattern=rb"^budget\s*=\s*(\S+)"),
     Field("study.random_state", fz.integer(low=0), pattern=rb"^random_state\s*=\s*(\S+)"),
@@ -177,7 +206,7 @@ TOML_FIELDS = (
     Field("runner.timeout", fz.real(low=1e-3), pattern=rb"^timeout\s*=\s*(\S+)"),
     Field("parameter low", fz.integer(low=1, high=2**40), pattern=rb"\blow\s*=\s*([^,}\s]+)"),
     Field("parameter high", fz.integer(low=1, high=2**40), pattern=rb"\bhigh\s*=\s*([^,}\s]+)"),
-    Field("constraint", fz.nothing, pattern=rb'^\s*"([^"\n]*)",?\s*$'),
+    Field("constraint", _constraint_number, pattern=rb'^\s*"([^"\n]*)",?\s*$'),
 )
 KT_FIELDS = (
     Field("record time", _kt_time, pattern=rb'"time": ([^,}\n]+)', json=True),
@@ -219,10 +248,13 @@ def huge_range(rng, data: bytes, fmt):
     m = re.search(rb"^\[parameters\]\s*\n", data, flags=re.MULTILINE)
     if not m:
         return None
-    spec = rng.choice((b'BIG = { type = "int", low = 0, high = 1000000000000 }',
-                       b'BIG = { type = "pow2", low = 1, high = 1180591620717411303424 }',
-                       b'BIG = { type = "real", low = 0.0, high = inf }'))
-    return data[:m.end()] + spec + b"\n" + data[m.end():], spec.decode(), True
+    # (spec, forbidden): the tune capability sizes and samples an integer range lazily (no
+    # list of values is built), so a range of 10**12 values is a valid spec, not a forbidden
+    # value; a pow2 bound past 2**62 and an infinite real bound stay forbidden.
+    spec, forbidden = rng.choice(((b'BIG = { type = "int", low = 0, high = 1000000000000 }', False),
+                                  (b'BIG = { type = "pow2", low = 1, high = 1180591620717411303424 }', True),
+                                  (b'BIG = { type = "real", low = 0.0, high = inf }', True)))
+    return data[:m.end()] + spec + b"\n" + data[m.end():], spec.decode(), forbidden
 
 
 _CODE_MARKER = "hpcopt-fuzz-code-ran"
@@ -649,7 +681,7 @@ def _problems(samples) -> tuple[None, dict]:
     # the stream reports and counts; those counts are the repairs the oracle compares
     counts: dict[str, int] = {}
     for smp in samples:
-        if smp.problem is not None:
+        if smp.problem is not None or smp.values is None:
             counts[smp.kind or "bad"] = counts.get(smp.kind or "bad", 0) + 1
     return None, counts
 
@@ -657,8 +689,10 @@ def _problems(samples) -> tuple[None, dict]:
 def _lib_prometheus_samples(p, comp):
     from hpcopt.detect.stream import prometheus_samples
 
+    # the stream's reader never raises: a scrape it cannot read, or a metric it lacks, is a
+    # sample with a problem, and those are its counted repairs
     names = (comp / "metrics.txt").read_text().split()
-    return _problems(prometheus_samples([p], names))
+    return _problems(prometheus_samples([p], names, per_entity=True))
 
 
 def _stdin_like(p: Path) -> io.TextIOWrapper:

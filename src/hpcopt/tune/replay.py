@@ -2,9 +2,13 @@
 
 A Kernel Tuner cache (plain or gzipped JSON) has ``tune_params_keys``, ``tune_params``
 and ``cache``, which maps ``"v1,v2,..."`` to a record with ``time`` (or another
-objective). A record whose objective is not a number (``"RuntimeFailedConfig"``,
-``"CompilationFailedConfig"``, ...) was measured and failed; a configuration absent from
-the cache was excluded by the tuner's restrictions. :func:`load_cache` turns the file into
+objective). A record whose objective is one of Kernel Tuner's failure strings
+(``"InvalidConfig"``, ``"CompilationFailedConfig"``, ``"RuntimeFailedConfig"``: the names
+of its ``ErrorConfig`` classes) was measured and failed; a measured time is a positive
+finite number (another objective, e.g. GFLOP/s, a finite one). Anything else (NaN,
+Infinity, ``1e999``, null, a negative time, another string, a missing objective) is not
+something Kernel Tuner writes, so it is refused, naming the record and the field. A
+configuration absent from the cache was excluded by the tuner's restrictions. :func:`load_cache` turns the file into
 a :class:`ReplayCache` whose space has exactly the cached points, and whose runner answers
 from the cache, so any strategy runs as if on the original GPU.
 """
@@ -29,6 +33,34 @@ _FAILURE_STATUS = {
     "RuntimeFailedConfig": Status.RUNTIME_ERROR,
     "InvalidConfig": Status.INVALID,
 }
+
+
+_ALLOWED = "a positive finite number of {unit} or one of " + ", ".join(repr(k) for k in _FAILURE_STATUS)
+
+
+def _objective_value(v: Any, ckey: str, objective: str, src: str) -> tuple[float, Status]:
+    """``(value, status)`` of one record's objective, or the InputError that names it."""
+    if isinstance(v, str) and v in _FAILURE_STATUS:
+        return math.nan, _FAILURE_STATUS[v]
+    value = None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        try:
+            value = float(v)
+        except OverflowError:  # a JSON integer too large for a float64
+            value = None
+    # Kernel Tuner measures times (ms) > 0; other objectives (GFLOP/s, energy) only need to be finite
+    positive = objective == "time"
+    if value is not None and math.isfinite(value) and (value > 0 or not positive):
+        return value, Status.OK
+    shown = "missing" if v is _MISSING else json.dumps(v, default=str)[:40]
+    allowed = _ALLOWED.format(unit="milliseconds") if positive else _ALLOWED.replace("positive ", "").format(
+        unit=objective)
+    raise InputError(f"record {ckey!r}: {objective} is {shown}; allowed: {allowed}", source=src,
+                     field=f"cache.{ckey}.{objective}",
+                     hint="a failed configuration keeps Kernel Tuner's failure string; remove or re-measure the record")
+
+
+_MISSING = object()
 
 
 @dataclass
@@ -105,13 +137,16 @@ def _read_json(path: Path) -> dict[str, Any]:
             try:
                 data = json.loads(stripped + tail)
                 break
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # JSONDecodeError included
                 continue
         else:
             raise InputError(f"not valid JSON at column {first.colno}: {first.msg}", source=src, line=first.lineno,
                              hint="is this a Kernel Tuner cache file?") from None
     except RecursionError:
         raise InputError("JSON nested too deeply", source=src, hint="is this a Kernel Tuner cache file?") from None
+    except ValueError as exc:  # not a JSONDecodeError: an integer of more than 4,300 digits
+        raise InputError(f"not a valid Kernel Tuner cache: {str(exc)[:120]}", source=src,
+                         hint="is this a Kernel Tuner cache file?") from None
     if not isinstance(data, dict):
         raise InputError(f"a Kernel Tuner cache must be a JSON object; got {type(data).__name__}", source=src,
                          hint="a Kernel Tuner cache has tune_params_keys, tune_params and cache")
@@ -169,13 +204,9 @@ def load_cache(path: str | Path, *, objective: str | None = None) -> ReplayCache
             except (InputError, TypeError):
                 raise InputError(f"record {ckey!r}, parameter {p.name!r}: {str(v)[:40]} is not among "
                                  f"tune_params.{p.name}", source=src, field=f"cache.{ckey}.{p.name}") from None
-        v = rec.get(objective)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            values.append(float(v))
-            statuses.append(Status.OK)
-        else:
-            values.append(math.nan)
-            statuses.append(_FAILURE_STATUS.get(str(v), Status.RUNTIME_ERROR))
+        value, status = _objective_value(rec.get(objective, _MISSING), ckey, objective, src)
+        values.append(value)
+        statuses.append(status)
         points.append(tuple(pt))
     if not points:
         raise InputError("the cache holds no configurations", source=src, field="cache")
