@@ -377,7 +377,7 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
     if cols["start"]:
         count_unknown(ran & np.isnan(start), f"with a runtime but no {cols['start']}: wait unknown (-1)")
     if cols["end"]:
-        count_unknown(finished & np.isnan(end), f"without an {cols['end']} time" +
+        count_unknown(finished & np.isnan(end), f"without {cols['end']} (empty or Unknown)" +
                       ("" if cols["runtime"] is not None else ": runtime unknown (-1)"))
     if cols["runtime"] is not None:
         count_unknown(ran & (elapsed < 0), f"without {cols['runtime']} (empty, Unknown or -1): runtime unknown (-1)")
