@@ -283,10 +283,10 @@ def _job_line(**cells) -> str:
     ("JobID", str(2**70), f"'{2**70}' is larger than Slurm's largest job ID"),
     ("JobID", "4102_" + str(2**70), "is larger than Slurm's largest job ID"),
     ("JobID", "4294967296", "is larger than Slurm's largest job ID"),
-    ("JobIDRaw", "nan", "'nan' is not a Slurm job ID (digits)"),
+    ("JobIDRaw", "nan", "'nan' is not a Slurm job ID: expected digits"),
     ("JobIDRaw", str(2**70), "is larger than Slurm's largest job ID"),
     ("JobIDRaw", "", "the job ID is empty"),
-    ("JobIDRaw", "4102_1", "'4102_1' is not a Slurm job ID (digits)"),
+    ("JobIDRaw", "4102_1", "'4102_1' is not a Slurm job ID: expected digits"),
     ("AllocCPUS", "UNLIMITED", "'UNLIMITED' is not a number"),
     ("Start", "nan", "'nan' is not a date and time"),
 ])

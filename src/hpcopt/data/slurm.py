@@ -46,11 +46,18 @@ Sizes are in MB unless a unit letter follows (K, M, G, T, P; binary, as Slurm's 
 conversion). SWF field 10 is KB per processor: a per-node value times NNodes over the
 processors, a per-CPU value as is, a total over the processors (ReqCPUS, else AllocCPUS).
 
-Values: ``-1`` (and empty, ``Unknown``, ``None``, ``N/A``) means unknown, as in SWF.
-Anything else must be a finite number in range -- processor and node counts whole
-numbers from 0 to 2,147,483,647, durations from 0 to 100 years -- or the reader refuses
-the file with one line naming the file, line and column (``inf``, ``nan``, ``1e308``,
-``-5`` and text all refused).
+Values: ``-1`` (and empty, ``Unknown``, ``None``, ``N/A``) means unknown, as in SWF;
+``UNLIMITED`` only in a time limit. Anything else must be a finite number in range --
+processor and node counts whole numbers from 0 to 2,147,483,647, durations from 0 to 100
+years -- or the reader refuses the file with one line naming the file, line and column
+(``inf``, ``nan``, ``1e308``, ``-5`` and text all refused; ``nan`` in a time or ReqMem
+too). A finished job that ran and lacks its elapsed time, Start, End, processor or node
+count (unknown, or 0 processors) keeps it as unknown (-1) and is counted in ``read_notes``.
+
+Job IDs are the jobs' identities and are checked as Slurm prints them: JobIDRaw digits;
+JobID ``123``, ``123_4``, ``123_[1-9%2]`` (a pending array) or ``123+0``; every number at
+most 4,294,967,295 (uint32). An empty, negative, text or larger ID is refused, and so is
+a job step in a CSV table (one row per job: ``sacct -X``).
 """
 
 from __future__ import annotations
@@ -264,7 +271,7 @@ def _check_job_ids(frame: pd.DataFrame, col: str, source: str, header_lines: int
         if "." in raw.iloc[i]:
             raise refuse(i, "is a job step, not a job", hint="one row per job: export with sacct -X")
         what = "digits" if is_raw else "123, 123_4 (array task) or 123+0 (heterogeneous job component)"
-        raise refuse(i, f"is not a Slurm job ID ({what})")
+        raise refuse(i, f"is not a Slurm job ID: expected {what}")
     too_big = np.zeros(len(raw), dtype=bool)
     for k in parts.columns:
         digits = parts[k].fillna("").str.lstrip("0")
