@@ -257,3 +257,107 @@ def test_positive_runtime_without_start_is_kept(tmp_path):
     w = read_sacct(_write(tmp_path, text))
     np.testing.assert_array_equal(w.column("runtime"), [120, -1])
     np.testing.assert_array_equal(w.column("wait"), [-1, -1])
+
+
+# --- issue 10: values the fuzz harness found accepted without a word (one case each) ---------------------------
+
+ID_HEADER = "JobID|JobIDRaw|Submit|Start|End|ElapsedRaw|AllocCPUS|ReqCPUS|ReqMem|NNodes|State\n"
+ID_CELLS = {"JobID": "4102", "JobIDRaw": "4102", "ElapsedRaw": "60", "AllocCPUS": "8", "ReqCPUS": "8",
+            "ReqMem": "4000M", "NNodes": "1", "Start": "2024-01-01T00:00:05", "End": "2024-01-01T00:01:05"}
+
+
+def _job_line(**cells) -> str:
+    c = dict(ID_CELLS, **cells)
+    return ID_HEADER + (f"4101|4101|2024-01-01T00:00:00|2024-01-01T00:00:05|2024-01-01T00:01:05|60|8|8|4000M|1|COMPLETED\n"
+                        f"{c['JobID']}|{c['JobIDRaw']}|2024-01-01T00:00:00|{c['Start']}|{c['End']}|{c['ElapsedRaw']}|"
+                        f"{c['AllocCPUS']}|{c['ReqCPUS']}|{c['ReqMem']}|{c['NNodes']}|COMPLETED\n")
+
+
+@pytest.mark.parametrize("column, value, why", [
+    ("ReqMem", "nan", "'nan' is not a memory size"),
+    ("JobID", "-5", "'-5' is not a Slurm job ID"),
+    ("JobID", "inf", "'inf' is not a Slurm job ID"),
+    ("JobID", "9" * 400, "is larger than Slurm's largest job ID (4,294,967,295)"),
+    ("JobID", "", "the job ID is empty"),
+    ("JobID", "abc", "'abc' is not a Slurm job ID"),
+    ("JobID", str(2**70), f"'{2**70}' is larger than Slurm's largest job ID"),
+    ("JobID", "4102_" + str(2**70), "is larger than Slurm's largest job ID"),
+    ("JobID", "4294967296", "is larger than Slurm's largest job ID"),
+    ("JobIDRaw", "nan", "'nan' is not a Slurm job ID: expected digits"),
+    ("JobIDRaw", str(2**70), "is larger than Slurm's largest job ID"),
+    ("JobIDRaw", "", "the job ID is empty"),
+    ("JobIDRaw", "4102_1", "'4102_1' is not a Slurm job ID: expected digits"),
+    ("AllocCPUS", "UNLIMITED", "'UNLIMITED' is not a number"),
+    ("Start", "nan", "'nan' is not a date and time"),
+])
+def test_sacct_forbidden_cells_are_refused_with_line_and_column(tmp_path, column, value, why):
+    with pytest.raises(InputError) as err:
+        read_sacct(_write(tmp_path, _job_line(**{column: value})))
+    assert err.value.line == 3 and err.value.field == f"column {column}", str(err.value)
+    assert why in str(err.value)
+
+
+@pytest.mark.parametrize("job_id", ["4102", "4102_7", "4102_[1-9%2]", "4102+1", "4294967295", "0004102"])
+def test_every_slurm_job_id_form_is_kept(tmp_path, job_id):
+    state = "PENDING" if "[" in job_id else "COMPLETED"
+    w = read_sacct(_write(tmp_path, _job_line(JobID=job_id).replace("1|COMPLETED\n", f"1|{state}\n")))
+    kept = w.jobs if state == "COMPLETED" else w.queue
+    assert kept["native_job_id"].tolist()[-1] == job_id
+
+
+def test_sacct_empty_alloccpus_of_a_finished_job_is_unknown_and_counted(tmp_path):
+    w = read_sacct(_write(tmp_path, _job_line(AllocCPUS="")))
+    assert w.column("alloc_procs").tolist() == [8, -1] and w.column("req_procs").tolist() == [8, 8]
+    assert "1 finished jobs without AllocCPUS (empty, Unknown, -1 or 0): unknown (-1)" in w.read_notes
+    clean = read_sacct(_write(tmp_path, _job_line(), "clean.txt"))
+    assert not any("without AllocCPUS" in n for n in clean.read_notes)
+
+
+def test_sacct_missing_elapsed_and_end_of_a_job_that_ran_are_counted(tmp_path):
+    w = read_sacct(_write(tmp_path, _job_line(ElapsedRaw="", End="Unknown")))
+    assert w.column("runtime").tolist() == [60, -1]
+    assert "1 finished jobs without ElapsedRaw (empty, Unknown or -1): runtime unknown (-1)" in w.read_notes
+    assert "1 finished jobs without End (empty or Unknown)" in w.read_notes
+
+
+def test_elapsed_is_never_unlimited(tmp_path):
+    text = "JobID|Submit|Elapsed|NCPUS|State\n1|2024-01-01T00:00:00|UNLIMITED|1|COMPLETED\n"
+    with pytest.raises(InputError, match="line 2, column Elapsed: 'UNLIMITED' is not a duration"):
+        read_sacct(_write(tmp_path, text))
+
+
+NREL_HEADER = "job_id,user,processors_req,submit_time,start_time,end_time,run_time,state\n"
+
+
+def _nrel(**cells) -> str:
+    c = dict({"job_id": "532209", "start_time": "2019-01-01 08:55:56", "end_time": "2019-01-01 12:36:08"}, **cells)
+    return NREL_HEADER + ("532207,u1,10,2019-01-01 08:55:55,2019-01-01 08:55:56,2019-01-01 09:55:56,3600.0,COMPLETED\n"
+                          f"{c['job_id']},u1,10,2019-01-01 08:55:55,{c['start_time']},{c['end_time']},13212.0,COMPLETED\n")
+
+
+@pytest.mark.parametrize("column, value, why", [
+    ("end_time", "nan", "'nan' is not a date and time"),
+    ("start_time", "nan", "'nan' is not a date and time"),
+    ("job_id", "-5", "'-5' is not a Slurm job ID"),
+    ("job_id", "nan", "'nan' is not a Slurm job ID"),
+    ("job_id", "9" * 400, "is larger than Slurm's largest job ID"),
+    ("job_id", "532209.batch", "is a job step, not a job"),
+])
+def test_csv_forbidden_cells_are_refused_with_line_and_column(tmp_path, column, value, why):
+    p = tmp_path / "jobs.csv"
+    p.write_text(_nrel(**{column: value}))
+    with pytest.raises(InputError) as err:
+        read_job_table(p)
+    assert err.value.line == 3 and err.value.field == f"column {column}" and why in str(err.value), str(err.value)
+
+
+def test_csv_empty_end_time_of_a_finished_job_is_counted(tmp_path):
+    p = tmp_path / "jobs.csv"
+    p.write_text(_nrel(end_time=""))
+    w = load_workload(p)
+    assert w.column("runtime").tolist() == [3600, 13212]  # run_time is the runtime; the End is missing data
+    assert "1 finished jobs without end_time (empty or Unknown)" in w.read_notes
+    p.write_text(_nrel(start_time=""))
+    w = read_job_table(p)
+    assert w.column("wait").tolist() == [1, -1]
+    assert "1 finished jobs with a runtime but no start_time: wait unknown (-1)" in w.read_notes

@@ -46,11 +46,18 @@ Sizes are in MB unless a unit letter follows (K, M, G, T, P; binary, as Slurm's 
 conversion). SWF field 10 is KB per processor: a per-node value times NNodes over the
 processors, a per-CPU value as is, a total over the processors (ReqCPUS, else AllocCPUS).
 
-Values: ``-1`` (and empty, ``Unknown``, ``None``, ``N/A``) means unknown, as in SWF.
-Anything else must be a finite number in range -- processor and node counts whole
-numbers from 0 to 2,147,483,647, durations from 0 to 100 years -- or the reader refuses
-the file with one line naming the file, line and column (``inf``, ``nan``, ``1e308``,
-``-5`` and text all refused).
+Values: ``-1`` (and empty, ``Unknown``, ``None``, ``N/A``) means unknown, as in SWF;
+``UNLIMITED`` only in a time limit. Anything else must be a finite number in range --
+processor and node counts whole numbers from 0 to 2,147,483,647, durations from 0 to 100
+years -- or the reader refuses the file with one line naming the file, line and column
+(``inf``, ``nan``, ``1e308``, ``-5`` and text all refused; ``nan`` in a time or ReqMem
+too). A finished job that ran and lacks its elapsed time, Start, End, processor or node
+count (unknown, or 0 processors) keeps it as unknown (-1) and is counted in ``read_notes``.
+
+Job IDs are the jobs' identities and are checked as Slurm prints them: JobIDRaw digits;
+JobID ``123``, ``123_4``, ``123_[1-9%2]`` (a pending array) or ``123+0``; every number at
+most 4,294,967,295 (uint32). An empty, negative, text or larger ID is refused, and so is
+a job step in a CSV table (one row per job: ``sacct -X``).
 """
 
 from __future__ import annotations
@@ -67,12 +74,17 @@ from hpcopt.core.files import read_text
 from hpcopt.data.workload import COLUMNS, INT_COLUMNS, Workload
 from hpcopt.errors import InputError
 
-_MISSING = {"", "unknown", "none", "n/a", "nan", "invalid"}
+# what sacct prints for a value it does not have; "nan" is not among them (a NaN is refused)
+_MISSING = {"", "unknown", "none", "n/a", "invalid"}
 _UNLIMITED = {"unlimited", "partition_limit", "infinite"}
 _NOT_FINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _MAX_COUNT = 2**31 - 1
 _MAX_SECONDS = 100 * 365 * 86400
 _MAX_MEM_KB = float(1 << 50)  # 1 EiB per processor: beyond any machine
+_MAX_JOB_ID = 2**32 - 1  # Slurm job IDs, array task IDs and het offsets are uint32_t
+# sacct's JobID: 123, 123_4 (array task), 123_[1-9%2] (pending array), 123+0 (het component)
+_JOB_ID_RE = r"^(\d+)(?:_(\d+)|_\[[0-9,\-%:]*\]|\+(\d+))?$"
+_RAW_ID_RE = r"^(\d+)()()$"  # JobIDRaw: digits only
 
 _STATUS = {"COMPLETED": 1, "FAILED": 0, "TIMEOUT": 0, "NODE_FAIL": 0, "OUT_OF_MEMORY": 0, "BOOT_FAIL": 0,
            "DEADLINE": 0, "PREEMPTED": 0, "CANCELLED": 5}
@@ -110,7 +122,7 @@ _NODES_ALIASES = ("nnodes", "nodes_req", "reqnodes")
 def _duration_seconds(text: str) -> float:
     """``[DD-]HH:MM:SS``, ``MM:SS`` or plain seconds -> seconds; -1 when missing."""
     t = text.strip().lower()
-    if t in _MISSING - {"nan"} or t in _UNLIMITED:
+    if t in _MISSING or t in _UNLIMITED:
         return -1.0
     days = 0.0
     if "-" in t:
@@ -163,7 +175,7 @@ def _memory_kb(raw: pd.Series, procs: np.ndarray, nodes: np.ndarray) -> np.ndarr
 def _codes(values: pd.Series) -> np.ndarray:
     """Names -> 1..n in order of first appearance; missing -> -1."""
     text = values.astype(str)
-    missing = text.str.lower().isin(_MISSING).to_numpy()
+    missing = text.str.lower().isin(_MISSING | {"nan"}).to_numpy()  # "nan": a frame's missing name as text
     codes, _ = pd.factorize(text.where(~missing))  # NaN (missing) -> -1, first appearance -> 0
     return np.where(codes >= 0, codes + 1, -1).astype(np.int64)
 
@@ -194,12 +206,14 @@ def _times(frame: pd.DataFrame, col: str, source: str, header_lines: int) -> np.
     return secs.to_numpy(dtype=np.float64)
 
 
-def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, kind: str) -> np.ndarray:
+def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, kind: str,
+             limit_column: bool = False) -> np.ndarray:
     """A numeric column -> float64, -1 where unknown; refuses non-finite, negative, fractional
-    counts and out-of-range values. ``kind``: count, seconds, minutes or duration ([DD-]HH:MM:SS)."""
+    counts and out-of-range values. ``kind``: count, seconds, minutes or duration ([DD-]HH:MM:SS).
+    ``UNLIMITED`` (-1) only in a time-limit column (``limit_column``)."""
     raw = frame[col].astype(str)
     lower = raw.str.lower()
-    missing = (lower.isin(_MISSING - {"nan"}) | lower.isin(_UNLIMITED)).to_numpy()
+    missing = (lower.isin(_MISSING) | (lower.isin(_UNLIMITED) & limit_column)).to_numpy()
 
     def refuse(i: int, why: str) -> InputError:
         return InputError(f"{raw.iloc[i]!r} {why}", source=source, line=_line(frame, i, header_lines),
@@ -210,6 +224,8 @@ def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, kind
         for i, t in enumerate(raw.tolist()):
             if missing[i]:
                 continue
+            if t.lower() in _UNLIMITED:  # not a time-limit column
+                raise refuse(i, "is not a duration ([DD-]HH:MM:SS or seconds)")
             try:
                 values[i] = _duration_seconds(t)
             except (ValueError, OverflowError):
@@ -233,6 +249,37 @@ def _numbers(frame: pd.DataFrame, col: str, source: str, header_lines: int, kind
         if bad.any():
             raise refuse(int(np.flatnonzero(bad)[0]), why)
     return values
+
+
+def _check_job_ids(frame: pd.DataFrame, col: str, source: str, header_lines: int) -> None:
+    """Refuses a job ID that is not one Slurm prints: JobIDRaw is digits; JobID (or a job
+    table's ID column) as ``_JOB_ID_RE``; every number at most ``_MAX_JOB_ID``. The IDs are
+    the jobs' identities (outputs, ``explain --job``): an empty, negative or text ID is refused."""
+    raw = frame[col].astype(str)
+    is_raw = col.lower().strip() == "jobidraw"
+    parts = raw.str.extract(_RAW_ID_RE if is_raw else _JOB_ID_RE)
+
+    def refuse(i: int, why: str, hint: str | None = None) -> InputError:
+        return InputError(f"{raw.iloc[i]!r} {why}" if raw.iloc[i] else why.replace("is ", "the job ID is ", 1),
+                          source=source, line=_line(frame, i, header_lines), field=f"column {col}", hint=hint)
+
+    bad = np.flatnonzero(parts[0].isna().to_numpy())
+    if len(bad):
+        i = int(bad[0])
+        if not raw.iloc[i]:
+            raise refuse(i, "is empty", hint="every job needs its Slurm job ID")
+        if "." in raw.iloc[i]:
+            raise refuse(i, "is a job step, not a job", hint="one row per job: export with sacct -X")
+        what = "digits" if is_raw else "123, 123_4 (array task) or 123+0 (heterogeneous job component)"
+        raise refuse(i, f"is not a Slurm job ID: expected {what}")
+    too_big = np.zeros(len(raw), dtype=bool)
+    for k in parts.columns:
+        digits = parts[k].fillna("").str.lstrip("0")
+        n_digits = digits.str.len()
+        # compared as text (equal lengths compare as numbers): a 400-digit ID never becomes a float
+        too_big |= ((n_digits > 10) | ((n_digits == 10) & (digits > str(_MAX_JOB_ID)))).to_numpy()
+    if too_big.any():
+        raise refuse(int(np.flatnonzero(too_big)[0]), f"is larger than Slurm's largest job ID ({_MAX_JOB_ID:,})")
 
 
 def _state_names(frame: pd.DataFrame, col: str | None) -> np.ndarray:
@@ -277,6 +324,9 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
             source=source,
             hint="add AllocCPUS and ReqCPUS to the sacct --format list",
         )
+    raw_col = next((c for c in frame.columns if c.lower().strip() == "jobidraw"), None)
+    for c in dict.fromkeys(c for c in (cols["job_id"], raw_col) if c is not None):
+        _check_job_ids(frame, c, source, header_lines)
     n = len(frame)
     states = _state_names(frame, cols["state"])
     active = np.isin(states, list(_ACTIVE))
@@ -324,26 +374,46 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
         by_state = Counter(states[never_started].tolist())
         notes.append(f"{int(never_started.sum())} jobs ended without starting ({_count_text(by_state)}): "
                      "no wait or runtime (-1)")
+    # a finished job that ran has every one of these; one that is missing is counted, never silent
+    ran = finished & ~never_started
+
+    def count_unknown(mask: np.ndarray, what: str) -> None:
+        if mask.any():
+            notes.append(f"{int(mask.sum())} finished jobs {what}")
+
+    if cols["start"]:
+        count_unknown(ran & np.isnan(start), f"with a runtime but no {cols['start']}: wait unknown (-1)")
+    if cols["end"]:
+        count_unknown(finished & np.isnan(end), f"without {cols['end']} (empty or Unknown)" +
+                      ("" if cols["runtime"] is not None else ": runtime unknown (-1)"))
+    if cols["runtime"] is not None:
+        count_unknown(ran & (elapsed < 0), f"without {cols['runtime']} (empty, Unknown or -1): runtime unknown (-1)")
+
+    def counts(col: str) -> np.ndarray:
+        # no processor or node on a job that ran is missing data, not 0: unknown (-1), counted
+        values = _numbers(frame, col, source, header_lines, "count").astype(np.int64)
+        unknown = ran & (values <= 0)
+        count_unknown(unknown, f"without {col} (empty, Unknown, -1 or 0): unknown (-1)")
+        return np.where(unknown, -1, values)
 
     if cols["alloc_procs"]:
-        data["alloc_procs"] = _numbers(frame, cols["alloc_procs"], source, header_lines, "count").astype(np.int64)
+        data["alloc_procs"] = counts(cols["alloc_procs"])
     if cols["req_procs"]:
-        data["req_procs"] = _numbers(frame, cols["req_procs"], source, header_lines, "count").astype(np.int64)
+        data["req_procs"] = counts(cols["req_procs"])
     if not cols["alloc_procs"]:
         data["alloc_procs"] = data["req_procs"].copy()
         notes.append("allocated processors taken from the requested processors (no allocation column)")
     if cols["req_time"]:
         name = cols["req_time"].lower()
         if name == "timelimitraw":
-            minutes = _numbers(frame, cols["req_time"], source, header_lines, "minutes")
+            minutes = _numbers(frame, cols["req_time"], source, header_lines, "minutes", limit_column=True)
             data["req_time"] = np.where(minutes > 0, minutes * 60.0, -1.0)
         elif name == "timelimit":
-            data["req_time"] = _numbers(frame, cols["req_time"], source, header_lines, "duration")
+            data["req_time"] = _numbers(frame, cols["req_time"], source, header_lines, "duration", limit_column=True)
         else:
-            data["req_time"] = _numbers(frame, cols["req_time"], source, header_lines, "seconds")
+            data["req_time"] = _numbers(frame, cols["req_time"], source, header_lines, "seconds", limit_column=True)
     nodes_col = next((c for c in frame.columns if c.lower().strip() in _NODES_ALIASES), None)
-    nodes = (_numbers(frame, nodes_col, source, header_lines, "count").astype(np.int64) if nodes_col
-             else np.ones(n, np.int64))
+    nodes = counts(nodes_col) if nodes_col else np.ones(n, np.int64)
     if cols["req_mem"]:
         procs = np.where(data["req_procs"] > 0, data["req_procs"], data["alloc_procs"])
         mem_col = cols["req_mem"]
@@ -369,7 +439,6 @@ def table_to_workload(frame: pd.DataFrame, source: str, *, header_lines: int = 1
 
     table = pd.DataFrame(data)
     id_col = cols["job_id"]
-    raw_col = next((c for c in frame.columns if c.lower().strip() == "jobidraw"), None)
     for key, extra in (("job_id", "native_job_id"), ("user", "user_name"), ("group", "group_name"),
                        ("account", "account"), ("partition", "partition_name"), ("queue", "queue_name"),
                        ("job_name", "job_name")):
