@@ -595,6 +595,9 @@ def _timestamps(values: list[str] | np.ndarray, source: str, name: str, line_of)
     """Epoch seconds of a timestamp column (numbers, or ISO 8601 date-times), >= 0 and strictly increasing."""
     cells = [str(v) for v in values]
     t, miss, bad = _parse_cells(cells)
+    if bad >= 0 and _NUMBER.fullmatch(cells[bad].strip(" \t")):  # a number, but infinite or too large
+        raise InputError(f"timestamp {_cell_problem(cells[bad])}", source=source, line=line_of(bad),
+                         field=f"column {name!r}")
     if bad >= 0 or miss.any():
         parsed = pd.to_datetime(pd.Series(cells), errors="coerce", format="ISO8601", utc=True)
         if parsed.isna().any():
