@@ -587,11 +587,11 @@ def test_the_bound_is_2_64_exclusive_and_parquet_floats_follow_it(tmp_path):
         tm.read_table(tmp_path / "x.parquet", timestamp="t", missing="ffill", repairs=tm.RepairLog())
     assert (ei.value.line, ei.value.field) == (2, "column 'a'")
     # a uint64 column cannot exceed the bound; NaN stays a missing value (filled and counted)
-    pd.DataFrame({"t": [1.0, 2.0], "a": np.array([2**63, 5], dtype=np.uint64), "b": [np.nan, 1.0]}).to_parquet(
+    pd.DataFrame({"t": [1.0, 2.0], "a": np.array([2**64 - 1, 5], dtype=np.uint64), "b": [np.nan, 1.0]}).to_parquet(
         tmp_path / "u.parquet")
     log = tm.RepairLog()
     out = tm.read_table(tmp_path / "u.parquet", timestamp="t", missing="ffill", repairs=log)
-    assert out["a"].tolist() == [2.0**63, 5.0] and out["b"].tolist() == [1.0, 1.0] and sum(log.as_dict().values()) == 1
+    assert out["a"].tolist() == [float(2**64 - 1), 5.0] and out["b"].tolist() == [1.0, 1.0] and sum(log.as_dict().values()) == 1
 
 
 def test_hpas_run_with_a_value_past_2_64_names_file_line_and_column(tmp_path):

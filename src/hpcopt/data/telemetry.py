@@ -628,7 +628,8 @@ def _numeric_frame(columns: dict[str, list], source: str, line_of, missing: str,
             if col.dtype.kind == "b":
                 raise InputError("is a true/false column, not a number", source=source, field=f"column {c!r}")
             v = col.astype(np.float64)
-            bad = ~_in_range(v) & ~np.isnan(v)
+            # an integer column is below 2**64 by its type (uint64's top values round up to 2**64 as floats)
+            bad = (~_in_range(v) & ~np.isnan(v)) if col.dtype.kind == "f" else np.zeros(v.shape, dtype=bool)
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise InputError("infinite values are not allowed in telemetry" if np.isinf(v[i]) else _too_large(col[i]),
