@@ -530,3 +530,65 @@ def test_openmetrics_scrapes_float_seconds_and_total_counters(tmp_path):
     out = list(prometheus_samples(paths, ["req_total", "load"], interval=999.0))
     assert out[0].warmup and out[0].timestamp == 10.5
     assert out[1].values.tolist() == [3.0, 0.1] and out[2].values.tolist() == [1.0, 0.2]  # reset: 10 / 10 s
+
+
+# --------------------------------------------------------------------------- timestamps (issue 10)
+
+
+@pytest.mark.parametrize("ts", ["NaN", "-5", "-Infinity", "1e999", str(2**70), "true", "[1]"])
+def test_a_bad_timestamp_is_a_bad_sample_reported_and_handled_per_policy(ts):
+    det = _fit("mad")
+    T = _test()[:4]
+    bad_line = b'{"timestamp": %s, "values": [%s]}\n' % (ts.encode(), ", ".join(repr(float(v)) for v in T[2]).encode())
+    lines = [_line(T[0], ts=0), _line(T[1], ts=1), bad_line, _line(T[3], ts="2026-01-01T00:00:03Z")]
+    samples = list(jsonl_samples(lines))
+    assert samples[2].kind == "bad_timestamp" and samples[2].timestamp is None and "timestamp" in samples[2].problem
+    assert samples[2].values.tolist() == T[2].tolist()  # the values were read; only the timestamp is bad
+    assert all(s.problem is None for s in samples[:2] + samples[3:])  # 0, 1 and an ISO text time are fine
+    # skip (the default): reported once, counted, the other samples scored as in a stream without it
+    mon = StreamMonitor(det)
+    evs = [mon.feed(s) for s in samples]
+    assert evs[2] == [{"event": "bad_sample", "source": "stdin", "line": 3, "entity": "", "kind": "bad_timestamp",
+                       "reason": samples[2].problem, "action": "skipped"}]
+    ref = StreamScorer(det)
+    for r in (T[0], T[1], T[3]):
+        ref.update(r)
+    assert mon.summary()["skipped"] == 1 and mon.summary()["scored"] == 3 and mon.single.last_score == ref.last_score
+    # impute: the good values are scored without the bad timestamp, counted as imputed
+    mon = StreamMonitor(det, on_bad_sample="impute")
+    evs = [mon.feed(s) for s in samples]
+    assert evs[2][0]["action"] == "imputed" and mon.summary()["imputed"] == 1 and mon.summary()["scored"] == 4
+    # stop: an error naming the line
+    mon = StreamMonitor(det, on_bad_sample="stop")
+    mon.feed(samples[0])
+    with pytest.raises(InputError, match="timestamp") as ei:
+        mon.feed(samples[2])
+    assert ei.value.line == 3
+
+
+def test_a_bad_timestamp_alone_imputes_even_on_the_first_sample_and_joins_other_problems():
+    det = _fit("mad")
+    T = _test()[:2]
+    first = b'{"timestamp": -1, "values": [%s]}\n' % ", ".join(repr(float(v)) for v in T[0]).encode()
+    both = b'{"timestamp": NaN, "values": [1.0, null, 2.0, 3.0]}\n'
+    s1, s2 = jsonl_samples([first, both])
+    assert s2.kind == "not_a_number" and s2.timestamp is None
+    assert s2.problem.startswith("timestamp nan ") and "value 2 is null" in s2.problem
+    mon = StreamMonitor(det, on_bad_sample="impute")
+    assert mon.feed(s1)[0]["action"] == "imputed"  # nothing to impute from is needed: the values are good
+    assert mon.single.last_row.tolist() == T[0].tolist()
+    assert mon.feed(s2)[0]["action"] == "imputed" and mon.single.last_row.tolist() == [1.0, T[0][1], 2.0, 3.0]
+
+
+def test_cli_stream_reports_a_bad_timestamp_on_stderr_per_entity_too(tmp_path):
+    model = _model(tmp_path)
+    T = _test()[:6]
+    good = [_line(r, entity=f"n{i % 2}", ts=i) for i, r in enumerate(T)]
+    lines = list(good)
+    lines[3] = lines[3].replace(b'"timestamp": 3', b'"timestamp": -5')
+    r = runner.invoke(app, ["detect", "stream", "--model", str(model), "--per-entity"], input=b"".join(lines))
+    assert r.exit_code == 0, r.output
+    err = [json.loads(ln) for ln in r.stderr.splitlines()]
+    assert [(e["line"], e["entity"], e["kind"], e["action"]) for e in err if e["event"] == "bad_sample"] == [
+        (4, "n1", "bad_timestamp", "skipped")]
+    assert err[-1]["event"] == "end" and err[-1]["skipped"] == 1 and err[-1]["scored"] == 5

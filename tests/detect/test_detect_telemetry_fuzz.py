@@ -86,8 +86,8 @@ def _number(cell: str) -> float:
     if not _NUM.fullmatch(s):
         raise Refused(cell)  # text, inf, or missing (refused without --fill-missing)
     v = float(s)
-    if not math.isfinite(v):
-        raise Refused("overflow")
+    if not abs(v) < 2.0**64:  # the telemetry rule: finite, magnitude below 2**64
+        raise Refused("overflow or past 2**64")
     return v
 
 

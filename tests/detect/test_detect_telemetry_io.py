@@ -329,11 +329,13 @@ def test_read_labels_refuses_values_other_than_0_1(tmp_path, text, what):
 @pytest.mark.parametrize("line,what", [("3-x:1", "is not 'start-end"), ("5-3:1", "not after start"),
                                        ("3-11:1", "past the 10 test rows"), ("3-5:0", "outside 1..3"),
                                        ("3-5:4", "outside 1..3"), ("3-5:\u0661", "is not 'start-end"),
-                                       ("3-5:1,,2", None)])
+                                       ("3-5:1,,2", "empty metric number in '1,,2'"),
+                                       ("3-5:1,2,", "empty metric number"), ("3-5:", "empty metric number"),
+                                       ("3-5: 1 , 3", None)])
 def test_read_interpretation_malformed_or_out_of_range(tmp_path, line, what):
     p = _write(tmp_path / "i.txt", "1-2:1\n" + line + "\n")
     if what is None:
-        assert tm.read_interpretation(p, n_rows=10, n_metrics=3)[1] == tm.Segment(3, 5, (0, 1))
+        assert tm.read_interpretation(p, n_rows=10, n_metrics=3)[1] == tm.Segment(3, 5, (0, 2))
         return
     with pytest.raises(InputError, match=what) as ei:
         tm.read_interpretation(p, n_rows=10, n_metrics=3)
@@ -547,3 +549,89 @@ def test_ldms_line_cut_after_a_comma_is_a_truncated_row_not_an_empty_cell(tmp_pa
     q = _write(tmp_path / "h.csv", _LDMS_HEAD + "10.0,0,n1,1,0,0,1,2\n11.0,0,n1,1,0,0,,4\n")
     with pytest.raises(InputError, match="empty cell"):
         tm.read_ldms_csv(q)
+
+
+# --------------------------------------------------------------------------- the value rule (issue 10)
+# A telemetry value is a finite number with magnitude below 2**64; a timestamp is also >= 0.
+
+_BIG = str(2**70)  # finite as a float, past any u64 counter
+
+
+@pytest.mark.parametrize("cell", ["1e308", _BIG, "-" + _BIG, "18446744073709551616", "-1.8446744073709552e19"])
+def test_values_of_magnitude_2_64_or_more_are_refused_by_every_reader(tmp_path, cell):
+    # the same cell rule in the matrix (both its paths), tables, LDMS, JSON lines and HPAS runs
+    for text in (f"0.1,0.2\n0.3,{cell}\n", f"0.1,0.2\n0.3, {cell}\n0.5,abc\n"):  # pandas' fast path / the exact scan
+        with pytest.raises(InputError, match="magnitude 2\\*\\*64 or more") as ei:
+            tm.read_matrix(_write(tmp_path / "m.txt", text))
+        assert (ei.value.source, ei.value.line, ei.value.field) == (str(tmp_path / "m.txt"), 2, "column 2")
+    with pytest.raises(InputError, match="magnitude") as ei:
+        tm.read_table(_write(tmp_path / "t.csv", f"t,node,a\n1,n1,2\n2,n1,{cell}\n"), timestamp="t",
+                      text_columns=["node"])
+    assert (ei.value.line, ei.value.field) == (3, "column 'a'")
+    with pytest.raises(InputError, match="magnitude") as ei:
+        tm.read_ldms_csv(_write(tmp_path / "l.csv", _LDMS_HEAD + f"10.0,0,n1,1,0,0,1,2\n11.0,0,n1,1,0,0,{cell},4\n"),
+                         repairs=tm.RepairLog())  # no repair applies to a damaged value
+    assert (ei.value.line, ei.value.field) == (3, "column 'A'")
+    with pytest.raises(InputError, match="magnitude") as ei:
+        tm.read_jsonl(_write(tmp_path / "j.jsonl", f'{{"values": [1, 2]}}\n{{"values": [3, {cell}]}}\n'))
+    assert (ei.value.line, ei.value.field) == (2, "values[1]")
+
+
+def test_the_bound_is_2_64_exclusive_and_parquet_floats_follow_it(tmp_path):
+    below = 2.0**64 - 2.0**12  # the largest float below 2**64
+    np.testing.assert_array_equal(tm.read_matrix(_write(tmp_path / "m.txt", f"{below!r},-{below!r}\n")),
+                                  [[below, -below]])
+    df = pd.DataFrame({"t": [1.0, 2.0], "a": [1.0, 2.0**64], "b": [np.nan, 1.0]})
+    df.to_parquet(tmp_path / "x.parquet")
+    with pytest.raises(InputError, match="magnitude") as ei:
+        tm.read_table(tmp_path / "x.parquet", timestamp="t", missing="ffill", repairs=tm.RepairLog())
+    assert (ei.value.line, ei.value.field) == (2, "column 'a'")
+    # a uint64 column cannot exceed the bound; NaN stays a missing value (filled and counted)
+    pd.DataFrame({"t": [1.0, 2.0], "a": np.array([2**64 - 1, 5], dtype=np.uint64), "b": [np.nan, 1.0]}).to_parquet(
+        tmp_path / "u.parquet")
+    log = tm.RepairLog()
+    out = tm.read_table(tmp_path / "u.parquet", timestamp="t", missing="ffill", repairs=log)
+    assert out["a"].tolist() == [float(2**64 - 1), 5.0] and out["b"].tolist() == [1.0, 1.0] and sum(log.as_dict().values()) == 1
+
+
+def test_hpas_run_with_a_value_past_2_64_names_file_line_and_column(tmp_path):
+    from hpcopt.detect.hpas import hpas_run_features
+
+    src = Path(__file__).resolve().parents[1] / "data" / "telemetry" / "hpas" / "runs" / "ExaMiniMD" / "meminfo.csv.gz"
+    lines = gzip.decompress(src.read_bytes()).decode().split("\n")
+    cells = lines[5].split(",")
+    cells[7] = _BIG
+    lines[5] = ",".join(cells)
+    run = tmp_path / "run"
+    _raw(run / "meminfo.csv.gz", gzip.compress("\n".join(lines).encode()))
+    name = lines[0].lstrip("#").split(",")[7]
+    with pytest.raises(InputError, match="magnitude") as ei:
+        hpas_run_features(run, files=("meminfo",), repairs=tm.RepairLog())
+    assert (ei.value.source, ei.value.line, ei.value.field) == (str(run / "meminfo.csv.gz"), 6, f"column {name!r}")
+
+
+@pytest.mark.parametrize("ts,what", [("-5", "timestamp '-5' is negative"), ("1e308", "magnitude"),
+                                     ("1969-12-31T23:59:59Z", "is negative")])
+def test_table_and_ldms_timestamps_are_non_negative_seconds_since_the_epoch(tmp_path, ts, what):
+    with pytest.raises(InputError, match=what) as ei:
+        later = "1970-01-02T00:00:00Z" if "T" in ts else "5"  # one column is numbers or ISO times
+        tm.read_table(_write(tmp_path / "t.csv", f"t,a\n{ts},1\n{later},2\n"), timestamp="t")
+    assert (ei.value.line, ei.value.field) == (2, "column 't'")
+    if "T" not in ts:  # LDMS Time is a number
+        with pytest.raises(InputError, match=what) as ei:
+            tm.read_ldms_csv(_write(tmp_path / "l.csv", _LDMS_HEAD + f"{ts},0,n1,1,0,0,1,2\n"))
+        assert (ei.value.line, ei.value.field) == (2, "column 'Time'")
+    # 0 (the epoch itself) and ISO times after it are fine
+    out = tm.read_table(_write(tmp_path / "ok.csv", "t,a\n1970-01-01T00:00:00Z,1\n1970-01-01T00:00:05Z,2\n"),
+                       timestamp="t")
+    assert out.index.tolist() == [0.0, 5.0]
+
+
+@pytest.mark.parametrize("ts,what", [("-5", "timestamp -5 is negative"), ("-0.5", "is negative"),
+                                     (_BIG, "magnitude"), ("1e999", "overflows"), ("NaN", "not valid JSON"),
+                                     ('"soon"', "is not a number")])
+def test_jsonl_file_timestamps_are_non_negative_finite_numbers(tmp_path, ts, what):
+    p = _write(tmp_path / "j.jsonl", f'{{"timestamp": 0, "values": [1]}}\n{{"timestamp": {ts}, "values": [2]}}\n')
+    with pytest.raises(InputError, match=what) as ei:
+        tm.read_jsonl(p)
+    assert (ei.value.source, ei.value.line) == (str(p), 2)

@@ -12,6 +12,12 @@ gap or a duplicated timestamp raises :class:`~hpcopt.errors.InputError` naming t
 the line and the field, unless the caller asks for an explicit repair; every repair is
 counted in a :class:`RepairLog` that the caller can report.
 
+A telemetry value must be a finite number with magnitude below 2**64 (no counter or gauge
+of a real node exceeds it, so a larger value is a damaged file), and anything else is
+refused with one :class:`~hpcopt.errors.InputError` naming the file, the line and the
+column; a timestamp (JSON lines, tables, LDMS ``Time``) must in addition be non-negative
+(seconds since the epoch).
+
 The SMD/ASD layout (OmniAnomaly / InterFusion) is a folder with ``train/``, ``test/``,
 ``test_label/`` and ``interpretation_label/`` sub-folders holding ``<entity>.txt`` (or
 ``.txt.gz``) files: comma-separated values without a header, one row per time step; one
@@ -138,7 +144,12 @@ def _resolve(path: str | Path) -> Path:
 # *missing* value, refused unless the caller asks for a repair (``missing="ffill"``, CLI
 # ``--fill-missing``), which is then counted; ``inf``, ``infinity`` and numbers that
 # overflow a 64-bit float are always refused (no telemetry format here can mean them);
-# anything else (``True``, ``0x10``, ``1_000``, ``N/A``) is not a number.
+# anything else (``True``, ``0x10``, ``1_000``, ``N/A``) is not a number. A finite number
+# of magnitude 2**64 or more is refused too (VALUE_LIMIT: beyond any u64 counter, so a
+# damaged file); timestamps must also be >= 0 (_check_times).
+
+#: every telemetry value (and timestamp) must be below this in magnitude
+VALUE_LIMIT = 2.0**64
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 _FAST_CHARS = frozenset("0123456789.eE+-, \t\n")
@@ -148,11 +159,21 @@ def _is_missing(s: str) -> bool:
     return s == "" or s.lower() in ("nan", "+nan", "-nan")
 
 
+def _in_range(vals: np.ndarray) -> np.ndarray:
+    """Which values are allowed: finite with magnitude below :data:`VALUE_LIMIT` (NaN: False)."""
+    return np.abs(vals) < VALUE_LIMIT
+
+
+def _too_large(v: object) -> str:
+    return (f"{str(v)[:40]!r} has magnitude 2**64 or more: no counter or gauge of a real node reaches it "
+            "(a damaged file?)")
+
+
 def _cell_problem(cell: str) -> str:
     """Why one cell is not an allowed number (for a cell that failed the fast paths)."""
     s = cell.strip(" \t")
     if _NUMBER.fullmatch(s):
-        return f"{s!r} overflows a 64-bit float"
+        return f"{s!r} overflows a 64-bit float" if math.isinf(float(s)) else _too_large(s)
     if s.lower().lstrip("+-") in ("inf", "infinity"):
         return f"{s!r}: infinite values are not allowed in telemetry"
     return f"{cell[:40]!r} is not a number"
@@ -171,7 +192,7 @@ def _parse_cells(cells: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
             vals = np.asarray(present, dtype=np.float64)
         except ValueError:
             vals = None
-        if vals is not None and np.isfinite(vals).all():
+        if vals is not None and _in_range(vals).all():
             out[~missing] = vals
             return out, missing, -1
     for i, s in enumerate(stripped):
@@ -180,10 +201,21 @@ def _parse_cells(cells: list[str]) -> tuple[np.ndarray, np.ndarray, int]:
         if not _NUMBER.fullmatch(s):
             return out, missing, i
         v = float(s)
-        if not math.isfinite(v):
+        if not abs(v) < VALUE_LIMIT:
             return out, missing, i
         out[i] = v
     return out, missing, -1
+
+
+def _check_times(t: np.ndarray, source: str, field: str, line_of, shown=None) -> None:
+    """Refuse a negative timestamp: timestamps are seconds since the epoch (the values
+    themselves have passed the cell rule, so they are finite)."""
+    neg = t < 0
+    if neg.any():
+        i = int(np.flatnonzero(neg)[0])
+        what = shown(i) if shown is not None else f"{t[i]:g}"
+        raise InputError(f"timestamp {what} is negative", source=source, line=line_of(i), field=field,
+                         hint="timestamps are seconds since the epoch (1970-01-01 UTC), 0 or more")
 
 
 def _data_lines(text: str) -> list[str]:
@@ -229,7 +261,7 @@ def _matrix_fast(text: str) -> np.ndarray | None:
     except Exception:  # noqa: BLE001 - any refusal goes to the exact per-cell scan
         return None
     arr = df.to_numpy(dtype=np.float64)
-    if not np.isfinite(arr).all():
+    if not _in_range(arr).all():
         return None
     return arr
 
@@ -329,7 +361,8 @@ def read_interpretation(path: str | Path, *, n_rows: int | None = None, n_metric
     """Read ``start-end:d1,d2,...`` lines (0-based start, exclusive end, 1-based metrics).
 
     Blank lines are allowed; a line of another shape, a segment that ends before it starts
-    or past ``n_rows``, and a metric number outside ``1..n_metrics`` raise
+    or past ``n_rows``, an empty metric number (``1,,3``, a trailing comma, no metric) and a
+    metric number outside ``1..n_metrics`` raise
     :class:`InputError` naming the line.
     """
     p = _resolve(path)
@@ -351,8 +384,10 @@ def read_interpretation(path: str | Path, *, n_rows: int | None = None, n_metric
         metrics = []
         for d in m.group(3).split(","):
             d = d.strip()
-            if not d:
-                continue
+            if not d:  # '1,,3', a trailing comma or no metric at all: a number was lost
+                raise InputError(f"empty metric number in {m.group(3).strip()[:60]!r}", source=source, line=lineno,
+                                 field="metrics", hint="list the segment's culprit metrics as 1-based numbers "
+                                                       "separated by single commas")
             if not (d.isascii() and d.isdigit()):
                 raise InputError(f"metric number {d[:20]!r} is not an integer", source=source, line=lineno,
                                  field="metrics")
@@ -557,9 +592,12 @@ def _header_names(cells: list[str], source: str, line: int = 1) -> list[str]:
 
 
 def _timestamps(values: list[str] | np.ndarray, source: str, name: str, line_of) -> np.ndarray:
-    """Epoch seconds of a timestamp column (numbers, or ISO 8601 date-times), strictly increasing."""
+    """Epoch seconds of a timestamp column (numbers, or ISO 8601 date-times), >= 0 and strictly increasing."""
     cells = [str(v) for v in values]
     t, miss, bad = _parse_cells(cells)
+    if bad >= 0 and _NUMBER.fullmatch(cells[bad].strip(" \t")):  # a number, but infinite or too large
+        raise InputError(f"timestamp {_cell_problem(cells[bad])}", source=source, line=line_of(bad),
+                         field=f"column {name!r}")
     if bad >= 0 or miss.any():
         parsed = pd.to_datetime(pd.Series(cells), errors="coerce", format="ISO8601", utc=True)
         if parsed.isna().any():
@@ -567,6 +605,7 @@ def _timestamps(values: list[str] | np.ndarray, source: str, name: str, line_of)
             what = "empty" if cells[i].strip() == "" else f"{cells[i][:40]!r} is not a number or an ISO 8601 time"
             raise InputError(f"timestamp {what}", source=source, line=line_of(i), field=f"column {name!r}")
         t = (parsed - pd.Timestamp("1970-01-01", tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64)
+    _check_times(t, source, f"column {name!r}", line_of, shown=lambda i: repr(cells[i][:40]))
     dt = np.diff(t)
     if (dt <= 0).any():
         i = int(np.flatnonzero(dt <= 0)[0]) + 1
@@ -589,10 +628,12 @@ def _numeric_frame(columns: dict[str, list], source: str, line_of, missing: str,
             if col.dtype.kind == "b":
                 raise InputError("is a true/false column, not a number", source=source, field=f"column {c!r}")
             v = col.astype(np.float64)
-            if np.isinf(v).any():
-                i = int(np.flatnonzero(np.isinf(v))[0])
-                raise InputError("infinite values are not allowed in telemetry", source=source, line=line_of(i),
-                                 field=f"column {c!r}")
+            # an integer column is below 2**64 by its type (uint64's top values round up to 2**64 as floats)
+            bad = (~_in_range(v) & ~np.isnan(v)) if col.dtype.kind == "f" else np.zeros(v.shape, dtype=bool)
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise InputError("infinite values are not allowed in telemetry" if np.isinf(v[i]) else _too_large(col[i]),
+                                 source=source, line=line_of(i), field=f"column {c!r}")
             vals[:, j], miss[:, j] = v, np.isnan(v)
             continue
         cells = ["" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x) for x in col]
@@ -648,8 +689,8 @@ def read_table(path: str | Path, *, timestamp: str | None = None, text_columns: 
     """Read a CSV (with a header) or Parquet file into a wide frame of numbers.
 
     With ``timestamp`` that column becomes the index, as epoch seconds (numbers, or ISO 8601
-    date-times converted), and must strictly increase (a duplicated or earlier timestamp
-    raises). ``text_columns`` (e.g. a node id) are kept as they are; every other cell must
+    date-times converted), must not be negative and must strictly increase (a duplicated
+    or earlier timestamp raises). ``text_columns`` (e.g. a node id) are kept as they are; every other cell must
     be a finite number (see the cell rule above; ``missing`` as in :func:`read_matrix`).
     Ragged rows, header problems and bad cells raise :class:`InputError` naming the line
     and the column.
@@ -756,6 +797,7 @@ def read_ldms_csv(path: str | Path, *, repairs: RepairLog | None = None) -> pd.D
         i = bad if bad >= 0 else int(np.flatnonzero(tmiss)[0])
         raise InputError(_cell_problem(columns["Time"][i]) if bad >= 0 else "empty Time", source=source,
                          line=line_of(i), field="column 'Time'")
+    _check_times(t, source, "column 'Time'", line_of, shown=lambda i: repr(columns["Time"][i].strip()[:40]))
     metric_cols = [c for c in names if c not in _LDMS_ID_COLUMNS]
     out = _numeric_frame({c: columns[c] for c in metric_cols}, source, line_of,
                          "ffill" if repairs is not None else "error", repairs,
@@ -823,9 +865,14 @@ def _json_number(v, source: str, lineno: int, field: str) -> float:
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise InputError(f"{json.dumps(v)[:40] if _jsonable(v) else repr(v)[:40]} is not a number", source=source,
                          line=lineno, field=field)
-    f = float(v)
-    if not math.isfinite(f):
-        raise InputError(f"{v!r} overflows a 64-bit float", source=source, line=lineno, field=field)
+    try:
+        f = float(v)
+    except OverflowError:  # an integer too large for a float
+        f = math.inf
+    if math.isinf(f):
+        raise InputError(f"{str(v)[:40]!r} overflows a 64-bit float", source=source, line=lineno, field=field)
+    if not abs(f) < VALUE_LIMIT:
+        raise InputError(_too_large(v), source=source, line=lineno, field=field)
     return f
 
 
@@ -842,7 +889,8 @@ def read_jsonl(path: str | Path, *, metric_names: list[str] | None = None, missi
     first line's names, or ``metric_names``; every line must carry the same names). An
     optional ``"entity"`` must be the same on every line. ``null`` is a missing value
     (``missing`` as in :func:`read_matrix`); ``timestamp``, when the lines have one, must
-    be a number that strictly increases, and becomes the index. Any other problem raises
+    be a number of seconds since the epoch (0 or more) that strictly increases, and becomes
+    the index. Any other problem raises
     :class:`InputError` naming the line and the field.
     """
     if missing not in ("error", "ffill"):
@@ -884,6 +932,7 @@ def read_jsonl(path: str | Path, *, metric_names: list[str] | None = None, missi
             times.append(_json_number(ts, source, lineno, "timestamp"))
             if math.isnan(times[-1]):
                 raise InputError("timestamp is null", source=source, line=lineno, field="timestamp")
+            _check_times(np.asarray(times[-1:]), source, "timestamp", lambda i: lineno)
         if kind == "values":
             vals = obj["values"]
             if not isinstance(vals, list):

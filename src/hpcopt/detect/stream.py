@@ -274,6 +274,20 @@ def _number(v) -> float | None:
         return math.inf
 
 
+def _timestamp_problem(ts) -> str | None:
+    """Why a line's ``timestamp`` cannot be carried (None: it can). Absent/null and text (an
+    ISO 8601 time, passed through) are fine; a number must be seconds since the epoch: finite,
+    0 or more and below 2**64, as in the data layer's readers."""
+    if ts is None or isinstance(ts, str):
+        return None
+    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
+        return f"timestamp {json.dumps(ts)[:30]} is not a number or a text time"
+    f = _number(ts)
+    if not (0 <= f < 2.0**64):
+        return f"timestamp {str(ts)[:30]} is not seconds since the epoch (finite, 0 or more)"
+    return None
+
+
 def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None = None, *,
                   source: str = "stdin") -> Iterator[Sample]:
     """:class:`Sample` records from JSON lines ``{"timestamp": t, "values": [...]}`` or
@@ -282,7 +296,8 @@ def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None =
     The ``metrics`` form needs ``metric_names`` (their order is the detector's order). A
     value that is not a number (``null``, text) or a metric missing from ``metrics`` is NaN
     with the reason in ``problem``; a line that is not text, not JSON or has no values gives
-    ``values=None``. Blank lines are passed over.
+    ``values=None``. A bad ``timestamp`` (NaN, negative, not a number or text) gives a sample
+    of kind ``bad_timestamp`` without a timestamp. Blank lines are passed over.
     """
     for lineno, text, problem in iter_text_lines(lines, source):
         if problem is not None:
@@ -333,7 +348,11 @@ def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None =
                 fast = np.array(vals, dtype=np.float64)
             except OverflowError:
                 pass
+        ts_problem = _timestamp_problem(ts)
         if fast is not None:
+            if ts_problem is not None:
+                yield Sample(lineno, entity, None, fast, ts_problem, "bad_timestamp", source)
+                continue
             yield Sample(lineno, entity, ts, fast, None, None, source)
             continue
         row = np.full(len(vals), np.nan)
@@ -351,6 +370,9 @@ def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None =
         if bad:
             parts.append("not a number: " + ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
         kind = "missing_metric" if missing else ("not_a_number" if bad else None)
+        if ts_problem is not None:
+            parts.insert(0, ts_problem)
+            kind, ts = kind or "bad_timestamp", None
         yield Sample(lineno, entity, ts, row, "; ".join(parts) or None, kind, source)
 
 
@@ -490,7 +512,9 @@ class StreamMonitor:
             kind, reason, x = "wrong_count", f"{x.size} values, the detector expects {self.m}", None
         whole = x is None
         bad = None if whole else ~np.isfinite(x)
-        if whole or bad.any():
+        # a bad timestamp alone: the values are good; impute scores them without the timestamp
+        ts_only = not whole and not bad.any() and s.kind == "bad_timestamp"
+        if whole or bad.any() or ts_only:
             if reason is None and whole:
                 kind, reason = kind or "unreadable", "the sample could not be read"
             elif reason is None:
@@ -498,14 +522,14 @@ class StreamMonitor:
                 more = f" and {int(bad.sum()) - 3} more" if bad.sum() > 3 else ""
                 kind, reason = "not_finite", f"not finite: {', '.join(names)}{more}"
             action = {"skip": "skipped", "impute": "imputed", "stop": "stopped"}[self.policy]
-            if action == "imputed" and sc.last_row is None:
+            if action == "imputed" and sc.last_row is None and not ts_only:
                 action, reason = "skipped", reason + " (nothing to impute from yet)"
             events.append(self._bad(s, kind or "bad_sample", reason, action, sc.entity))
             if action == "skipped":
                 sc.n_skipped += 1
                 return events
             last = sc.last_row
-            x = last.copy() if whole else np.where(bad, last, x)
+            x = x if ts_only else last.copy() if whole else np.where(bad, last, x)
             sc.n_imputed += 1
         _, ev = sc.update(x, s.timestamp)
         if ev is not None:

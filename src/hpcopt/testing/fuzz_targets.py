@@ -100,9 +100,25 @@ def _kt_time(raw: bytes) -> bool:
     return fz.json_finite(low=0)(raw) and float(raw) > 0
 
 
+# the telemetry rule (hpcopt.data.telemetry): a value is finite with magnitude below 2**64;
+# a timestamp is also >= 0 (seconds since the epoch)
+_TELEMETRY_LIMIT = 2.0**64
+
+
+def _telemetry_value(raw: bytes) -> bool:
+    v = fz._number(raw)
+    return v is not None and abs(v) < _TELEMETRY_LIMIT
+
+
+def _telemetry_time(raw: bytes) -> bool:
+    v = fz._number(raw)
+    return v is not None and 0 <= v < _TELEMETRY_LIMIT
+
+
 def _json_ts(raw: bytes) -> bool:
-    # a number of seconds, null (no timestamp) or a string (e.g. ISO 8601: passed through)
-    return raw == b"null" or fz.json_finite(low=0)(raw) or re.fullmatch(rb'"[^"\\]*"', raw) is not None
+    # a number of seconds (the telemetry rule), null (no timestamp) or a string (e.g. ISO 8601: passed through)
+    return (raw == b"null" or (fz.json_finite(low=0)(raw) and float(raw) < _TELEMETRY_LIMIT)
+            or re.fullmatch(rb'"[^"\\]*"', raw) is not None)
 
 
 _U = dict(unknown=-1)
@@ -427,12 +443,13 @@ def load_formats(work: str | Path) -> dict[str, Source]:
     table = (base / "table" / "e2ewatch.csv").read_bytes()
     swf_record = lambda ln: not ln.strip().startswith(b";")  # noqa: E731
     ldms_cols = ldms.split(b"\n", 1)[0].lstrip(b"#").split(b",")
-    # LDMS meminfo/vmstat/procstat metrics are u64: finite, below 2**64 (negative ones are left allowed)
-    u64 = fz.real(high=2.0**64)
-    ldms_fields = [Field("column Time", fz.real(low=0), column=0)] + [
+    # LDMS meminfo/vmstat/procstat metrics are u64, but the readers apply the one telemetry rule
+    # (negative gauges exist elsewhere): finite, magnitude below 2**64
+    u64 = _telemetry_value
+    ldms_fields = [Field("column Time", _telemetry_time, column=0)] + [
         Field(f"column {c.decode()}", u64, column=i) for i, c in enumerate(ldms_cols) if i >= 6 and c]
     table_cols = table.split(b"\n", 1)[0].split(b",")
-    table_fields = [Field("column timestamp", fz.real(low=0), column=2)] + [
+    table_fields = [Field("column timestamp", _telemetry_time, column=2)] + [
         Field(f"column {c.decode()[:30]}", u64, column=i) for i, c in enumerate(table_cols) if i >= 3 and c]
     det_member = manifest["detector"]
     det_is_dir = (base / "detector" / det_member).is_dir()
@@ -451,7 +468,7 @@ def load_formats(work: str | Path) -> dict[str, Source]:
             fields=_columns(nrel.split(b"\n", 1)[0], b",", _NREL_COLUMNS), delimiter=b",",
             is_record=_finished_job(b",", 14))),
         "matrix": src("matrix", ["train.txt"], fmt_kw=dict(
-            fields=[Field(f"column {i + 1}", fz.real(high=math.inf), column=i) for i in range(38)])),
+            fields=[Field(f"column {i + 1}", _telemetry_value, column=i) for i in range(38)])),
         "labels": src("labels", ["labels.txt"], fmt_kw=dict(fields=[Field("label", _labels_value, column=0)])),
         "interpretation": src("interpretation", ["interpretation.txt"], fmt_kw=dict(fields=[
             Field("segment start", fz.nothing, pattern=rb"^(\d+)-"),
@@ -466,7 +483,7 @@ def load_formats(work: str | Path) -> dict[str, Source]:
                                                             is_record=lambda ln: not ln.startswith(b"job_id"))),
         "parquet": src("parquet", ["e2ewatch.parquet"], fmt_kw=dict(binary=True, gzip_ok=False)),
         "nab": src("nab", ["nab/data/realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv"], input_rel="nab", fmt_kw=dict(
-            fields=[Field("column timestamp", _csv_time, column=0), Field("column value", fz.real(high=math.inf), column=1)],
+            fields=[Field("column timestamp", _csv_time, column=0), Field("column value", _telemetry_value, column=1)],
             is_record=lambda ln: not ln.startswith(b"timestamp"))),
         "prometheus": src("prometheus", ["scrape_1.prom", "scrape_2.prom", "scrape_3.prom"], fmt_kw=dict(
             fields=PROM_FIELDS, gzip_ok=False, is_record=lambda ln: not ln.startswith(b"#"))),
@@ -679,10 +696,14 @@ def _lib_prometheus(p, comp):
 def _problems(samples) -> tuple[None, dict]:
     # the stream's readers never raise: a bad line is a sample with its problem, which
     # the stream reports and counts; those counts are the repairs the oracle compares
+    # (a NaN or infinite value carries no problem here: the monitor reports it as not_finite)
+    import numpy as np
+
     counts: dict[str, int] = {}
     for smp in samples:
-        if smp.problem is not None or smp.values is None:
-            counts[smp.kind or "bad"] = counts.get(smp.kind or "bad", 0) + 1
+        if smp.problem is not None or smp.values is None or not np.isfinite(smp.values).all():
+            kind = smp.kind or ("bad" if smp.values is None or smp.problem is not None else "not_finite")
+            counts[kind] = counts.get(kind, 0) + 1
     return None, counts
 
 
