@@ -266,12 +266,14 @@ class Sample:
 
 
 def _number(v) -> float | None:
+    """A JSON value as a float; inf for what the telemetry rule refuses (magnitude >= 2**64)."""
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         return None
     try:
-        return float(v)
+        f = float(v)
     except OverflowError:
         return math.inf
+    return math.inf if abs(f) >= 2.0**64 else f
 
 
 def _timestamp_problem(ts) -> str | None:

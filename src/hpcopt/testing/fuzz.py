@@ -166,15 +166,16 @@ def prometheus_value(raw: bytes) -> bool:
     return True
 
 
-def json_finite(*, low: float = -math.inf) -> Callable[[bytes], bool]:
-    """A JSON number (RFC 8259: no NaN/Infinity) that is finite as a float and >= ``low``."""
+def json_finite(*, low: float = -math.inf, magnitude: float = math.inf) -> Callable[[bytes], bool]:
+    """A JSON number (RFC 8259: no NaN/Infinity) that is finite as a float, >= ``low`` and
+    of magnitude below ``magnitude``."""
     pat = re.compile(rb"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 
     def allowed(raw: bytes) -> bool:
         if not pat.fullmatch(raw):
             return False
         v = float(raw)
-        return math.isfinite(v) and v >= low
+        return math.isfinite(v) and v >= low and abs(v) < magnitude
 
     allowed.__name__ = f"JSON number >= {low}"
     return allowed

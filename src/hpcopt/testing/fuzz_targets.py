@@ -201,7 +201,8 @@ PROM_FIELDS = (
     Field("label value", _label_text, pattern=rb'instance="([^"\n]*)"'),
 )
 JSONL_FIELDS = (
-    Field("values item", fz.json_finite(), pattern=rb'(?:\[|, )([^,\]\n]+)(?=[,\]])', json=True),
+    # the telemetry rule (hpcopt.data.telemetry): finite, magnitude below 2**64
+    Field("values item", fz.json_finite(magnitude=2.0**64), pattern=rb'(?:\[|, )([^,\]\n]+)(?=[,\]])', json=True),
     Field("timestamp", _json_ts, pattern=rb'"timestamp": ([^,}\n]+)', json=True),
 )
 def _constraint_number(raw: bytes) -> bool:
