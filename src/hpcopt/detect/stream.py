@@ -350,6 +350,8 @@ def jsonl_samples(lines: Iterable[bytes | str], metric_names: list[str] | None =
                 fast = np.array(vals, dtype=np.float64)
             except OverflowError:
                 pass
+            else:  # the telemetry rule: magnitude 2**64 or more is not a value (made inf, a bad sample)
+                fast[np.abs(fast) >= 2.0**64] = np.inf
         ts_problem = _timestamp_problem(ts)
         if fast is not None:
             if ts_problem is not None:

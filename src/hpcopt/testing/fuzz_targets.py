@@ -122,8 +122,12 @@ def _json_ts(raw: bytes) -> bool:
 
 
 _U = dict(unknown=-1)
+# The reader's rule for every SWF field (hpcopt.data.workload.FIELD_RULES): a finite number,
+# -1 (unknown) or >= 0, an integer where SWF counts. The standard says more (numbers from 1,
+# status 0-5), but real logs break it (wagap-2013 numbers its first job 0), so the reader
+# and this oracle hold to the rule above.
 _SWF_DOMAINS = (
-    ("job number", fz.integer(low=1)),
+    ("job number", fz.integer(low=0)),  # a counter from 1 in the standard, but wagap-2013 numbers its first job 0
     ("submit time", fz.real(low=0, **_U)),
     ("wait time", fz.real(low=0, **_U)),
     ("run time", fz.real(low=0, **_U)),
@@ -133,13 +137,13 @@ _SWF_DOMAINS = (
     ("requested processors", fz.integer(low=0, **_U)),
     ("requested time", fz.real(low=0, **_U)),
     ("requested memory", fz.real(low=0, **_U)),
-    ("status", lambda raw: raw in (b"-1", b"0", b"1", b"2", b"3", b"4", b"5")),
-    ("user id", fz.integer(low=1, **_U)),
-    ("group id", fz.integer(low=1, **_U)),
-    ("executable number", fz.integer(low=1, **_U)),
+    ("status", fz.integer(low=0, **_U)),
+    ("user id", fz.integer(low=0, **_U)),
+    ("group id", fz.integer(low=0, **_U)),
+    ("executable number", fz.integer(low=0, **_U)),
     ("queue number", fz.integer(low=0, **_U)),
-    ("partition number", fz.integer(low=1, **_U)),
-    ("preceding job number", fz.integer(low=1, **_U)),
+    ("partition number", fz.integer(low=0, **_U)),
+    ("preceding job number", fz.integer(low=0, **_U)),
     ("think time", fz.real(low=0, **_U)),
 )
 SWF_FIELDS = tuple(Field(f"field {i + 1} ({name})", dom, column=i) for i, (name, dom) in enumerate(_SWF_DOMAINS))
