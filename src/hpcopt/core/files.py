@@ -51,16 +51,9 @@ _CHUNK = 1 << 20
 
 
 def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"environment variable {name} must be an integer; got {raw!r} instead") from None
-    if value <= 0:
-        raise ConfigError(f"environment variable {name} must be positive; got {value} instead")
-    return value
+    from hpcopt.core.params import positive_env
+
+    return positive_env(name, default, int)
 
 
 def max_input_bytes() -> int:

@@ -29,7 +29,24 @@ from typing import Any, Callable
 
 from hpcopt.errors import ConfigError
 
-__all__ = ["Interval", "Options", "Predicate", "ParamsMixin", "validate_params", "clone"]
+__all__ = ["Interval", "Options", "Predicate", "ParamsMixin", "validate_params", "clone", "positive_env"]
+
+
+def positive_env(name: str, default, cast=int):
+    """A positive number from the environment variable ``name`` (``default`` when unset)."""
+    import os
+
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        kind = "an integer" if cast is int else "a number"
+        raise ConfigError(f"environment variable {name} must be {kind}; got {raw!r} instead") from None
+    if not value > 0:
+        raise ConfigError(f"environment variable {name} must be positive; got {raw!r} instead")
+    return value
 
 
 @dataclass(frozen=True)

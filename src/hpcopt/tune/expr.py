@@ -34,7 +34,6 @@ such as ``x < 60 and 2 ** x < n`` works.
 from __future__ import annotations
 
 import ast
-import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,16 +70,9 @@ _OP_TEXT = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDi
 
 
 def max_seconds() -> float:
-    raw = os.environ.get("HPCOPT_MAX_CONSTRAINT_SECONDS")
-    if not raw:
-        return _DEFAULT_SECONDS
-    try:
-        v = float(raw)
-    except ValueError:
-        raise ConfigError(f"HPCOPT_MAX_CONSTRAINT_SECONDS must be a number; got {raw!r} instead") from None
-    if not v > 0:
-        raise ConfigError(f"HPCOPT_MAX_CONSTRAINT_SECONDS must be positive; got {raw!r} instead")
-    return v
+    from hpcopt.core.params import positive_env
+
+    return positive_env("HPCOPT_MAX_CONSTRAINT_SECONDS", _DEFAULT_SECONDS, float)
 
 
 class Budget:
