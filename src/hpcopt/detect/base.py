@@ -20,14 +20,14 @@ smoothed alike.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from hpcopt.detect.thresholds import Threshold, fit_threshold
 from hpcopt.errors import ConfigError, InputError
 
-ProgressFn = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn
 
 def check_matrix(X, *, name: str = "X", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
     """Validate a 2-D finite float matrix and return it as float64."""

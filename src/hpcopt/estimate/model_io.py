@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import platform
 import re
 from pathlib import Path
 from typing import Any
@@ -44,13 +43,9 @@ _MAX_META_BYTES = 64 << 20
 
 
 def _versions() -> dict[str, str]:
-    import lightgbm
-    import pandas
+    from hpcopt.core.provenance import version_record
 
-    import hpcopt
-
-    return {"lightgbm": lightgbm.__version__, "numpy": np.__version__, "pandas": pandas.__version__,
-            "python": platform.python_version(), "hpcopt": hpcopt.__version__}
+    return version_record("lightgbm")
 
 
 def _sha256(data: bytes) -> str:

@@ -22,7 +22,7 @@ from hpcopt.errors import HpcoptError
 from hpcopt.schedule.jobs import SimJobs
 from hpcopt.schedule.policies import MIN_RESERVATION, Backfill, ClusterView, Order
 
-ProgressFn = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn
 
 
 class EngineHooks:

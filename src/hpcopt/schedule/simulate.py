@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,7 +17,7 @@ from hpcopt.schedule.metrics import bounded_slowdown, per_user, run_metrics
 from hpcopt.schedule.policies import BACKFILLS, ORDERS, Backfill, Order, make_backfill, make_order
 
 RESULT_SCHEMA = "hpcopt.simulation/1"
-ProgressFn = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn
 
 
 @dataclass
@@ -67,11 +66,9 @@ def check_jobs_path(path: str | Path) -> None:
 
 
 def _versions() -> dict[str, str]:
-    import numba
+    from hpcopt.core.provenance import version_record
 
-    from hpcopt import __version__
-
-    return {"hpcopt": __version__, "numpy": np.__version__, "numba": numba.__version__, "python": platform.python_version()}
+    return version_record("numba")
 
 
 def _is_builtin(order: str | Order, backfill: str | Backfill) -> bool:

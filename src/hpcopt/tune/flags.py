@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from hpcopt.tune.runners import CKernelRunner, OutputCheck, interleaved
 from hpcopt.tune.space import Categorical, SearchSpace
 from hpcopt.tune.study import Study
 
-Progress = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn as Progress
 
 
 def flag_space(compiler: str = "gcc", *, allow_fast_math: bool = False) -> SearchSpace:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -38,7 +38,7 @@ from hpcopt.tune.replay import ReplayCache
 from hpcopt.tune.results import Result, Status
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, STRATEGIES, get_strategy
 
-Progress = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn as Progress
 
 #: consecutive proposals that cost nothing (repeats, constraint violations) before the
 #: replay loop measures a random unmeasured point instead, so no strategy can stall it

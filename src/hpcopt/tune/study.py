@@ -52,7 +52,7 @@ from hpcopt.tune.storage import (ASK_PREFIX, DEFAULT_LEASE_S, Refused, Storage, 
                                  releasable, stored_objectives, this_owner)
 from hpcopt.tune.strategies import DEFAULT_STRATEGY, Strategy, get_strategy
 
-Progress = Callable[[int, int, str], None]
+from hpcopt.core.progress import ProgressFn as Progress
 Runner = Callable[[Mapping[str, Any]], Result]
 
 #: consecutive free proposals (repeats, constraint violations) before a random
