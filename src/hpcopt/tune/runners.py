@@ -88,6 +88,30 @@ def _rss_mib(ru) -> float:
     return ru.ru_maxrss / (1024.0 * 1024.0 if sys.platform == "darwin" else 1024.0)
 
 
+def _fresh_peak_mib() -> float:
+    """In a forked child: the resident size to measure the calls' memory against (MiB).
+
+    Freed heap pages inherited from the tuner are returned to the system first
+    (glibc's ``malloc_trim``), otherwise an allocation could reuse them and never raise the
+    resident size; then the peak is reset to the current size (Linux ``clear_refs`` 5), so
+    the child's final peak is what its calls added on top. Where either is unavailable
+    the inherited peak is the base, as before (an under-estimate when pages are reused).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, AttributeError, ValueError):
+        pass
+    return _rss_mib(resource.getrusage(resource.RUSAGE_SELF))
+
+
 # A small launcher for runs whose peak memory is measured: the kernel charges a child
 # with the resident memory of the process it was forked from, so a child forked
 # directly from a tuner holding a few hundred MiB would report at least that. Forked
@@ -653,10 +677,10 @@ class PythonRunner:
             try:
                 os.close(rfd)
                 # resident size right after the fork: the pages shared with the tuner
-                base = resource.getrusage(resource.RUSAGE_SELF)
+                base = _fresh_peak_mib()
                 raw = self._measure(config, tick=lambda: os.write(wfd, b"."))
                 if isinstance(raw, dict):
-                    raw["rss_at_fork"] = _rss_mib(base)
+                    raw["rss_at_fork"] = base
                 data = b"R" + pickle.dumps(raw)
                 while data:
                     data = data[os.write(wfd, data):]
