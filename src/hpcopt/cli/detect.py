@@ -75,7 +75,8 @@ def _detector(name: str, threshold: str, risk: float, level: float, rate: float,
 _FORMAT_HELP = ("Input format: auto (by the name: .parquet, .jsonl/.ndjson; otherwise by the first line: '#Time' "
                 "ldms, '{' jsonl, only numbers matrix, anything else csv), matrix (CSV without header), csv (a "
                 "header; a timestamp/time column is the index, id columns such as node_id are set aside), parquet, "
-                "ldms (store_csv), jsonl ({'values': [...]} or {'metrics': {...}} lines). .gz ok.")
+                "ldms (store_csv), jsonl ({'values': [...]} or {'metrics': {...}} lines), prometheus (exposition text "
+                "or OpenMetrics with timestamped samples of one instance; counters as rates). .gz ok.")
 _DEFAULT_HELP = f"Default: {_DC['detector']} ({DEFAULT_SUMMARY})."
 _FORCE_HELP = "Overwrite existing output files (an input of the command is never overwritten)."
 

@@ -980,7 +980,7 @@ def read_jsonl(path: str | Path, *, metric_names: list[str] | None = None, missi
 # --------------------------------------------------------------------------- one entry point
 
 #: the input formats of ``hpcopt detect`` (``--format``)
-FORMATS = ("auto", "matrix", "csv", "parquet", "ldms", "jsonl")
+FORMATS = ("auto", "matrix", "csv", "parquet", "ldms", "jsonl", "prometheus")
 
 #: columns of a CSV/Parquet table taken as the time index (the first one present)
 TIME_COLUMNS = ("timestamp", "time", "Time")
@@ -992,9 +992,10 @@ ID_COLUMNS = ("entity", "node", "node_id", "host", "hostname", "instance", "job_
 def detect_format(path: str | Path) -> str:
     """The format of a telemetry file, by its name and then its first line.
 
-    ``.parquet`` -> parquet; ``.jsonl``/``.ndjson`` -> jsonl; otherwise (``.gz`` looked
-    through) a first line starting with ``#Time`` -> ldms, with ``{`` -> jsonl, made only
-    of numbers -> matrix, anything else -> csv (a header line).
+    ``.parquet`` -> parquet; ``.jsonl``/``.ndjson`` -> jsonl; ``.prom``/``.txt`` exposition
+    with ``# TYPE`` or ``# HELP`` first -> prometheus; otherwise (``.gz`` looked through) a
+    first line starting with ``#Time`` -> ldms, with ``{`` -> jsonl, made only of numbers
+    -> matrix, anything else -> csv (a header line).
     """
     p = _resolve(path)
     name = p.name.removesuffix(".gz")
@@ -1008,6 +1009,8 @@ def detect_format(path: str | Path) -> str:
     first = lines[0].strip()
     if first.startswith("#Time"):
         return "ldms"
+    if name.endswith(".prom") or first.startswith(("# TYPE ", "# HELP ")):
+        return "prometheus"
     if first.startswith("{"):
         return "jsonl"
     cells = [c.strip(" \t") for c in first.split(",")]
@@ -1054,6 +1057,17 @@ def read_telemetry(path: str | Path, *, format: str = "auto", missing: str = "er
         df = read_ldms_csv(p, repairs=(repairs if repairs is not None else RepairLog()) if missing == "ffill" else None)
     elif fmt == "jsonl":
         df = read_jsonl(p, missing=missing, repairs=repairs)
+    elif fmt == "prometheus":
+        # an exposition file with timestamped samples: one entity's series, counters as rates
+        from hpcopt.data.prometheus import prometheus_to_wide, read_prometheus
+
+        frames = prometheus_to_wide(read_prometheus(p), source=str(p),
+                                    repairs=repairs if repairs is not None else RepairLog())
+        if len(frames) != 1:
+            raise InputError(f"holds {len(frames)} entities ({', '.join(sorted(map(str, frames))[:5])}); "
+                             "a detector is fitted on one entity's series", source=str(p),
+                             hint="split the file by instance")
+        df = next(iter(frames.values()))
     else:
         if fmt == "parquet" and not p.name.removesuffix(".gz").endswith(".parquet"):
             raise ConfigError(f"--format parquet needs a .parquet file; got {p.name}")
