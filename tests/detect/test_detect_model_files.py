@@ -313,7 +313,7 @@ def test_a_crafted_pickle_is_refused_without_being_run(tmp_path, capsys):
         evil = tmp_path / f"evil{protocol}.pkl"
         evil.write_bytes(pickle.dumps({"format": "hpcopt-detector", "version": 1, "detector": _Evil(marker)},
                                       protocol=protocol))
-        with pytest.raises(InputError, match="this is a pickle saved by an older hpcopt; .*--trust-pickle"):
+        with pytest.raises(InputError, match="this is a pickle saved by an older hpcopt; .*re-fit it"):
             load_detector(evil)
         assert not marker.exists()
         for cmd in (["detect", "score", "--model", str(evil), "--input", str(evil)],
@@ -324,32 +324,12 @@ def test_a_crafted_pickle_is_refused_without_being_run(tmp_path, capsys):
             assert ei.value.code == 2, out
             assert "pickle saved by an older hpcopt" in out.err + out.out and "Traceback" not in out.err
             assert not marker.exists()
-    # the explicit trust flag is what runs it (here: the marker appears, then the file is refused)
-    with pytest.raises(InputError, match="not a saved hpcopt detector"):
-        p = tmp_path / "evil_obj.pkl"
-        p.write_bytes(pickle.dumps(_Evil(marker)))
-        load_detector(p, trust_pickle=True)
-    assert marker.exists()
-
-
-def test_trusted_old_pickle_loads_through_the_cli(tmp_path):
-    from typer.testing import CliRunner
-
-    from hpcopt.cli import _register, app
-
-    _register()
-    X, T = _data(), _test()
-    det = make_detector("mad").fit(X)
-    old = tmp_path / "old.pkl"
-    old.write_bytes(pickle.dumps({"format": "hpcopt-detector", "version": 1, "class": "MADDetector",
-                                  "detector": det}))
-    np.savetxt(tmp_path / "t.csv", T, delimiter=",")
-    r = CliRunner().invoke(app, ["detect", "score", "--model", str(old), "--input", str(tmp_path / "t.csv"),
-                                 "--threshold", "fixed", "--trust-pickle", "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["threshold"] == det.threshold_.value
-    np.testing.assert_array_equal(load_detector(old, trust_pickle=True).decision_function(T),
-                                  det.decision_function(T))
+    # no flag loads a pickle: the option is gone from the commands
+    for cmd in ("score", "stream"):
+        with pytest.raises(SystemExit) as ei:
+            main(["detect", cmd, "--model", str(evil), "--trust-pickle"])
+        assert ei.value.code == 64
+    assert not marker.exists()
 
 
 def test_fit_out_refuses_to_overwrite_without_force_and_writes_atomically(tmp_path, capsys):

@@ -183,48 +183,6 @@ def test_causal_ecod_threshold_keeps_the_false_alarm_rate_near_the_risk():
     assert 0.005 < np.mean(rates) < 0.025
 
 
-def _old_pickle(det, path):
-    """A detector file as hpcopt wrote it before the zip format (loaded with trust_pickle only)."""
-    import pickle
-
-    path.write_bytes(pickle.dumps({"format": "hpcopt-detector", "version": 1, "class": type(det).__name__,
-                                   "detector": det}, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-def test_old_ecdf_pickles_load_as_pyods_batch_scores(tmp_path):
-    import pickle
-
-    X = _data()
-    det = make_detector("ecod_batch", random_state=0).fit(X)
-    T, _ = _test()
-    expected = det.decision_function(T)
-    del det.__dict__["ecdf_reference"]  # as pickled before the parameter existed
-    _old_pickle(det, tmp_path / "old.pkl")
-    old = load_detector(tmp_path / "old.pkl", trust_pickle=True)
-    assert old.ecdf_reference == "train+scored" and old.transductive
-    np.testing.assert_array_equal(old.decision_function(T), expected)
-    assert pickle.loads(pickle.dumps(make_detector("ecod"))).ecdf_reference == "train"
-
-
-def test_causal_ecdf_pickles_without_power_sums_rebuild_them_exactly(tmp_path):
-    X = _skewed(0, 300)
-    det = make_detector("copod").fit(X)
-    T = _skewed(1, 40)
-    expected = det.decision_function(T)
-    sums = det.power_sums_.copy()
-    del det.__dict__["power_sums_"]  # as saved by the first causal version
-    _old_pickle(det, tmp_path / "c.pkl")
-    old = load_detector(tmp_path / "c.pkl", trust_pickle=True)
-    np.testing.assert_allclose(old.power_sums_, sums, rtol=1e-9, atol=1e-9)
-    np.testing.assert_allclose(old.decision_function(T), expected, rtol=1e-9)
-    # an old HBOS file gets the only reference HBOS has, so it can be fitted again
-    h = make_detector("hbos").fit(X)
-    del h.__dict__["ecdf_reference"]
-    _old_pickle(h, tmp_path / "h.pkl")
-    assert load_detector(tmp_path / "h.pkl", trust_pickle=True).ecdf_reference == "train"
-    load_detector(tmp_path / "h.pkl", trust_pickle=True).fit(X)
-
-
 def test_causal_ecod_and_copod_hand_computed_one_metric():
     # training 1 (x7), 2, 3, 10: n = 10, skewed right, so u_skew is the right tail only
     X = np.array([1.0] * 7 + [2.0, 3.0, 10.0])[:, None]

@@ -24,8 +24,6 @@ _DETECTOR_HELP = ("Detector: random, mad, pca, iforest, ensemble, lstm; PyOD-bac
                   "lstm_max, lstm_mean, pca_max, pca_mean, mad_max, mad_mean (per-metric residuals on their "
                   "training scales, reduced by max or mean); lstm_pca, lstm_pca_max (train-normalised mean of the two).")
 _ADAPTIVE = ("spot", "dspot")
-_TRUST_PICKLE_HELP = ("Load a pickle written by an older hpcopt (it runs any code it holds: only for files "
-                      "you trust; re-fit to get the safe format).")
 
 
 def _split_threshold(threshold: str) -> tuple[str, Optional[str]]:
@@ -290,7 +288,6 @@ def fit(
 @sub.command("score")
 def score(
     model: Path = typer.Option(..., "--model", help="A detector saved by 'hpcopt detect fit'."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_PICKLE_HELP),
     input: Path = typer.Option(..., "--input", help="Telemetry to score, the training metrics in order (see --format)."),
     fmt: str = typer.Option("auto", "--format", help=_FORMAT_HELP),
     threshold: str = typer.Option(_DC["threshold"], "--threshold",
@@ -317,7 +314,7 @@ def score(
         raise ConfigError(f"--threshold must be fixed, spot or dspot; got {threshold!r}")
     adapt = None if threshold == "fixed" else threshold
     ap = _adapt_params(adapt, depth, None)
-    det = load_detector(model, trust_pickle=trust_pickle)
+    det = load_detector(model)
     repairs = RepairLog()
     tel = _load(input, fmt, fill_missing, repairs)
     X = tel.values
@@ -364,7 +361,6 @@ def score(
 @sub.command("stream")
 def stream(
     model: Path = typer.Option(..., "--model", help="A detector saved by 'hpcopt detect fit'."),
-    trust_pickle: bool = typer.Option(False, "--trust-pickle", help=_TRUST_PICKLE_HELP),
     fmt: str = typer.Option("jsonl", "--format", help="jsonl (stdin lines {'values': [...]}) or prometheus (scrape "
                             "files: text format or OpenMetrics; counters become per-second rates)."),
     scrapes: list[Path] = typer.Option([], "--scrape", help="Prometheus scrape files, one time step each, in order."),
@@ -435,7 +431,7 @@ def stream(
         if scrapes:
             raise ConfigError("--scrape is for --format prometheus")
         samples = jsonl_samples(sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin, names)
-    det = load_detector(model, trust_pickle=trust_pickle)
+    det = load_detector(model)
     if adapt is not None and max_peaks is None:
         max_peaks = 10_000  # bounded memory on an endless stream
     ap = _adapt_params(adapt, depth, max_peaks, censored and adapt is not None)

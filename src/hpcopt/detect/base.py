@@ -210,12 +210,12 @@ class BaseDetector:
         return save_detector(self, path)
 
 
-def load_detector(path: str | Path, *, trust_pickle: bool = False) -> BaseDetector:
+def load_detector(path: str | Path) -> BaseDetector:
     """Load a detector written by :meth:`BaseDetector.save`; damage is an InputError.
 
-    Pickles written by older hpcopt versions are refused unless ``trust_pickle`` is true
-    (loading a pickle runs any code it holds: only for files you trust).
+    Pickles written by older hpcopt versions are refused (loading a pickle runs any code
+    it holds); re-fit such a detector.
     """
     from hpcopt.detect.model_file import load_detector as _load
 
-    return _load(path, trust_pickle=trust_pickle)
+    return _load(path)

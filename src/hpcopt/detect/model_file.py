@@ -20,9 +20,8 @@ SHA-256 before it is parsed, so a damaged file is refused and never silently sco
 differently; the loaded detector then scores a few rows once, so an inconsistent one is
 an error at load time, not later.
 
-Files written by hpcopt before this format were pickles; they are refused unless the
-caller says it trusts them (``trust_pickle=True``, ``--trust-pickle``), because loading a
-pickle runs whatever code it names.
+Files written by hpcopt before this format were pickles; they are always refused, because
+loading a pickle runs whatever code it names (re-fit the detector instead).
 """
 
 from __future__ import annotations
@@ -31,7 +30,6 @@ import hashlib
 import io
 import json
 import math
-import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -48,7 +46,7 @@ SCHEMA_VERSION = 1
 _MEMBERS = ("state.json", "arrays.npz")
 _MAX_DEPTH = 12  # nesting of detectors, lists and dicts in state.json
 _MAX_CONTEXT = 1_000_000  # rows a detector may ask for before its first score
-_PICKLE_HINT = "re-fit it, or pass --trust-pickle if you trust its origin"
+_PICKLE_HINT = "re-fit it with this hpcopt (hpcopt detect fit), which saves data, not code"
 _NP_SCALARS = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
                "float16", "float32", "float64"}
 # PyOD estimators a PyODDetector may hold: their fitted state is numbers, strings and arrays
@@ -439,12 +437,12 @@ def _check_loaded(det) -> None:
         raise _Bad("the saved detector is inconsistent: it gives no finite scores")
 
 
-def load_detector(path: str | Path, *, trust_pickle: bool = False):
+def load_detector(path: str | Path):
     """Load a detector written by :meth:`~hpcopt.detect.base.BaseDetector.save`.
 
     Any damage (truncation, a flipped byte, a missing member, a checksum mismatch, another
     schema) is one :class:`~hpcopt.errors.InputError` naming the file and the problem. A
-    pickle from an older hpcopt is refused unless ``trust_pickle`` is true.
+    pickle from an older hpcopt is always refused: loading a pickle runs the code it names.
     """
     from hpcopt.core.files import read_bytes
 
@@ -452,10 +450,8 @@ def load_detector(path: str | Path, *, trust_pickle: bool = False):
     raw = read_bytes(p)  # missing file, directory, size bound: InputError already
     if raw[:4] != b"PK\x03\x04":
         if _is_pickle(raw):
-            if not trust_pickle:
-                raise InputError("this is a pickle saved by an older hpcopt; loading it would run any code it "
-                                 "holds", source=str(p), hint=_PICKLE_HINT)
-            return _load_pickle(p, raw)
+            raise InputError("this is a pickle saved by an older hpcopt; loading it would run any code it "
+                             "holds", source=str(p), hint=_PICKLE_HINT)
         raise InputError("not a saved hpcopt detector (not a zip archive)", source=str(p),
                          hint="save one with: hpcopt detect fit --train FILE --out FILE")
     try:
@@ -478,19 +474,3 @@ def load_detector(path: str | Path, *, trust_pickle: bool = False):
     return det
 
 
-def _load_pickle(p: Path, raw: bytes):
-    """The pre-zip format, for files the caller trusts: pickle runs the code it names."""
-    try:
-        obj = pickle.loads(raw)
-    except Exception as exc:
-        raise InputError(f"not a saved hpcopt detector ({type(exc).__name__})", source=str(p)) from None
-    if not isinstance(obj, dict) or obj.get("format") != "hpcopt-detector":
-        raise InputError("not a saved hpcopt detector", source=str(p))
-    if obj.get("version") != 1:
-        raise InputError(f"saved with pickle format version {obj.get('version')}; this hpcopt reads 1",
-                         source=str(p), hint="re-fit the detector with this version")
-    from hpcopt.detect.base import BaseDetector
-
-    if not isinstance(obj.get("detector"), BaseDetector):
-        raise InputError("not a saved hpcopt detector (no detector inside)", source=str(p))
-    return obj["detector"]

@@ -220,17 +220,6 @@ class PyODDetector(BaseDetector):
         elif arr("X_train", 2).shape[1] != n:
             raise ValueError(f"{cls}.X_train must have {n} columns")
 
-    def __setstate__(self, state):
-        # files written by earlier versions: ECOD/COPOD from before ``ecdf_reference`` existed
-        # were PyOD's batch scores; causal ones from before the power sums get them back
-        # exactly from the sorted training rows they hold
-        if "ecdf_reference" not in state:
-            state["ecdf_reference"] = "train+scored" if state.get("model") in ECDF_MODELS else "train"
-        S = state.get("sorted_train_")
-        if S is not None and "power_sums_" not in state:
-            state["power_sums_"] = np.vstack([S.sum(axis=0), (S ** 2).sum(axis=0), (S ** 3).sum(axis=0)])
-        self.__dict__.update(state)
-
     def _z(self, X):
         return np.clip((X - self.mean_) / self.scale_, -self.clip, self.clip)
 

@@ -5,7 +5,7 @@ A registered version is a copy of a model directory inside the store's home
 :meth:`ModelRegistry.path` verifies them, so a damaged or swapped file is one clear error
 before any loader reads it. Only data formats are accepted (JSON, numpy ``.npz``,
 LightGBM text, torch state dicts, safetensors, CSV/Parquet...): a file that is a Python
-pickle is refused unless ``trust_pickle=True``, because loading a pickle runs code.
+pickle is refused, because loading a pickle runs code.
 """
 
 from __future__ import annotations
@@ -73,8 +73,7 @@ class ModelRegistry:
         return self._store.home / "models"
 
     def register(self, name: str, source: str | Path, *, kind: str, meta: dict | None = None,
-                 metrics: dict | None = None, run_id: str | None = None, trust_pickle: bool = False
-                 ) -> ModelVersionRecord:
+                 metrics: dict | None = None, run_id: str | None = None) -> ModelVersionRecord:
         """Copy the model directory (or single file) ``source`` in as the next version of ``name``."""
         import sqlalchemy as sa
         from sqlalchemy.exc import IntegrityError
@@ -93,9 +92,9 @@ class ModelRegistry:
             if f.is_symlink():
                 raise InputError(f"holds a symbolic link ({f.relative_to(src)}); a model directory must hold "
                                  "plain files only", source=str(src))
-            if not trust_pickle and _looks_like_pickle(f):
+            if _looks_like_pickle(f):
                 raise InputError(f"{f.name} is a Python pickle; loading it would run code. Save the model in a "
-                                 "data format, or pass trust_pickle=True (--trust-pickle) if you trust its origin",
+                                 "data format (JSON, .npz, LightGBM text, safetensors, ...)",
                                  source=str(src))
         target_root = self.root / name
         target_root.mkdir(parents=True, exist_ok=True)

@@ -726,6 +726,8 @@ class PythonRunner:
             return Result.failure(Status.RUNTIME_ERROR, f"the child process running the call died ({how})",
                                   extra={"max_rss_mib": rss})
         try:
+            # the bytes come through a pipe from the child this process forked a moment ago
+            # (its own code and memory), never from a file or from a user
             raw = pickle.loads(bytes(buf))
         except Exception as exc:  # noqa: BLE001
             return Result.failure(Status.RUNTIME_ERROR, f"cannot read the child's result: {exc}")
