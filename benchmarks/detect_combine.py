@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.data.telemetry import list_entities, load_labelled_series  # noqa: E402
 from hpcopt.detect import make_detector  # noqa: E402

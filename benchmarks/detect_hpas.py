@@ -18,7 +18,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.detect import make_detector  # noqa: E402
 from hpcopt.detect.hpas import evaluate_hpas, write_hpas_report  # noqa: E402

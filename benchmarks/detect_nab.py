@@ -34,7 +34,6 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.detect import make_detector  # noqa: E402
 from hpcopt.detect.nab import evaluate_nab, list_nab_files, load_nab_series, nab_corpus, nab_windows  # noqa: E402

@@ -10,13 +10,11 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.data.telemetry import load_labelled_series  # noqa: E402
 from hpcopt.detect import make_detector  # noqa: E402

@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
@@ -24,7 +23,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from hpcopt.data import load_workload  # noqa: E402
 from hpcopt.estimate import RequestedTime, Tsafrir, grouped_metrics, replay_trace  # noqa: E402

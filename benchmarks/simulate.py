@@ -17,19 +17,27 @@ import argparse
 import json
 import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from hpcopt.data import Workload, load_workload  # noqa: E402
 from hpcopt.schedule.jobs import prepare_jobs  # noqa: E402
 from hpcopt.schedule.simulate import run_jobs  # noqa: E402
 
+
+
+def sibling(name: str):
+    """Another script of this folder as a module (the baseline simulator is not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 def replicate(workload: Workload, k: int) -> Workload:
     if k <= 1:
@@ -93,7 +101,7 @@ def main(argv=None) -> dict:
             fn = lambda: run_jobs(jobs, args.order, args.backfill, engine="generic")[0]  # noqa: E731
             name = "hpcopt generic engine"
         else:
-            from straightforward import simulate_straightforward
+            simulate_straightforward = sibling("straightforward").simulate_straightforward
 
             fn = lambda: simulate_straightforward(  # noqa: E731
                 jobs.submit, jobs.duration, jobs.estimate, jobs.procs, jobs.procs_total, args.order, args.backfill)
