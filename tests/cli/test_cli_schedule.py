@@ -137,10 +137,10 @@ def test_bad_input_is_one_clear_line_data_2_usage_64(tmp_path, args, message, co
 
 
 def test_estimate_evaluate_json_and_report(tmp_path):
-    from hpcopt.data import bundled_workload_path
+    from hpcopt.data import sample_path
 
     report = tmp_path / "est.html"
-    out = json.loads(run("estimate", "evaluate", "--trace", str(bundled_workload_path()), "--kind", "tsafrir",
+    out = json.loads(run("estimate", "evaluate", "--trace", str(sample_path("hpc2n")), "--kind", "tsafrir",
                          "--report", str(report), "--json").stdout)
     for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate"):
         assert key in out

@@ -7,14 +7,14 @@ import pytest
 pytest.importorskip("lightgbm")
 
 from conftest import SHARED_DATA  # noqa: E402
-from hpcopt.data import bundled_workload_path, load_workload  # noqa: E402
+from hpcopt.data import load_workload, sample_path  # noqa: E402
 from hpcopt.estimate import Tsafrir, replay_trace  # noqa: E402
 from hpcopt.estimate.gbm import GBMEstimator  # noqa: E402
 from hpcopt.estimate.metrics import accuracy_metrics  # noqa: E402
 
 
 def test_hpc2n_excerpt_online():
-    w = load_workload(bundled_workload_path("hpc2n"))
+    w = load_workload(sample_path("hpc2n"))
     g = GBMEstimator(random_state=0)
     rep = replay_trace(w, g)
     later = rep.submit >= np.median(rep.submit)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 from collections.abc import Iterator
 from typing import Any, Callable
 
 from rich.console import Console
+
+from hpcopt.core.results import json_safe
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 # Tables are wide: when stdout is not a terminal (a pipe, a log) do not cut them at 80 columns.
@@ -22,19 +23,6 @@ console = Console(width=None if sys.stdout.isatty() else 150)
 err_console = Console(stderr=True)
 
 JSON_OPTION_HELP = "Print one JSON object on stdout instead of tables."
-
-
-def _clean(obj: Any) -> Any:
-    """Make an object JSON-safe: NaN/inf become null, numpy scalars plain numbers."""
-    if isinstance(obj, dict):
-        return {str(k): _clean(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_clean(v) for v in obj]
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 1) == 0:
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
 
 
 def error_payload(exc: BaseException, exit_code: int) -> dict[str, Any]:
@@ -67,7 +55,7 @@ def error_payload(exc: BaseException, exit_code: int) -> dict[str, Any]:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), indent=2, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(json_safe(obj), indent=2, sort_keys=False) + "\n")
     sys.stdout.flush()
 
 

@@ -397,7 +397,7 @@ def stream(
     """Score a stream online: alert / resolved events on stdout, bad samples and a summary on stderr (JSON lines)."""
     import json
 
-    from hpcopt.cli._common import _clean
+    from hpcopt.core.results import json_safe
     from hpcopt.core.files import prepare_output, read_text
     from hpcopt.detect import load_detector
     from hpcopt.detect.stream import (BAD_SAMPLE_POLICIES, GaugeWriter, StreamMonitor, jsonl_samples, parse_every,
@@ -443,7 +443,7 @@ def stream(
 
     def emit(ev: dict) -> None:
         out = sys.stdout if ev["event"] in ("alert", "resolved") else sys.stderr
-        out.write(json.dumps(_clean(ev)) + "\n")
+        out.write(json.dumps(json_safe(ev)) + "\n")
         out.flush()
 
     try:

@@ -3,7 +3,8 @@
 from hpcopt.data.workload import CleaningReport, Workload, SWF_FIELDS
 from hpcopt.data.swf import read_swf, write_swf
 from hpcopt.data.slurm import read_sacct, read_job_table
-from hpcopt.data.load import load_workload, bundled_workload_path
+from hpcopt.data.load import load_workload
+from hpcopt.data.samples import sample_path
 
 __all__ = [
     "CleaningReport",
@@ -14,5 +15,5 @@ __all__ = [
     "read_sacct",
     "read_job_table",
     "load_workload",
-    "bundled_workload_path",
+    "sample_path",
 ]

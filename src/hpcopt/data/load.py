@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 from hpcopt.core.files import read_text
 from hpcopt.data.workload import Workload
 from hpcopt.errors import ConfigError
-
-BUNDLED = {"hpc2n": "hpc2n_alea_excerpt.swf.gz"}
-
-
-def bundled_workload_path(name: str = "hpc2n") -> Path:
-    """Path of a trace shipped inside the package (see data/bundled/PROVENANCE.md)."""
-    if name not in BUNDLED:
-        raise ConfigError(f"unknown bundled workload {name!r}; choose from {sorted(BUNDLED)}")
-    return Path(str(resources.files("hpcopt.data") / "bundled" / BUNDLED[name]))
-
 
 def load_workload(path: str | Path, fmt: str = "auto") -> Workload:
     """Read a trace: ``swf`` (.swf, .swf.gz), ``sacct`` (sacct -P output) or ``csv`` job table.

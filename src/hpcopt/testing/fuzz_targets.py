@@ -344,11 +344,11 @@ def build_corpus(data_dir: str | Path, work: str | Path) -> Path:
         p.write_bytes(raw)
         return p
 
-    from hpcopt.data import bundled_workload_path
+    from hpcopt.data import sample_path
 
     lublin = _head_swf(_gunzip(data / "lublin_256.swf.gz"), 300)
     put("swf", "lublin.swf", lublin)
-    put("swf_alea", "hpc2n.swf", _head_swf(_gunzip(bundled_workload_path("hpc2n")), 300))
+    put("swf_alea", "hpc2n.swf", _head_swf(_gunzip(sample_path("hpc2n")), 300))
     (comp / "lublin.swf").write_bytes(lublin)
     put("sacct", "sacct.txt", (fzd / "sacct_sample.txt").read_bytes())
     put("csv_jobs", "jobs.csv", (fzd / "nrel_eagle_100.csv").read_bytes())
@@ -1034,10 +1034,10 @@ def warm() -> None:
     """Load the compiled simulator and the estimator once (the fork server calls this, so
     that every worker it forks starts with them loaded)."""
     from hpcopt.cli import main
-    from hpcopt.data import bundled_workload_path
+    from hpcopt.data import sample_path
 
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        for argv in (["simulate", "--trace", str(bundled_workload_path("hpc2n")), "--json"],):
+        for argv in (["simulate", "--trace", str(sample_path("hpc2n")), "--json"],):
             with contextlib.suppress(BaseException):
                 main(argv)
 
