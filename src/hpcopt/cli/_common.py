@@ -79,3 +79,30 @@ def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[i
             bar.update(task, completed=done, total=total, message=message)
 
         yield update
+
+
+NO_RECORD_HELP = "Do not record this run in the run store (hpcopt runs list)."
+
+
+def run_task(name: str, *, no_record: bool = False, progress: bool = True, label: str | None = None,
+             register: str | None = None, register_alias: str | None = None, **params: Any):
+    """Run the task ``name`` as every command does: a progress bar, recorded unless ``no_record``.
+
+    Returns the task's :class:`~hpcopt.core.results.Result`; the command renders its payload.
+    A task without a ``progress`` parameter gets none.
+    """
+    from hpcopt.store.runner import get_task, run_task as _run
+
+    spec = get_task(name)
+    if "progress" in spec.signature.parameters:
+        with progress_bar(label or name, enabled=progress) as bar:
+            return _run(spec, record=not no_record, register=register, register_alias=register_alias,
+                        progress=bar, **params)
+    return _run(spec, record=not no_record, register=register, register_alias=register_alias, **params)
+
+
+def note_run(result) -> None:
+    """One line on stderr naming the recorded run (so tables on stdout stay clean)."""
+    rid = getattr(result.provenance, "run_id", None)
+    if rid:
+        err_console.print(f"[dim]recorded as run {rid[:8]} (hpcopt runs show {rid[:8]})[/]")

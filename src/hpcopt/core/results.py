@@ -48,6 +48,7 @@ class Provenance:
     host: dict[str, str] = field(default_factory=dict)
     started_at: float | None = None
     finished_at: float | None = None
+    run_id: str | None = None  # the store's run id when the run was recorded
 
     @classmethod
     def start(cls, *, parameters: dict[str, Any] | None = None, inputs: dict[str, str | Path] | None = None,
@@ -75,6 +76,10 @@ class Result:
     version: int
     payload: dict[str, Any]
     provenance: Provenance = field(default_factory=Provenance)
+    #: files the task wrote, name -> path (serialised; the store hashes and keeps them)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    #: objects for a renderer in the same process (a fitted model, a table); never serialised
+    extras: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def schema_id(self) -> str:
@@ -82,6 +87,7 @@ class Result:
 
     def to_dict(self) -> dict[str, Any]:
         return {"schema": self.schema_id, "payload": json_safe(self.payload),
+                "artifacts": {str(k): str(v) for k, v in self.artifacts.items()},
                 "provenance": self.provenance.to_dict()}
 
     def to_json(self, **kw: Any) -> str:
@@ -103,4 +109,8 @@ class Result:
         if not isinstance(prov, dict):
             raise InputError("result 'provenance' must be an object")
         known = set(Provenance.__dataclass_fields__)
-        return cls(name, int(ver), payload, Provenance(**{k: v for k, v in prov.items() if k in known}))
+        artifacts = data.get("artifacts") or {}
+        if not isinstance(artifacts, dict):
+            raise InputError("result 'artifacts' must be an object")
+        return cls(name, int(ver), payload, Provenance(**{k: v for k, v in prov.items() if k in known}),
+                   artifacts={str(k): str(v) for k, v in artifacts.items()})
