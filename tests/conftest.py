@@ -13,6 +13,12 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# Every run a test records (commands record by default) goes to a store of the test
+# session's own, never the user's ~/.local/share/hpcopt; subprocesses inherit it.
+if "HPCOPT_TEST_KEEP_HOME" not in os.environ:
+    os.environ["HPCOPT_HOME"] = tempfile.mkdtemp(prefix="hpcopt-test-home-")
+    os.environ.pop("HPCOPT_STORE_URL", None)
+
 
 def pytest_collection_modifyitems(config, items):
     if SHARED_DATA.is_dir():
