@@ -124,5 +124,5 @@ def test_online_requested_equals_default_when_requests_cover_runtimes():
 def test_unknown_predictor_is_a_clear_error():
     from hpcopt.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="unknown runtime predictor 'oracle'"):
+    with pytest.raises(ConfigError, match="unknown online_estimator 'oracle'"):
         simulate(trace([(0, 5, 1, 5, 1)]), "fcfs", "easy", runtime="predicted:oracle")

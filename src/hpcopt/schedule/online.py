@@ -16,36 +16,22 @@ import math
 import numpy as np
 
 from hpcopt.data.workload import Workload
-from hpcopt.errors import ConfigError
 from hpcopt.estimate.protocol import OnlineEstimator, submit_view
 from hpcopt.schedule.engine import EngineHooks
 from hpcopt.schedule.jobs import SimJobs
 
-ONLINE_NAMES = ("tsafrir", "requested", "gbm")
-
-
 def resolve_online(runtime, random_state: int | None = 0) -> OnlineEstimator | None:
-    """``predicted:NAME`` or an OnlineEstimator -> the estimator; None for other sources."""
+    """``predicted:NAME`` or an OnlineEstimator -> the estimator; None for other sources.
+
+    The name lookup is estimate's (``hpcopt.estimate.registry``): the simulator only
+    drives the protocol's object.
+    """
     if isinstance(runtime, str):
         if not runtime.startswith("predicted:"):
             return None
-        name = runtime.split(":", 1)[1]
-        if name == "tsafrir":
-            from hpcopt.estimate.baselines import Tsafrir
+        from hpcopt.estimate.registry import make_online
 
-            return Tsafrir()
-        if name == "requested":
-            from hpcopt.estimate.baselines import RequestedTime
-
-            return RequestedTime()
-        if name == "gbm":
-            try:
-                from hpcopt.estimate.gbm import GBMEstimator
-            except ImportError as exc:
-                raise ConfigError(f"predicted:gbm needs the learned estimator: {exc}; "
-                                  "install with: pip install 'hpcopt[estimate]'") from None
-            return GBMEstimator(random_state=random_state)
-        raise ConfigError(f"unknown runtime predictor {name!r}; choose from {', '.join(ONLINE_NAMES)}")
+        return make_online(runtime.split(":", 1)[1], random_state=random_state)
     if hasattr(runtime, "on_submit") and hasattr(runtime, "on_complete") and hasattr(runtime, "start"):
         return runtime
     return None
