@@ -88,6 +88,7 @@ def test_run_task_records_and_registers(data, tmp_path):
     r2 = run_task("testing.toy", store=store, data=str(data), model="model:toy-model@staging", seed=1)
     assert r2.payload["total"] == 12.0
     assert store.get_run(r2.provenance.run_id).input_models == ["toy-model:1"]
+    assert store.get_run(r2.provenance.run_id).inputs["data"] == r2.provenance.inputs["data"]
     # --no-record: nothing is written
     n = len(store.list_runs())
     r3 = run_task("testing.toy", record=False, store=store, data=str(data))

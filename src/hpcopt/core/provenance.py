@@ -12,7 +12,7 @@ import platform
 import socket
 from pathlib import Path
 
-__all__ = ["version_record", "file_sha256", "host_record"]
+__all__ = ["version_record", "file_sha256", "host_record", "hash_inputs"]
 
 _BASE = ("numpy", "pandas")
 
@@ -50,3 +50,22 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def host_record() -> dict[str, str]:
     return {"hostname": socket.gethostname(), "machine": platform.machine(), "system": platform.system()}
+
+
+def hash_inputs(files: dict[str, str | Path]) -> dict[str, str]:
+    """Name -> SHA-256 of each input file; a directory (a model, a corpus) gets ``dir:`` and
+    the SHA-256 of its files' relative paths and digests in name order; a missing path is
+    recorded as such."""
+    out = {}
+    for name, path in files.items():
+        p = Path(path)
+        if p.is_file():
+            out[name] = file_sha256(p)
+        elif p.is_dir():
+            h = hashlib.sha256()
+            for f in sorted(q for q in p.rglob("*") if q.is_file()):
+                h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode() + b"\n")
+            out[name] = "dir:" + h.hexdigest()
+        else:
+            out[name] = f"not found: {p}"
+    return out

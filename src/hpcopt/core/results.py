@@ -53,13 +53,9 @@ class Provenance:
     @classmethod
     def start(cls, *, parameters: dict[str, Any] | None = None, inputs: dict[str, str | Path] | None = None,
               seed: int | None = None, libraries: tuple[str, ...] = ()) -> "Provenance":
-        from hpcopt.core.provenance import file_sha256, host_record, version_record
+        from hpcopt.core.provenance import hash_inputs, host_record, version_record
 
-        hashed = {}
-        for name, path in (inputs or {}).items():
-            p = Path(path)
-            hashed[name] = file_sha256(p) if p.is_file() else "not-a-file"
-        return cls(parameters=dict(parameters or {}), inputs=hashed, seed=seed,
+        return cls(parameters=dict(parameters or {}), inputs=hash_inputs(inputs or {}), seed=seed,
                    versions=version_record(*libraries), host=host_record(), started_at=time.time())
 
     def finish(self) -> "Provenance":

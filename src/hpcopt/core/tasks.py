@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcopt.core.provenance import hash_inputs
 from hpcopt.core.registry import Registry
 from hpcopt.core.results import Provenance, Result, json_safe
 
-__all__ = ["TASKS", "TaskSpec", "task", "describe_parameter", "import_all_tasks"]
+__all__ = ["TASKS", "TaskSpec", "task", "describe_parameter", "import_all_tasks", "input_files"]
 
 #: capabilities whose ``tasks`` module registers use cases (imported lazily by
 #: :func:`import_all_tasks`, so listing tasks does not import every library)
@@ -110,7 +111,7 @@ def describe_parameter(value: Any) -> Any:
     return {"class": type(value).__name__}
 
 
-def _input_files(bound: dict[str, Any], names: tuple[str, ...]) -> dict[str, Path]:
+def input_files(bound: dict[str, Any], names: tuple[str, ...]) -> dict[str, Path]:
     files: dict[str, Path] = {}
     for name in names:
         v = bound.get(name)
@@ -123,25 +124,6 @@ def _input_files(bound: dict[str, Any], names: tuple[str, ...]) -> dict[str, Pat
         elif isinstance(v, (str, Path)):
             files[name] = Path(v)
     return files
-
-
-def _hash_inputs(files: dict[str, Path]) -> dict[str, str]:
-    from hpcopt.core.provenance import file_sha256
-
-    out = {}
-    for name, p in files.items():
-        if p.is_file():
-            out[name] = file_sha256(p)
-        elif p.is_dir():  # a model or corpus directory: hash of its files' hashes, in name order
-            import hashlib
-
-            h = hashlib.sha256()
-            for f in sorted(q for q in p.rglob("*") if q.is_file()):
-                h.update(str(f.relative_to(p)).encode() + b"\0" + file_sha256(f).encode() + b"\n")
-            out[name] = "dir:" + h.hexdigest()
-        else:
-            out[name] = "not-a-file"
-    return out
 
 
 def task(name: str, *, schema: str | None = None, version: int = 1, inputs: tuple[str, ...] = (),
@@ -170,7 +152,7 @@ def task(name: str, *, schema: str | None = None, version: int = 1, inputs: tupl
             prov_started = Provenance.start(libraries=libraries)
             prov.versions, prov.host, prov.started_at = prov_started.versions, prov_started.host, \
                 prov_started.started_at
-            prov.inputs = _hash_inputs(_input_files(args_, inputs))
+            prov.inputs = hash_inputs(input_files(args_, inputs))
             out = fn(*bound.args, **bound.kwargs)
             if isinstance(out, Result):
                 result = out

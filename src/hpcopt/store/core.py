@@ -199,13 +199,10 @@ class Store:
         An exception marks the run ``failed`` (with the message) and propagates; Ctrl-C
         marks it ``interrupted``.
         """
-        from hpcopt.core.provenance import file_sha256, version_record
+        from hpcopt.core.provenance import hash_inputs, version_record
         from hpcopt.store.schema import Run
 
-        hashed = {}
-        for name, path in (inputs or {}).items():
-            p = Path(path)
-            hashed[name] = file_sha256(p) if p.is_file() else f"not a file: {p}"
+        hashed = hash_inputs(inputs or {})
         now = time.time()
         run_id = uuid.uuid4().hex
         row = Run(id=run_id, task=task, status="running", parameters=json_safe(parameters or {}), inputs=hashed,

@@ -74,8 +74,11 @@ def run_task(name: str | TaskSpec, /, *, record: bool = True, store=None, regist
         _register(store, register, register_alias, spec, result, run_id=None)
         return result
     seed = params.get(spec.seed) if spec.seed else None
-    with store.record(spec.name, parameters={k: v for k, v in params.items() if k != "progress"},
-                      seed=seed if isinstance(seed, int) else None, libraries=spec.libraries) as run:
+    from hpcopt.core.tasks import describe_parameter, input_files
+
+    with store.record(spec.name, parameters={k: describe_parameter(v) for k, v in params.items() if k != "progress"},
+                      inputs=input_files(params, spec.inputs), seed=seed if isinstance(seed, int) else None,
+                      libraries=spec.libraries) as run:
         for ref in used:
             n, v = ref.rsplit(":", 1)
             run.used_model(n, int(v))
