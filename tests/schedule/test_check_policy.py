@@ -172,8 +172,9 @@ def test_greedy_without_the_promise_passes_and_bad_arguments_are_named():
 
 def test_orders_and_backfills_are_registries_with_did_you_mean():
     assert isinstance(ORDERS, Registry) and ORDERS.kind == "order" and BACKFILLS.kind == "backfill"
-    assert ORDERS.names() == ["fcfs", "sjf", "wfp3", "unicep", "f1"]
-    assert BACKFILLS.names() == ["none", "easy", "easy-sjbf", "conservative"]
+    # the built-ins first (a tutorial run in the same session may have registered more)
+    assert ORDERS.names()[:5] == ["fcfs", "sjf", "wfp3", "unicep", "f1"]
+    assert BACKFILLS.names()[:4] == ["none", "easy", "easy-sjbf", "conservative"]
     with pytest.raises(ConfigError, match=r"got 'sjff' instead; did you mean 'sjf'\?"):
         parse_policy("sjff+easy")
     with pytest.raises(ConfigError, match=r"'backfill' parameter must be one of .*did you mean 'conservative'"):
