@@ -158,9 +158,9 @@ def _run(obj: Any, jobs: SimJobs, order: Order, backfill: Backfill) -> np.ndarra
 
 
 def _compiled(order: Order, backfill: Backfill, jobs: SimJobs) -> np.ndarray | None:
-    from hpcopt.schedule.simulate import _is_builtin, run_jobs
+    from hpcopt.schedule.simulate import runs_compiled, run_jobs
 
-    if not _is_builtin(order, backfill):
+    if not runs_compiled(order, backfill):
         return None
     return run_jobs(jobs, order, backfill, engine="fast")[0]
 
