@@ -25,8 +25,12 @@ def _load_simulate():
 
 simulate = _load_simulate()  # the one-row benchmark of this folder
 
-ORDERS = ("fcfs", "sjf", "wfp3", "unicep", "f1")
-BACKFILLS = ("none", "easy", "conservative")
+def compiled_policies() -> tuple[list[str], list[str]]:
+    """The registered orders and backfilling rules that the compiled engine runs."""
+    from hpcopt.schedule.fast import BACKFILL_CODES, ORDER_CODES
+    from hpcopt.schedule.policies import BACKFILLS, ORDERS
+
+    return ([o for o in ORDERS.names() if o in ORDER_CODES], [b for b in BACKFILLS.names() if b in BACKFILL_CODES])
 
 
 def main(argv=None) -> dict:
@@ -39,8 +43,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     rows = []
-    for backfill in BACKFILLS:
-        for order in ORDERS:
+    orders, backfills = compiled_policies()
+    for backfill in backfills:
+        for order in orders:
             argv_ = ["--trace", args.trace, "--order", order, "--backfill", backfill, "--repeat", str(args.repeat),
                      "--replicate", str(args.replicate), "--json"]
             if not args.no_baseline:

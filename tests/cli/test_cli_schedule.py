@@ -7,6 +7,11 @@ import pytest
 from conftest import TEST_DATA
 
 
+def payload(proc):
+    """The task's payload from ``--json`` (the whole Result: schema, payload, artifacts, provenance)."""
+    return json.loads(proc.stdout)["payload"]
+
+
 def run(*args, check=True):
     proc = subprocess.run([sys.executable, "-m", "hpcopt", *args], capture_output=True, text=True, timeout=300)
     if check:
@@ -15,23 +20,23 @@ def run(*args, check=True):
 
 
 def test_simulate_json_has_the_documented_keys():
-    out = json.loads(run("simulate", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--order", "sjf",
-                         "--backfill", "easy", "--json").stdout)
+    out = payload(run("simulate", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--order", "sjf",
+                         "--backfill", "easy", "--json"))
     for key in ("jobs", "procs", "avg_wait", "avg_bsld", "utilization", "makespan", "max_queue", "schema", "versions"):
         assert key in out
     assert out["jobs"] == 10000 and out["procs"] == 256 and out["engine"] == "fast"
 
 
 def test_simulate_rlscheduler_mode_json():
-    out = json.loads(run("simulate", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--order", "sjf",
-                         "--backfill", "easy", "--mode", "rlscheduler", "--json").stdout)
+    out = payload(run("simulate", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--order", "sjf",
+                         "--backfill", "easy", "--mode", "rlscheduler", "--json"))
     assert round(out["avg_bsld"], 4) == 73.3065 and round(out["utilization"], 4) == 0.7784
 
 
 def test_compare_writes_a_self_contained_report(tmp_path):
     report = tmp_path / "r.html"
-    out = json.loads(run("compare", "--trace", str(TEST_DATA / "lublin_256_new2.swf.gz"),
-                         "--policies", "fcfs,fcfs+easy,sjf+conservative", "--report", str(report), "--json").stdout)
+    out = payload(run("compare", "--trace", str(TEST_DATA / "lublin_256_new2.swf.gz"),
+                         "--policies", "fcfs,fcfs+easy,sjf+conservative", "--report", str(report), "--json"))
     assert [p["policy"] for p in out["policies"]] == ["fcfs", "fcfs+easy", "sjf+conservative"]
     text = report.read_text()
     assert text.count("data:image/png;base64,") == 2 and "<script src" not in text
@@ -44,12 +49,12 @@ def test_jobs_out(tmp_path):
 
 
 def test_trace_info_json():
-    out = json.loads(run("trace", "info", str(TEST_DATA / "lublin_256.swf.gz"), "--json").stdout)
+    out = payload(run("trace", "info", str(TEST_DATA / "lublin_256.swf.gz"), "--json"))
     assert out["jobs"] == 10000 and out["procs"] == 256 and not out["has_requested_time"]
     assert out["offered_load"] == pytest.approx(1.06, abs=0.01)
     assert out["unfinished_jobs"] == 0
     # --trace as in every other command: the same answer
-    assert json.loads(run("trace", "info", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--json").stdout) == out
+    assert payload(run("trace", "info", "--trace", str(TEST_DATA / "lublin_256.swf.gz"), "--json")) == out
 
 
 SACCT = """JobID|JobIDRaw|User|Account|Submit|Start|End|ElapsedRaw|AllocCPUS|ReqCPUS|TimelimitRaw|State
@@ -65,13 +70,13 @@ SACCT = """JobID|JobIDRaw|User|Account|Submit|Start|End|ElapsedRaw|AllocCPUS|Req
 def test_sacct_history_keeps_real_ids_and_names_and_sets_the_queue_aside(tmp_path):
     acct = tmp_path / "acct.txt"
     acct.write_text(SACCT)
-    info = json.loads(run("trace", "info", "--trace", str(acct), "--json").stdout)
+    info = payload(run("trace", "info", "--trace", str(acct), "--json"))
     assert info["jobs"] == 4 and info["unfinished_jobs"] == 2
     assert info["unfinished_by_state"] == {"PENDING": 1, "RUNNING": 1}
     assert info["cleaning_for_simulation"]["jobs_out"] == 3  # 7004 never started: no runtime
     jobs_csv = tmp_path / "out" / "new" / "jobs.csv"  # missing folders are created
-    out = json.loads(run("simulate", "--trace", str(acct), "--procs", "16", "--per-user", "--jobs-out", str(jobs_csv),
-                         "--json").stdout)
+    out = payload(run("simulate", "--trace", str(acct), "--procs", "16", "--per-user", "--jobs-out", str(jobs_csv),
+                         "--json"))
     assert out["jobs"] == 3
     assert [(u["user_name"], u["jobs"]) for u in out["per_user"]] == [("alice", 2), ("bob", 1)]
     import pandas as pd
@@ -150,7 +155,28 @@ def test_estimate_evaluate_json_and_report(tmp_path):
 
 
 def test_simulate_with_online_tsafrir_and_sjbf():
-    out = json.loads(run("simulate", "--trace", str(TEST_DATA.parent.parent / "src/hpcopt/data/bundled/hpc2n_alea_excerpt.swf.gz"),
-                         "--runtime", "predicted:tsafrir", "--backfill-order", "sjbf", "--json").stdout)
+    out = payload(run("simulate", "--trace", str(TEST_DATA.parent.parent / "src/hpcopt/data/bundled/hpc2n_alea_excerpt.swf.gz"),
+                         "--runtime", "predicted:tsafrir", "--backfill-order", "sjbf", "--json"))
     assert out["backfill"] == "easy-sjbf" and out["runtime"] == "predicted:tsafrir" and out["engine"] == "generic"
     assert out["estimate_corrections"] > 0
+
+
+def test_json_is_the_task_result_and_runs_are_recorded_unless_no_record(tmp_path):
+    import os
+
+    env = {**os.environ, "HPCOPT_HOME": str(tmp_path / "home")}
+
+    def cli(*args):
+        proc = subprocess.run([sys.executable, "-m", "hpcopt", *args], capture_output=True, text=True, timeout=300,
+                              env=env)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    trace = str(TEST_DATA / "lublin_256_new2.swf.gz")
+    out = cli("trace", "info", trace, "--json")
+    assert out["schema"] == "trace.info/1" and len(out["provenance"]["inputs"]["trace"]) == 64
+    assert out["provenance"]["run_id"]
+    out = cli("simulate", "--trace", trace, "--no-record", "--json")
+    assert out["schema"] == "hpcopt.simulation/1" and out["provenance"]["run_id"] is None
+    runs = cli("runs", "list", "--json")["runs"]
+    assert [r["task"] for r in runs] == ["trace.info"] and runs[0]["status"] == "succeeded"

@@ -61,8 +61,12 @@ def print_json(obj: Any) -> None:
 
 @contextlib.contextmanager
 def progress_bar(description: str, enabled: bool = True) -> Iterator[Callable[[int, int, str], None]]:
-    """Yield a ``progress(done, total, message)`` callback drawn as a Rich bar on stderr."""
-    if not enabled:
+    """Yield a ``progress(done, total, message)`` callback drawn as a Rich bar on stderr.
+
+    No bar when stderr is not a terminal: Rich would still write a blank line there, in
+    front of an error message that scripts read.
+    """
+    if not enabled or not err_console.is_terminal:
         yield lambda done, total, message="": None
         return
     columns = (

@@ -5,18 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpcopt.errors import ConfigError
-
 FORCE_HELP = "Overwrite output files (or replace a model directory) that already exist."
 REPORT_HELP = "Write a self-contained HTML report to FILE.html (missing folders are created)."
 
 
 def check_report(report: Path | None, inputs: list, force: bool) -> None:
     """--report FILE.html: an .html name, not an input of the command, not an existing file without --force."""
-    if report is None:
-        return
-    from hpcopt.core.files import prepare_output
+    from hpcopt.core.files import prepare_report
 
-    if report.suffix.lower() not in (".html", ".htm"):
-        raise ConfigError(f"--report must name an .html file; got {report.name!r}")
-    prepare_output(report, inputs=inputs, force=force, option="--report")
+    prepare_report(report, inputs=inputs, force=force)

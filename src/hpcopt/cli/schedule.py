@@ -1,4 +1,4 @@
-"""``hpcopt simulate``, ``hpcopt compare``, ``hpcopt demo``."""
+"""``hpcopt simulate`` and ``hpcopt compare``: parse, run the task (hpcopt.schedule.tasks), render."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import typer
 from rich.table import Table
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
-from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP, check_report
-from hpcopt.errors import ConfigError
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
+from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP
 
 
 ORDER_HELP = "Queue order: fcfs, sjf, wfp3, unicep, f1."
@@ -60,124 +59,73 @@ def simulate_cmd(
                                   "user names when it has them) to FILE.csv or FILE.parquet."),
     per_user: bool = typer.Option(False, "--per-user", help="Also show metrics per user."),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Replay a trace under one scheduling policy."""
-    from hpcopt.data import load_workload
-
-    if jobs_out is not None and mode == "rlscheduler":
-        raise ConfigError("--jobs-out is not available in rlscheduler mode (it reports per-sequence figures)")
-    if jobs_out is not None:
-        from hpcopt.core.files import prepare_output
-        from hpcopt.schedule.simulate import check_jobs_path
-
-        check_jobs_path(jobs_out)
-        prepare_output(jobs_out, inputs=[trace], force=force, option="--jobs-out")
-    workload = load_workload(trace)
-    if mode == "rlscheduler":
-        from hpcopt.schedule.rlscheduler import simulate_rlscheduler
-
-        if backfill not in ("none", "easy"):
-            raise ConfigError("rlscheduler mode has no conservative backfilling; use --backfill none or easy")
-        result = simulate_rlscheduler(workload, order, backfill == "easy")
-        result["trace"] = str(trace)
-        if as_json:
-            print_json(result)
-            return
-        console.print(_metrics_table(f"{trace} (rlscheduler mode, {order}, {result['backfill']} backfilling)",
-                                     result["per_sequence"], ["start", "avg_bsld", "avg_wait", "utilization"]))
-        console.print(f"mean over {result['sequences']} sequences: bsld {result['avg_bsld']:.4f}, "
-                      f"utilization {result['utilization']:.4f}")
-        return
-    if mode != "default":
-        raise ConfigError(f"--mode must be default or rlscheduler; got {mode!r}")
-    from hpcopt.schedule import simulate
-
-    if backfill_order not in ("queue", "sjbf"):
-        raise ConfigError(f"--backfill-order must be queue or sjbf; got {backfill_order!r}")
-    if backfill_order == "sjbf":
-        if backfill != "easy":
-            raise ConfigError("--backfill-order sjbf applies to --backfill easy")
-        backfill = "easy-sjbf"
-    with progress_bar("simulating", enabled=not as_json) as progress:
-        result = simulate(workload, order, backfill, runtime=runtime, procs=procs, kill_at_request=kill,
-                          engine=engine, progress=progress, node_size=node_size, correction=not no_correction,
-                          random_state=seed)
-    if jobs_out is not None:
-        result.write_jobs(jobs_out)
-    summary = result.summary()
-    # what the reader set aside (e.g. pending and running Slurm jobs), next to the cleaning counts
-    summary["read_notes"] = list(workload.read_notes)
-    summary["unfinished_jobs"] = 0 if workload.queue is None else len(workload.queue)
-    if per_user:
-        summary["per_user"] = result.per_user().to_dict(orient="records")
+    result = run_task("schedule.simulate", no_record=no_record, progress=not as_json, label="simulating",
+                      trace=trace, order=order, backfill=backfill, runtime=runtime, backfill_order=backfill_order,
+                      correction=not no_correction, seed=seed, mode=mode, procs=procs, kill_at_request=kill,
+                      node_size=node_size, engine=engine, jobs_out=jobs_out, per_user=per_user, force=force)
     if as_json:
-        print_json(summary)
+        print_json(result.to_dict())
+        return
+    out = result.payload
+    if out.get("mode") == "rlscheduler":
+        console.print(_metrics_table(f"{trace} (rlscheduler mode, {order}, {out['backfill']} backfilling)",
+                                     out["per_sequence"], ["start", "avg_bsld", "avg_wait", "utilization"]))
+        console.print(f"mean over {out['sequences']} sequences: bsld {out['avg_bsld']:.4f}, "
+                      f"utilization {out['utilization']:.4f}")
+        note_run(result)
         return
     cols = ["jobs", "avg_wait", "median_wait", "p95_wait", "avg_bsld", "utilization", "makespan", "max_queue"]
-    console.print(_metrics_table(f"{trace}: {summary['order']} + {summary['backfill']} on {summary['procs']} processors "
-                                 f"({summary['runtime']} runtimes)", [summary], cols))
-    for line in workload.read_notes:
+    console.print(_metrics_table(f"{trace}: {out['order']} + {out['backfill']} on {out['procs']} processors "
+                                 f"({out['runtime']} runtimes)", [out], cols))
+    for line in out["read_notes"]:
         console.print(f"  read: {line}")
-    for line in result.cleaning.lines():
+    for line in _cleaning_lines(out["cleaning"]):
         console.print(f"  cleaning: {line}")
     if per_user:
-        top = result.per_user().head(15)
-        who = "user_name" if "user_name" in top.columns else "user"
-        console.print(_metrics_table("per user (top 15 by processor-seconds)", top.to_dict(orient="records"),
+        top = out["per_user"][:15]
+        who = "user_name" if top and "user_name" in top[0] else "user"
+        console.print(_metrics_table("per user (top 15 by processor-seconds)", top,
                                      [who, "jobs", "avg_wait", "avg_bsld", "work"]))
     if jobs_out is not None:
         console.print(f"per-job results written to {jobs_out}")
+    note_run(result)
 
 
-def _compare(trace: Path, policies: str, runtime: str, procs: int | None, kill: bool, report: Path | None,
-             as_json: bool, force: bool = False) -> dict:
-    from hpcopt.data import load_workload
-    from hpcopt.report import write_compare_report
-    from hpcopt.schedule.compare import compare_policies
-
-    check_report(report, [trace], force)
-    workload = load_workload(trace)
-    names = [p.strip() for p in policies.split(",") if p.strip()]
-    if not names:
-        raise ConfigError("--policies is empty; give e.g. fcfs,fcfs+easy,sjf+easy")
-    with progress_bar("comparing policies", enabled=not as_json) as progress:
-        table, results = compare_policies(workload, names, runtime=runtime, procs=procs, kill_at_request=kill,
-                                          progress=progress)
-    summary = workload.summary()
-    out = {
-        "schema": "hpcopt.compare/1",
-        "trace": str(trace),
-        "procs": next(iter(results.values())).config["procs"],
-        "runtime": runtime,
-        "random_state": None,
-        "policies": table.to_dict(orient="records"),
-        "cleaning": next(iter(results.values())).cleaning.to_dict(),
-    }
-    if report is not None:
-        write_compare_report(report, table, results, summary)
-        out["report"] = str(report)
-    if not as_json:
-        console.print(_metrics_table(f"{Path(trace).name}: {out['procs']} processors, {runtime} runtimes",
-                                     out["policies"], ["policy", *[c for c in table.columns if c != "policy"]]))
-    return out
+def _cleaning_lines(c: dict) -> list[str]:
+    return [f"{c['jobs_out']} of {c['jobs_in']} jobs kept", *(f"dropped {n}: {r}" for r, n in c["dropped"].items()),
+            *(f"repaired {n}: {r}" for r, n in c["repaired"].items())]
 
 
 @app.command("compare")
 def compare_cmd(
     trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
-    policies: str = typer.Option("fcfs,fcfs+easy,fcfs+conservative,sjf+easy,wfp3+easy,unicep+easy,f1+easy",
-                                 "--policies", help="Comma-separated ORDER or ORDER+BACKFILLING."),
+    policies: str = typer.Option(None, "--policies",
+                                 help="Comma-separated ORDER or ORDER+BACKFILLING (default: fcfs, fcfs+easy, "
+                                      "fcfs+conservative and EASY under sjf, wfp3, unicep, f1)."),
     runtime: str = typer.Option("requested", "--runtime", help="requested or actual."),
     procs: int = typer.Option(None, "--procs", help="Machine size P."),
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs at their requested time."),
     report: Path = typer.Option(None, "--report", help=REPORT_HELP),
     force: bool = typer.Option(False, "--force", help=FORCE_HELP),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Compare scheduling policies on one trace: a table, and optionally an HTML report."""
-    out = _compare(trace, policies, runtime, procs, kill, report, as_json, force)
+    chosen = {} if policies is None else {"policies": [p.strip() for p in policies.split(",") if p.strip()]}
+    result = run_task("schedule.compare", no_record=no_record, progress=not as_json, label="comparing policies",
+                      trace=trace, runtime=runtime, procs=procs, kill_at_request=kill, report=report, force=force,
+                      **chosen)
     if as_json:
-        print_json(out)
-    elif report is not None:
+        print_json(result.to_dict())
+        return
+    out = result.payload
+    columns = list(out["policies"][0]) if out["policies"] else ["policy"]
+    console.print(_metrics_table(f"{Path(trace).name}: {out['procs']} processors, {runtime} runtimes",
+                                 out["policies"], columns))
+    if report is not None:
         console.print(f"report written to {report}")
+    note_run(result)

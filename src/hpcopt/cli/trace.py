@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
 from hpcopt.errors import ConfigError
 
 trace_app = typer.Typer(help="Read workload traces (SWF, sacct -P, CSV job tables).", no_args_is_help=True)
@@ -23,32 +23,20 @@ def info(
     trace: Optional[Path] = typer.Option(None, "--trace", help="Trace file, as in every other command."),
     fmt: str = typer.Option("auto", "--format", help="swf, sacct, csv or auto."),
     procs: int = typer.Option(None, "--procs", help="Machine size for the simulation cleaning summary."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     as_json: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Jobs, time span, processors, offered load, fields present, cleaning summary, unfinished jobs."""
-    from collections import Counter
-
-    from hpcopt.data import load_workload
-    from hpcopt.schedule.jobs import prepare_jobs
-
     if file is not None and trace is not None and file != trace:
         raise ConfigError(f"two traces given ({file} and --trace {trace}); give one")
     file = file if file is not None else trace
     if file is None:
         raise ConfigError("no trace given; pass --trace FILE (or the file as the argument)")
-    if fmt not in ("auto", "swf", "sacct", "csv"):
-        raise ConfigError(f"--format must be auto, swf, sacct or csv; got {fmt!r}")
-    workload = load_workload(file, fmt)
-    summary = workload.summary()
-    queue = workload.queue
-    # Pending/running jobs at export time are not in the job table (see hpcopt.data.slurm)
-    summary["unfinished_jobs"] = 0 if queue is None else len(queue)
-    summary["unfinished_by_state"] = {} if queue is None else dict(Counter(queue["state"].tolist()))
-    summary["cleaning_for_simulation"] = (prepare_jobs(workload, procs=procs).cleaning.to_dict() if len(workload)
-                                          else {"jobs_in": 0, "jobs_out": 0, "dropped": {}, "repaired": {}})
+    result = run_task("trace.info", no_record=no_record, progress=not as_json, trace=file, format=fmt, procs=procs)
     if as_json:
-        print_json(summary)
+        print_json(result.to_dict())
         return
+    summary = result.payload
     t = Table(title=f"{file}", show_header=False)
     t.add_column("what", style="bold")
     t.add_column("value")
@@ -82,3 +70,4 @@ def info(
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
+    note_run(result)

@@ -40,6 +40,7 @@ __all__ = [
     "decode_text",
     "iter_text_lines",
     "prepare_output",
+    "prepare_report",
     "atomic_write_bytes",
     "atomic_write_text",
     "atomic_directory",
@@ -221,6 +222,17 @@ def iter_text_lines(lines: Iterable[bytes | str], source: str) -> Iterator[tuple
             yield number, None, "line contains a NUL byte"
             continue
         yield number, line.rstrip("\r\n"), None
+
+
+def prepare_report(path: str | Path | None, *, inputs: Iterable[str | Path | None] = (), force: bool = False,
+                   option: str = "--report") -> Path | None:
+    """An HTML report path checked before any work: an .html name, then :func:`prepare_output`."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.suffix.lower() not in (".html", ".htm"):
+        raise ConfigError(f"{option} must name an .html file; got {p.name!r}")
+    return prepare_output(p, inputs=inputs, force=force, option=option)
 
 
 def prepare_output(path: str | Path, *, inputs: Iterable[str | Path | None] = (), force: bool = False,

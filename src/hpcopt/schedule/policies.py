@@ -9,17 +9,22 @@ to :func:`hpcopt.schedule.simulate`; the engine is not touched::
         name = "largest"
         def key(self, j, now, jobs):
             return -jobs.procs[j]
+
+Registered by name in :data:`ORDERS` and :data:`BACKFILLS` (``ORDERS.register("largest",
+LargestFirst)``, or a plugin's ``hpcopt.plugins`` entry point ``order.largest``), a policy
+can be named in ``ORDER+BACKFILL`` strings. :func:`hpcopt.testing.check_policy.check_policy`
+checks one against the contract.
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
-import numpy as np
-
+from hpcopt.core.params import ParamsMixin
+from hpcopt.core.registry import Registry, did_you_mean
 from hpcopt.errors import ConfigError
 from hpcopt.schedule.jobs import SimJobs
 
@@ -35,8 +40,12 @@ def _log10(x: float) -> float:
 # ---------------------------------------------------------------- queue orders
 
 
-class Order:
-    """Smallest key first; ties by submit time then file order (the job index)."""
+class Order(ParamsMixin):
+    """Smallest key first; ties by submit time then file order (the job index).
+
+    ``time_dependent``: whether ``key`` depends on ``now`` (otherwise the key of a job
+    never changes). Parameters, if any, are ``__init__`` arguments (``get_params``).
+    """
 
     name: ClassVar[str] = "order"
     time_dependent: ClassVar[bool] = False
@@ -115,7 +124,9 @@ def f1_score(estimate: float, procs: int, submit: float) -> float:
     return _log10(estimate) * procs + 870.0 * _log10(submit)
 
 
-ORDERS: dict[str, type[Order]] = {cls.name: cls for cls in (FCFS, SJF, WFP3, UNICEP, F1)}
+ORDERS: Registry[type[Order]] = Registry("order")
+for _cls in (FCFS, SJF, WFP3, UNICEP, F1):
+    ORDERS.register(_cls.name, _cls)
 
 
 # ---------------------------------------------------------------- cluster view
@@ -136,10 +147,17 @@ class ClusterView:
         return max(self.running[r] + self.jobs.estimate[r], self.now)
 
 
-class Backfill:
-    """Decides which queued jobs start now. ``queue`` is in priority order."""
+class Backfill(ParamsMixin):
+    """Decides which queued jobs start now. ``queue`` is in priority order.
+
+    ``protects``: what the rule promises about reservations -- ``"head"``: no job it starts
+    delays the first blocked job's earliest start computed from the running jobs'
+    estimates (EASY's shadow time); ``"none"``: no promise. State kept between passes ends
+    in ``reset``.
+    """
 
     name: ClassVar[str] = "backfill"
+    protects: ClassVar[str] = "none"
 
     def reset(self) -> None:
         """Forget state between simulations."""
@@ -156,6 +174,7 @@ class NoBackfill(Backfill):
     """Start jobs in queue order while the first one fits."""
 
     name = "none"
+    protects = "head"
 
     def select(self, queue, view):
         started, free, procs = [], view.free, view.jobs.procs
@@ -189,6 +208,7 @@ class EASY(Backfill):
     shadow time or uses only the extra processors."""
 
     name = "easy"
+    protects = "head"
     backfill_order: ClassVar[str] = "queue"
 
     def candidates(self, rest: list[int], jobs: SimJobs) -> list[int]:
@@ -284,7 +304,6 @@ class Profile:
         return INF  # pragma: no cover - the last segment always has every processor free
 
 
-@dataclass
 class Conservative(Backfill):
     """Conservative backfilling (Mu'alem & Feitelson 2001): every queued job holds a
     reservation, given when it first meets a pass at the earliest time it fits without
@@ -292,8 +311,10 @@ class Conservative(Backfill):
     job is re-placed in queue order, each only moving earlier. A job starts when its
     reservation comes (the engine wakes up then if nothing else happens)."""
 
-    name: ClassVar[str] = "conservative"
-    reservations: dict[int, float] = field(default_factory=dict)
+    name = "conservative"
+
+    def __init__(self) -> None:
+        self.reservations: dict[int, float] = {}  # state, not a parameter
 
     def reset(self) -> None:
         self.reservations = {}
@@ -335,27 +356,30 @@ class Conservative(Backfill):
         return min((t for t in self.reservations.values() if t > now), default=INF)
 
 
-BACKFILLS: dict[str, type[Backfill]] = {
-    "none": NoBackfill, "easy": EASY, "easy-sjbf": EASYSJBF, "conservative": Conservative,
-}
+BACKFILLS: Registry[type[Backfill]] = Registry("backfill")
+for _cls in (NoBackfill, EASY, EASYSJBF, Conservative):
+    BACKFILLS.register(_cls.name, _cls)
+
+
+def _make(registry: Registry, value, base: type, param: str, article: str):
+    if isinstance(value, base):
+        return value
+    if isinstance(value, str) and value in registry:
+        return registry.create(value)
+    names = registry.names()
+    hint = did_you_mean(str(value), names)
+    raise ConfigError(f"The {param!r} parameter must be one of {sorted(names)} or {article} {base.__name__}; "
+                      f"got {value!r} instead{hint or '.'}")
 
 
 def make_order(order: str | Order) -> Order:
-    if isinstance(order, Order):
-        return order
-    if order not in ORDERS:
-        raise ConfigError(f"The 'order' parameter must be one of {sorted(ORDERS)} or an Order; got {order!r} instead.")
-    return ORDERS[order]()
+    """An :class:`Order` from a registered name (or the object itself)."""
+    return _make(ORDERS, order, Order, "order", "an")
 
 
 def make_backfill(backfill: str | Backfill) -> Backfill:
-    if isinstance(backfill, Backfill):
-        return backfill
-    if backfill not in BACKFILLS:
-        raise ConfigError(
-            f"The 'backfill' parameter must be one of {sorted(BACKFILLS)} or a Backfill; got {backfill!r} instead."
-        )
-    return BACKFILLS[backfill]()
+    """A :class:`Backfill` from a registered name (or the object itself)."""
+    return _make(BACKFILLS, backfill, Backfill, "backfill", "a")
 
 
 def parse_policy(text: str) -> tuple[str, str]:

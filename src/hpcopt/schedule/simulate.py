@@ -71,7 +71,7 @@ def _versions() -> dict[str, str]:
     return version_record("numba")
 
 
-def _is_builtin(order: str | Order, backfill: str | Backfill) -> bool:
+def runs_compiled(order: str | Order, backfill: str | Backfill) -> bool:
     """Whether the compiled engine runs this pair (built-in classes, not subclasses)."""
     from hpcopt.schedule.fast import BACKFILL_CODES, ORDER_CODES
 
@@ -94,8 +94,8 @@ def run_jobs(
     order_obj, backfill_obj = make_order(order), make_backfill(backfill)
     if engine not in ("auto", "fast", "generic"):
         raise ConfigError(f"The 'engine' parameter must be 'auto', 'fast' or 'generic'; got {engine!r} instead.")
-    use_fast = hooks is None and (engine == "fast" or (engine == "auto" and _is_builtin(order, backfill)))
-    if use_fast and not _is_builtin(order, backfill):
+    use_fast = hooks is None and (engine == "fast" or (engine == "auto" and runs_compiled(order, backfill)))
+    if use_fast and not runs_compiled(order, backfill):
         raise ConfigError("the compiled engine runs only the built-in orders and backfilling rules; use engine='generic'")
     if engine == "fast" and hooks is not None:
         raise ConfigError("online runtime estimates run in the generic engine; use engine='auto' or 'generic'")
