@@ -267,7 +267,7 @@ def _alive_with_cmdline(marker):
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 def test_an_interrupted_measurement_leaves_no_process(alarm):
-    from hpcopt.tune.runners import _run_process
+    from hpcopt.tune.runners.process import _run_process
 
     marker = f"{time.time_ns() % 10**6 + 100}.5"
 

@@ -96,6 +96,7 @@ class RandomSearch(Strategy):
 
     def _setup(self) -> None:
         self._enum = self.space_.enumerable()
+        self._told: set[tuple] = set()
         if self._enum:
             self.points_ = self.space_.valid_points()
             if not self.points_:
@@ -109,6 +110,9 @@ class RandomSearch(Strategy):
     def ask(self) -> dict[str, Any] | None:
         if not self._enum:
             return self.space_.sample_valid(self.rng_)
+        # points told meanwhile (a resumed study, another process) are skipped, not proposed again
+        while self._pos < len(self._order) and self.points_[int(self._order[self._pos])] in self._told:
+            self._pos += 1
         if self._pos >= len(self._order):
             return None
         i = int(self._order[self._pos])
@@ -116,7 +120,8 @@ class RandomSearch(Strategy):
         return self.space_.to_config(self.points_[i])
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
-        pass
+        if self._enum:
+            self._told.add(self.space_.key(config))
 
 
 class GridSearch(Strategy):

@@ -25,6 +25,10 @@ class OptunaStrategy(Strategy):
     """Base for the Optuna-backed strategies; ``sampler`` names the Optuna sampler."""
 
     needs_enumeration = False
+    # Optuna knows neither the constraints nor what was measured: the study (or the
+    # replay loop) answers repeats and violations for free
+    respects_constraints = False
+    distinct = False
     sampler_name = "tpe"
 
     def _make_sampler(self, optuna, seed):  # pragma: no cover - overridden
