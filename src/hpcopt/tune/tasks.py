@@ -72,15 +72,18 @@ def run(spec: str | Path, *, strategy: str | None = None, budget: int | None = N
         storage: str = DEFAULT_STORAGE, retry_failed: bool = False, seed: int | None = None, workers: int = 1,
         executor: str = "process", executor_options: dict[str, Any] | None = None,
         run_args: list[str] | None = None, repeats: int | None = None, compare: bool = True,
-        report: str | Path | None = None, force: bool = False, release_running: bool = False,
-        lease: float | None = None, progress: ProgressFn | None = None) -> dict[str, Any]:
+        pairs: int | None = None, report: str | Path | None = None, force: bool = False,
+        release_running: bool = False, lease: float | None = None,
+        progress: ProgressFn | None = None) -> dict[str, Any]:
     """Tune the configuration a spec describes; resumable by study name.
 
     ``spec`` is a TOML file or a bundled example name. ``budget`` counts the distinct
     configurations the study should hold (resumed ones count; default: the spec's, else
     50); ``seed`` defaults to the spec's random state, else 0. With ``compare``, a
     one-objective study whose spec names a reference ends with the best configuration
-    and the reference measured alternately (``versus_reference``). A study where nothing
+    and the reference measured alternately (``versus_reference``: ``pairs`` interleaved
+    pairs, default the larger of 5 and the runner's repeats), and the best configuration's
+    output checked once more against the reference's. A study where nothing
     gave a valid result is kept in the storage and raises an InputError that says how to
     measure the failures again (``retry_failed``).
     """
@@ -121,9 +124,15 @@ def run(spec: str | Path, *, strategy: str | None = None, budget: int | None = N
                              hint=f"the {out['trials']} trials are saved in {storage}, study {name!r}, and failures "
                              f"are final{changed}: rerun with --study {name}{_rerun_where(storage)} --retry-failed "
                              "after fixing the kernel")
+        done = [t for t in st.trials if t.state == "done"]
+        out["best_found_at_trial"] = next(i + 1 for i, t in enumerate(done) if t.number == best["number"])
         if compare and not multi and sp.baseline is not None and hasattr(runner, "run_once"):
-            comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
-            out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}
+            comp = interleaved(runner, sp.baseline, best["config"], repeats=pairs or max(5, runner.repeats))
+            out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict(), "output_matches_reference": None}
+            if getattr(runner, "check", None) is not None:  # a wrong answer can never become the speedup
+                final = runner.run_once(best["config"])
+                out["versus_reference"]["output_matches_reference"] = (
+                    final.status.value == "ok" and runner.check.compare(final.output) is None)
     finally:
         if isinstance(runner, CKernelRunner):
             runner.close()
