@@ -197,7 +197,7 @@ def tell_cmd(
     if _done(result, json_out):
         return
     res = result.payload["result"]
-    shown = "" if res["value"] is None else (res.get("values") or res["value"])
+    shown = "" if res["value"] is None else res["values"] if len(res.get("values") or ()) > 1 else res["value"]
     console.print(f"trial {trial}: {res['status']} {shown}")
 
 
