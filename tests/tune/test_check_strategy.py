@@ -8,7 +8,7 @@ import pytest
 from hpcopt.testing.check_strategy import check_space, check_strategy, objective
 from hpcopt.tune.strategies import STRATEGIES
 from hpcopt.tune.strategies.base import Strategy
-from hpcopt.tune.strategies.native import GreedyLocalSearch, GridSearch, RandomSearch
+from hpcopt.tune.strategies.native import GeneticAlgorithm, GreedyLocalSearch, GridSearch, RandomSearch
 
 pytest.importorskip("sklearn")
 pytest.importorskip("optuna")
@@ -18,6 +18,7 @@ pytest.importorskip("optuna")
 def test_every_registered_strategy_conforms(name):
     checked = check_strategy(STRATEGIES.get(name))
     assert checked["replay_budget"] == 15
+    assert checked["validated_parameters"] == len(STRATEGIES.get(name)._parameter_constraints)
     if STRATEGIES.get(name).distinct:  # the whole space, and not one configuration more
         assert checked["exhausted_after"] == len(check_space().valid_points()) == 48
 
@@ -88,6 +89,19 @@ class MutatesTold(GridSearch):
         config["a"] = 1
 
 
+class RepairsBadParameters(GeneticAlgorithm):
+    """Swallows the validation error and carries on with a default: the bad value goes unnoticed."""
+
+    def setup(self, space, random_state=None, n_objectives=1):
+        from hpcopt.errors import ConfigError
+
+        try:
+            return super().setup(space, random_state, n_objectives)
+        except ConfigError:
+            self.set_params(**GeneticAlgorithm().get_params())
+            return super().setup(space, random_state, n_objectives)
+
+
 class NeverStops(GridSearch):
     def ask(self):
         cfg = super().ask()
@@ -104,10 +118,22 @@ class NeverStops(GridSearch):
     (AcceptsTwoObjectives, "accepted a study with two"),
     (MutatesTold, "mutated the configuration"),
     (NeverStops, "again although its result was told"),
+    (RepairsBadParameters, "accepted population_size='not-a-valid-value'"),
 ])
 def test_broken_strategies_are_caught(toy, message):
     with pytest.raises(AssertionError, match=message):
         check_strategy(toy)
+
+
+def test_bad_parameters_get_scikit_learn_shaped_errors():
+    from hpcopt.errors import ConfigError
+    from hpcopt.tune.strategies import get_strategy
+
+    with pytest.raises(ConfigError, match=r"The 'population_size' parameter of GeneticAlgorithm must be an int in "
+                                          r"the range \[2, inf\); got 1 instead"):
+        get_strategy("ga", population_size=1).setup(check_space(), random_state=0)
+    with pytest.raises(ConfigError, match="'acquisition' parameter of BayesianOptimization must be one of 'ei'"):
+        get_strategy("bo", acquisition="pi").setup(check_space(), random_state=0)
 
 
 def test_a_factory_must_return_a_strategy():

@@ -6,7 +6,8 @@ replay loop rely on and raises :class:`AssertionError` naming the first violatio
 * parameters: ``get_params`` names ``__init__``'s parameters, ``clone`` gives a new,
   equal object, ``set_params`` round-trips and refuses unknown names, ``repr`` works;
 * setup: a one-objective strategy refuses two objectives and an enumerating one a
-  continuous space with a clear :class:`~hpcopt.errors.InputError`;
+  continuous space with a clear :class:`~hpcopt.errors.InputError`; every parameter in
+  ``_parameter_constraints`` set to nonsense is refused with a ConfigError naming it;
 * proposals are configurations of the space (every parameter, values in their
   domains) and, with ``respects_constraints``, satisfy the constraints;
 * with ``distinct``: a configuration told -- asked by it or not (a resumed study, another
@@ -123,6 +124,30 @@ def _check_setup_errors(factory, label: str) -> None:
             _fail(label, "needs an enumerable space but accepted a continuous one (it must raise InputError)")
 
 
+def _check_validation(factory, label: str) -> int:
+    """Every constrained parameter set to nonsense: setup refuses it with a ConfigError naming it."""
+    from hpcopt.errors import ConfigError
+
+    s = _fresh(factory)
+    constraints: dict[str, Any] = {}
+    for klass in reversed(type(s).__mro__):
+        constraints.update(getattr(klass, "_parameter_constraints", {}) or {})
+    checked = 0
+    for name, allowed in constraints.items():
+        if allowed == "no_validation" or name not in s.get_params():
+            continue
+        bad = _fresh(factory).set_params(**{name: "not-a-valid-value"})
+        try:
+            bad.setup(check_space(), random_state=0)
+        except ConfigError as exc:
+            if repr(name) not in str(exc):
+                _fail(label, f"the error for a bad {name!r} does not name it: {exc}")
+        else:
+            _fail(label, f"setup() accepted {name}='not-a-valid-value' (it must raise ConfigError)")
+        checked += 1
+    return checked
+
+
 def _is_config(space, cfg: Any, label: str) -> dict[str, Any]:
     from hpcopt.errors import InputError
 
@@ -233,6 +258,7 @@ def check_strategy(factory: Callable[[], Any] | Any, *, budget: int = 20, replay
     label = f"{getattr(s, 'name', type(s).__name__)!r} ({type(s).__name__})"
     _check_params(s, label)
     _check_setup_errors(factory, label)
+    validated = _check_validation(factory, label)
     space = check_space()
     n_valid = len(space.valid_points())
     one = _drive(factory, label, random_state=random_state, budget=budget)
@@ -243,7 +269,8 @@ def check_strategy(factory: Callable[[], Any] | Any, *, budget: int = 20, replay
               "two runs")
     # asks ahead of tells (parallel workers), some results known beforehand (a resumed study)
     batched = _drive(factory, label, random_state=random_state + 1, budget=budget, pre_told=5, batch=3)
-    checked = {"proposals": len(one["proposals"]), "batched_proposals": len(batched["proposals"])}
+    checked = {"proposals": len(one["proposals"]), "batched_proposals": len(batched["proposals"]),
+               "validated_parameters": validated}
     if s.distinct:
         # the whole space: proposals until None, which may come only when everything was told
         full = _drive(factory, label, random_state=random_state + 2, budget=n_valid + 1, pre_told=4, batch=2)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcopt.core.params import ParamsMixin
+from hpcopt.core.params import ParamsMixin, validate_params
 from hpcopt.errors import InputError
 from hpcopt.tune.results import Result
 from hpcopt.tune.space import SearchSpace
@@ -44,6 +44,7 @@ class Strategy(ParamsMixin):
     distinct = True
 
     def setup(self, space: SearchSpace, random_state: int | None = None, n_objectives: int = 1) -> "Strategy":
+        validate_params(self)  # the class's _parameter_constraints, scikit-learn's message shape
         if n_objectives > 1 and not self.multi_objective:
             raise InputError(f"strategy {self.name!r} optimises one objective; the study has {n_objectives}",
                              field="strategy", hint="use nsga2 for several objectives")

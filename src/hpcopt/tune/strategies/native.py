@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hpcopt.core.params import Interval
 from hpcopt.tune.results import Result
 from hpcopt.tune.strategies.base import Strategy, objective_of
 
@@ -153,6 +154,7 @@ class GreedyLocalSearch(_Indexed):
     """
 
     name = "greedy"
+    _parameter_constraints = {"restart_from_best": [Interval(float, 0, 1)]}
 
     def __init__(self, restart_from_best: float = 0.5) -> None:
         self.restart_from_best = restart_from_best
@@ -227,6 +229,11 @@ class GeneticAlgorithm(_Indexed):
     """
 
     name = "ga"
+    _parameter_constraints = {
+        "population_size": [Interval(int, 2, None)], "tournament": [Interval(int, 1, None)],
+        "mutation_rate": [Interval(float, 0, 1)], "crossover_rate": [Interval(float, 0, 1)],
+        "elite": [Interval(int, 0, None)],
+    }
 
     def __init__(self, population_size: int = 20, tournament: int = 3, mutation_rate: float = 0.15,
                  crossover_rate: float = 0.9, elite: int = 4) -> None:
@@ -302,6 +309,9 @@ class SimulatedAnnealing(_Indexed):
     """Simulated annealing over one-step neighbours with a geometric cooling schedule."""
 
     name = "annealing"
+    _parameter_constraints = {"t_start": [Interval(float, 0, None, closed="neither")],
+                              "t_end": [Interval(float, 0, None, closed="neither")],
+                              "steps": [Interval(int, 1, None)]}
 
     def __init__(self, t_start: float = 1.0, t_end: float = 0.01, steps: int = 500) -> None:
         self.t_start = t_start
