@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from hpcopt.tune.flags import tune_flags
+from hpcopt.tune import tasks
 
 EX = Path(__file__).resolve().parents[1] / "src" / "hpcopt" / "tune" / "examples"
 
@@ -37,10 +37,10 @@ def main() -> None:
     res = {}
     for name in a.kernels.split(","):
         k = KERNELS[name]
-        res[name] = tune_flags(k["source"], compile_args=k.get("compile_args", ()), run_args=k["run_args"],
-                               timing="output", pattern=r"time_s=(\S+)", check=r"(?:checksum|probe|sumsq)=(\S+)",
-                               budget=a.budget, repeats=3, final_repeats=11, random_state=a.seed,
-                               progress=lambda d, t, m, n=name: print(f"{n} {d}/{t} {m}", file=sys.stderr))
+        res[name] = tasks.flags(k["source"], compile_args=list(k.get("compile_args", ())), run_args=k["run_args"],
+                                timing="output", pattern=r"time_s=(\S+)", check=r"(?:checksum|probe|sumsq)=(\S+)",
+                                budget=a.budget, repeats=3, final_repeats=11, seed=a.seed,
+                                progress=lambda d, t, m, n=name: print(f"{n} {d}/{t} {m}", file=sys.stderr)).payload
     sp = [r["speedup"] for r in res.values()]
     out = {"benchmark": "tune_flags", "target": "geometric-mean speedup over -O3 >= 1.05",
            "geomean_speedup": math.exp(sum(math.log(s) for s in sp) / len(sp)),

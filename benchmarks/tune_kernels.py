@@ -19,9 +19,8 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from hpcopt.tune.runners import interleaved  # noqa: E402
+from hpcopt.tune import tasks  # noqa: E402
 from hpcopt.tune.spec import example_path, load_spec  # noqa: E402
-from hpcopt.tune.study import Study  # noqa: E402
 
 
 def main() -> None:
@@ -34,28 +33,21 @@ def main() -> None:
     a = ap.parse_args()
     results = {}
     for name in a.kernels.split(","):
-        spec = load_spec(example_path(name))
-        runner = spec.make_runner()
         t0 = time.time()
-        study = Study(spec.space, runner, strategy=a.strategy or spec.study.get("strategy"), name=name,
-                      random_state=a.seed)
-        summ = study.optimize(min(a.budget, 100),
-                              progress=lambda d, t, m, n=name: print(f"{n} {d}/{t} {m}", file=sys.stderr))
-        best = study.best
-        comp = interleaved(runner, spec.baseline, best["config"], repeats=a.pairs, warmup=1)
-        final = runner.run_once(best["config"])
-        same = runner.check.compare(final.output) is None
-        trials = study.trials
-        first_hit = next(i + 1 for i, t in enumerate(trials) if t.result.ok and t.result.value == best["value"])
+        # the use case itself: the study, then the best against the spec's reference, interleaved
+        res = tasks.run(example_path(name), strategy=a.strategy, budget=min(a.budget, 100), seed=a.seed,
+                        storage=":memory:", pairs=a.pairs,
+                        progress=lambda d, t, m, n=name: print(f"{n} {d}/{t} {m}", file=sys.stderr))
+        out, v = res.payload, res.payload["versus_reference"]
         results[name] = {
-            "best_config": best["config"], "evaluations": summ["trials"], "best_found_at_evaluation": first_hit,
-            "status_counts": summ["status_counts"], "reference": spec.baseline,
-            "reference_seconds": comp.baseline_median, "tuned_seconds": comp.candidate_median,
-            "speedup": comp.speedup, "speedup_iqr": list(comp.speedup_spread()), "pairs": len(comp.baseline),
-            "checksums_equal": same, "run_args": spec.runner_spec.get("run_args"), "tuning_seconds": time.time() - t0,
-            "strategy": study.strategy.name, "random_state": a.seed,
+            "best_config": out["best"]["config"], "evaluations": out["trials"],
+            "best_found_at_evaluation": out["best_found_at_trial"], "status_counts": out["status_counts"],
+            "reference": v["reference"], "reference_seconds": v["baseline_median"],
+            "tuned_seconds": v["candidate_median"], "speedup": v["speedup"], "speedup_iqr": v["speedup_iqr"],
+            "pairs": v["pairs"], "checksums_equal": v["output_matches_reference"],
+            "run_args": load_spec(example_path(name)).runner_spec.get("run_args"),
+            "tuning_seconds": time.time() - t0, "strategy": out["strategy"], "random_state": out["random_state"],
         }
-        runner.close()
     out = {"benchmark": "tune_kernels", "target": "speedup >= 2 within 100 evaluations, checksums equal",
            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "compiler_flags": "-O3 (both)",
            "kernels": results, "met": all(r["speedup"] >= 2 and r["checksums_equal"] for r in results.values())}

@@ -19,8 +19,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from hpcopt.tune.methodology import compare_strategies, convergence_figure  # noqa: E402
-from hpcopt.tune.replay import load_cache  # noqa: E402
+from hpcopt.tune import tasks  # noqa: E402
+from hpcopt.tune.methodology import convergence_figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHES = ROOT / ".." / "shared" / "data" / "autotune_cache"
@@ -34,11 +34,12 @@ def main() -> None:
     ap.add_argument("--plot-dir", default=None)
     ap.add_argument("--caches", default="kt_convolution_A100.json.gz,kt_pnpoly_RTX3090.json.gz")
     a = ap.parse_args()
-    caches = [load_cache(CACHES / f) for f in a.caches.split(",")]
     names = a.strategies.split(",") if a.strategies else None
     t0 = time.time()
-    res = compare_strategies(caches, names, repeats=a.repeats, random_state=a.seed,
-                             progress=lambda d, t, m: print(f"{d}/{t} {m}", file=sys.stderr))
+    result = tasks.compare_strategies([CACHES / f for f in a.caches.split(",")], strategies=names,
+                                      repeats=a.repeats, seed=a.seed,
+                                      progress=lambda d, t, m: print(f"{d}/{t} {m}", file=sys.stderr))
+    res = result.extras["comparison"]  # with the curves the plots need
     if a.plot_dir:
         import matplotlib.pyplot as plt
 

@@ -29,7 +29,7 @@ def write_spec(tmp_path, body):
 
 def test_space_of_bundled_example(capsys):
     code, out, _ = run_cli(["tune", "space", "matmul", "--json"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0 and rep["cartesian_size"] == 4096 and rep["valid"] == 3456
 
 
@@ -80,7 +80,7 @@ def test_kernel_that_never_compiles_keeps_the_study(tmp_path, capsys):
     assert "compile_error" in err["message"] and err["source"] == str(spec)
     assert f"rerun with --study spec --storage {db} --retry-failed after fixing the kernel" in err["hint"]
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--json"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0 and rep["trials"] == 3 and rep["status_counts"] == {"compile_error": 3}
 
 
@@ -124,7 +124,7 @@ def test_retry_failed_measures_the_fixed_kernel_again(tmp_path, capsys):
     assert "the runner changed since the study was created" in err["hint"]
     # --retry-failed measures the 2 failed configurations again first, then 1 new one (budget 3)
     code, out, _ = run_cli(args + ["--budget", "3", "--retry-failed"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0, out
     assert rep["retried_failures"] == 2 and rep["superseded_failures"] == 2 and rep["measured"] == 3
     assert rep["trials"] == 3 and rep["configurations"] == 3 and rep["status_counts"] == {"ok": 3}
@@ -138,11 +138,11 @@ def test_retry_failed_measures_the_fixed_kernel_again(tmp_path, capsys):
     assert {t.key for t in hist[:2]} < {t.key for t in hist[2:]}
     # resuming again measures nothing more: the budget is met
     code, out, _ = run_cli(args + ["--budget", "3", "--retry-failed"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0 and rep["measured"] == 0 and rep["retried_failures"] == 0 and rep["trials"] == 3
     html = tmp_path / "r.html"
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
-    assert code == 0 and json.loads(out)["superseded_failures"] == 2 and "Failures measured again (2)" in html.read_text()
+    assert code == 0 and json.loads(out)["payload"]["superseded_failures"] == 2 and "Failures measured again (2)" in html.read_text()
 
 
 def test_run_command_spec_resume_and_html_report(tmp_path, capsys):
@@ -164,16 +164,16 @@ def test_run_command_spec_resume_and_html_report(tmp_path, capsys):
     """)
     db = tmp_path / "s.db"
     code, out, _ = run_cli(["tune", "run", str(spec), "--storage", str(db), "--budget", "6", "--json"], capsys)
-    first = json.loads(out)
+    first = json.loads(out)["payload"]
     assert code == 0 and first["trials"] == 6 and first["random_state"] == 0
     code, out, _ = run_cli(["tune", "run", str(spec), "--storage", str(db), "--budget", "15", "--json"], capsys)
-    second = json.loads(out)
+    second = json.loads(out)["payload"]
     assert second["resumed_trials"] == 6 and second["trials"] == 15
     assert second["best"]["value"] <= first["best"]["value"]
     html = tmp_path / "out" / "r.html"  # a missing folder is created
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
     assert code == 0 and html.read_text().count("data:image/png;base64,") >= 2
-    assert "cost_model" in json.loads(out)
+    assert "cost_model" in json.loads(out)["payload"]
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(html), "--json"], capsys)
     assert code == 64 and "--force" in json.loads(out)["error"]["message"]
     code, out, _ = run_cli(["tune", "report", "--storage", str(db), "--report", str(db), "--force", "--json"], capsys)
@@ -188,12 +188,24 @@ def test_replay_and_compare_strategies_json(tmp_path, capsys):
 
     cache = write_cache(tmp_path / "toy.json")
     code, out, _ = run_cli(["tune", "replay", "--cache", str(cache), "--strategy", "greedy", "--json"], capsys)
-    rep = json.loads(out)
-    assert code == 0 and rep["optimum"] == pytest.approx(1.0) and rep["best"] >= rep["optimum"]
+    full = json.loads(out)
+    rep = full["payload"]
+    assert code == 0 and full["schema"] == "tune.replay/1" and full["provenance"]["seed"] == 0
+    assert rep["optimum"] == pytest.approx(1.0) and rep["best"] >= rep["optimum"]
+    # the run is recorded (with its cache's hash) unless --no-record
+    from hpcopt.store import open_store
+
+    run = open_store().get_run(full["provenance"]["run_id"])
+    assert run.task == "tune.replay" and run.status == "succeeded" and run.result["payload"]["best"] == rep["best"]
+    assert len(full["provenance"]["inputs"]["cache"]) == 64
+    code, out, _ = run_cli(["tune", "replay", "--cache", str(cache), "--strategy", "greedy", "--json",
+                            "--no-record"], capsys)
+    again = json.loads(out)
+    assert again["provenance"]["run_id"] is None and again["payload"]["best"] == rep["best"]
     page = tmp_path / "cmp.html"
     code, out, _ = run_cli(["tune", "compare-strategies", "--cache", str(cache), "--strategies", "random,ga",
                             "--repeats", "2", "--report", str(page), "--json"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0 and rep["default_strategy"] == "bo" and set(rep["scores"]) == {"random", "ga"}
     text = page.read_text()
     assert rep["report"] == str(page) and text.count("data:image/png;base64,") == 1 and "<td>ga</td>" in text
@@ -217,7 +229,7 @@ def test_flags_json_keys_on_a_small_kernel(tmp_path, capsys):
     """))
     code, out, _ = run_cli(["tune", "flags", "--source", str(src), "--budget", "4", "--repeats", "1", "--timing", "wall",
                             "--final-repeats", "3", "--json"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert code == 0
     for k in ("baseline_flags", "baseline_seconds", "best_flags", "best_seconds", "speedup", "evaluations"):
         assert k in rep
@@ -238,21 +250,21 @@ def test_ask_tell_across_processes(tmp_path, capsys):
     """)
     db = str(tmp_path / "s.db")
     code, out, _ = run_cli(["tune", "ask", str(spec), "--storage", db, "--json"], capsys)
-    first = json.loads(out)
+    first = json.loads(out)["payload"]
     code, out, _ = run_cli(["tune", "ask", str(spec), "--storage", db, "--json"], capsys)
-    second = json.loads(out)
+    second = json.loads(out)["payload"]
     assert first["trial"] != second["trial"] and first["config"] != second["config"]  # pending one not repeated
     code, out, _ = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(first["trial"]),
                             "--value", "0.5", "--json"], capsys)
-    assert code == 0 and json.loads(out)["result"]["value"] == 0.5
+    assert code == 0 and json.loads(out)["payload"]["result"]["value"] == 0.5
     code, _, err = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(first["trial"]),
                             "--value", "0.4"], capsys)
     assert code == 2 and "not waiting" in err
     code, out, _ = run_cli(["tune", "tell", "--study", "remote", "--storage", db, "--trial", str(second["trial"]),
                             "--status", "timeout", "--json"], capsys)
-    assert json.loads(out)["result"]["status"] == "timeout"
+    assert json.loads(out)["payload"]["result"]["status"] == "timeout"
     code, out, _ = run_cli(["tune", "report", "--storage", db, "--json"], capsys)
-    rep = json.loads(out)
+    rep = json.loads(out)["payload"]
     assert rep["status_counts"] == {"ok": 1, "timeout": 1} and rep["best"]["value"] == 0.5
 
 

@@ -253,16 +253,16 @@ def test_spec_objectives_through_the_cli(tmp_path, monkeypatch, capsys):
         assert e.value.code == 0, out.err
         return out.out
 
-    rep = json.loads(cli(["tune", "run", str(spec), "--storage", db, "--json"]))
+    rep = json.loads(cli(["tune", "run", str(spec), "--storage", db, "--json"]))["payload"]
     assert rep["strategy"] == "nsga2" and rep["objectives"] == ["time", "max_rss"]
-    assert sorted(p["config"]["k"] for p in rep["pareto_front"]) == [1, 2, 3], [(t["config"], t["values"]) for t in json.loads(cli(["tune", "report", "--storage", db, "--json"]))["pareto_front"]]
+    assert sorted(p["config"]["k"] for p in rep["pareto_front"]) == [1, 2, 3], [(t["config"], t["values"]) for t in json.loads(cli(["tune", "report", "--storage", db, "--json"]))["payload"]["pareto_front"]]
     rss = {p["config"]["k"]: p["values"][1] for p in rep["pareto_front"]}
     assert 39 <= rss[1] <= 55 and 119 <= rss[3] <= 135  # 40 and 120 MiB allocated, measured
-    rep2 = json.loads(cli(["tune", "report", "--storage", db, "--json"]))
+    rep2 = json.loads(cli(["tune", "report", "--storage", db, "--json"]))["payload"]
     assert rep2["pareto_front"] == rep["pareto_front"] and rep2["objectives"] == ["time", "max_rss"]
     text = cli(["tune", "report", "--storage", db])
     assert "Pareto front (3 configurations)" in text and "max_rss" in text
-    obs = json.loads(cli(["tune", "observers", "--json"]))
+    obs = json.loads(cli(["tune", "observers", "--json"]))["payload"]
     assert set(obs) == {"time", "max_rss", "energy"}
     bad = tmp_path / "bad.toml"
     bad.write_text(spec.read_text().replace('["time", "max_rss"]', '["time", "watts"]'))
@@ -281,7 +281,7 @@ def test_cli_executor_and_storage_options(tmp_path, capsys, monkeypatch, echo_sp
         main(["tune", "run", str(spec), "--budget", "3", "--workers", "2", "--executor", "submitit",
               "--executor-opt", "cluster=debug", "--executor-opt", f"folder={tmp_path / 'jobs'}",
               "--storage", f"journal:///{tmp_path / 'j.log'}", "--json"])
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)["payload"]
     assert e.value.code == 0 and out["executor"] == "submitit" and out["best"]["value"] == 0.5
     with pytest.raises(SystemExit) as e:
         main(["tune", "run", str(spec), "--executor-opt", "nonsense", "--workers", "2", "--json"])

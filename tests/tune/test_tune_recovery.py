@@ -116,10 +116,10 @@ def test_release_running_from_the_cli(tmp_path, capsys, echo_spec):
     assert code == 0, text
     Storage(db).start_trial("k", {"n": 3}, "[3]", owner="gone-node:5")  # a requeued job's trial
     code, text = cli([*run, "--budget", "4"], capsys)
-    out = json.loads(text)
+    out = json.loads(text)["payload"]
     assert sum(out["status_counts"].values()) == 3 and "held by running trials" in out["warning"]
     code, text = cli([*run, "--budget", "4", "--release-running"], capsys)
-    out = json.loads(text)
+    out = json.loads(text)["payload"]
     assert out["trials"] == 4 and out["interrupted_trials_redone"] == 1 and "warning" not in out
 
 
@@ -174,7 +174,7 @@ def test_tune_tell_checks_the_objective_count(tmp_path, capsys):
     """))
     db = str(tmp_path / "m.db")
     code, text = cli(["tune", "ask", str(spec), "--storage", db, "--json"], capsys)
-    trial = json.loads(text)["trial"]
+    trial = json.loads(text)["payload"]["trial"]
     info = Storage(db).study_info("m")
     assert info["objective_names"] == ["time", "max_rss"] and info["strategy"] == "nsga2"
     code, text = cli(["tune", "tell", "--study", "m", "--storage", db, "--trial", str(trial), "--value", "1.5"],
@@ -267,7 +267,7 @@ def _alive_with_cmdline(marker):
 
 @pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads /proc")
 def test_an_interrupted_measurement_leaves_no_process(alarm):
-    from hpcopt.tune.runners import _run_process
+    from hpcopt.tune.runners.process import _run_process
 
     marker = f"{time.time_ns() % 10**6 + 100}.5"
 

@@ -1,4 +1,8 @@
-"""``hpcopt tune``: run studies from specs, replay caches, compare strategies, tune flags."""
+"""``hpcopt tune``: run studies from specs, replay caches, compare strategies, tune flags.
+
+Each command parses its options, runs its task (:mod:`hpcopt.tune.tasks`) and renders the
+payload; ``--json`` prints the whole result.
+"""
 
 from __future__ import annotations
 
@@ -8,42 +12,22 @@ from typing import Optional
 import typer
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json, progress_bar
-from hpcopt.errors import ConfigError, InputError
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
+from hpcopt.errors import ConfigError
 
+# hpcopt.tune.tasks.DEFAULT_STORAGE, spelled out: importing hpcopt.tune would make every --help slow
 _DEFAULT_STORAGE = "hpcopt-tune.db"
 _FORCE_HELP = "Overwrite an existing --report file."
 _REPORT_HELP = "Write a self-contained HTML report (figures embedded) to this file."
-
-
-def _storage_file(storage: str) -> str | None:
-    """The file behind a file-backed storage URL (None for a server URL)."""
-    for prefix in ("sqlite:///", "journal:///", "journal://"):
-        if storage.startswith(prefix):
-            return storage[len(prefix):]
-    return None if "://" in storage or storage == ":memory:" else storage
-
-
-def _prepare_report(report: Path | None, inputs: list, force: bool) -> Path | None:
-    """Check the --report path before any work (parents made, inputs and files protected)."""
-    if report is None:
-        return None
-    from hpcopt.core.files import prepare_output
-
-    return prepare_output(report, inputs=inputs, force=force, option="--report")
-
 _STORAGE_HELP = ("Where studies are stored: a SQLite file (default), sqlite:///x.db, journal:///x.log "
                  "(append-only file, several processes/machines), or a SQLAlchemy URL (postgresql://...).")
 
-
-def _must_exist(storage: str, hint: str) -> None:
-    """A file-backed storage must exist before reading from it (a server URL is not checked)."""
-    path = _storage_file(storage)
-    if path is not None and not Path(path).is_file():
-        raise InputError("the study storage does not exist", source=path, hint=hint)
+sub = typer.Typer(help="Autotune kernels, compiler flags and runtime parameters.", no_args_is_help=True)
+app.add_typer(sub, name="tune")
 
 
 def _options(pairs: list[str] | None) -> dict:
+    """--executor-opt KEY=VALUE pairs, numbers and true/false read as such."""
     out: dict = {}
     for p in pairs or []:
         k, eq, v = p.partition("=")
@@ -60,31 +44,34 @@ def _options(pairs: list[str] | None) -> dict:
     return out
 
 
-sub = typer.Typer(help="Autotune kernels, compiler flags and runtime parameters.", no_args_is_help=True)
-app.add_typer(sub, name="tune")
+def _files(values: list[str]) -> list[str]:
+    """Repeated options whose values may also be comma-separated."""
+    return [x for v in values for x in v.split(",") if x]
 
 
-def _spec_path(spec: str) -> Path:
-    p = Path(spec)
-    if p.is_file():
-        return p
-    from hpcopt.tune.spec import example_path
-
-    if "/" not in spec and not spec.endswith(".toml"):
-        return example_path(spec)
-    raise InputError("the spec file does not exist", source=spec,
-                     hint="give a TOML spec, or a bundled example name: matmul, stencil")
+def _words(text: Optional[str]) -> Optional[list[str]]:
+    return None if text is None else text.split()
 
 
-def _caches(paths: list[str]):
-    from hpcopt.tune.replay import load_cache
+def _done(result, json_out: bool) -> bool:
+    """Print the JSON result (True) or note the recorded run before the tables (False)."""
+    if json_out:
+        print_json(result.to_dict())
+        return True
+    note_run(result)
+    return False
 
-    files: list[str] = []
-    for p in paths:
-        files.extend(x for x in p.split(",") if x)
-    if not files:
-        raise ConfigError("give at least one --cache FILE")
-    return [load_cache(f) for f in files]
+
+def _print_front(front: list[dict], names: list[str]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"Pareto front ({len(front)} configurations)")
+    for n in names:
+        t.add_column(n, justify="right")
+    t.add_column("configuration")
+    for p in sorted(front, key=lambda p: p["values"]):
+        t.add_row(*[f"{v:.6g}" for v in p["values"]], str(p["config"]))
+    console.print(t)
 
 
 @sub.command("run")
@@ -118,75 +105,30 @@ def run_cmd(
         "its heartbeat is older than --lease."),
     lease: Optional[float] = typer.Option(None, "--lease", help="Seconds without a heartbeat after which a "
                                           "running trial counts as lost (default 120, or twice the timeout)."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Tune the configuration described by a spec; resumable by --study name."""
-    from hpcopt.tune.runners import CKernelRunner, interleaved
-    from hpcopt.tune.spec import load_spec
-    from hpcopt.tune.study import Study
-
     ex_opts = _options(executor_opt)  # bad options fail before anything is created
-    sp = load_spec(_spec_path(spec))
-    _prepare_report(report, [sp.path, _storage_file(storage)], force)
-    over = {}
-    if run_args is not None:
-        over["run_args"] = run_args.split()
-    if repeats is not None:
-        over["repeats"] = repeats
-    runner = sp.make_runner(**over)
-    name = study or sp.name
-    objectives = sp.objectives
-    multi = len(objectives) > 1
-    st = Study(sp.space, runner, strategy=strategy or sp.study.get("strategy") or ("nsga2" if multi else None),
-               name=name, storage=storage,
-               random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
-               extra_info={"spec": str(sp.path)}, n_objectives=len(objectives), objective_names=objectives,
-               directions=sp.directions, release_running=release_running, lease_s=lease, retry_failed=retry_failed)
-    n = budget or int(sp.study.get("budget", 50))
-    import warnings
-
-    with progress_bar(f"tuning {name}", enabled=not json_out) as bar, warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # reported below (and in --json) instead
-        out = st.optimize(n, progress=bar, n_workers=workers, executor=executor, executor_options=ex_opts)
-    best = st.best
-    if best is None:
-        if isinstance(runner, CKernelRunner):
-            runner.close()
-        first = next((t.result.message for t in st.trials if t.result is not None and not t.result.ok), "")
-        where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
-        changed = (" (the runner changed since the study was created, e.g. the kernel was edited, yet nothing "
-                   "was measured again)" if st.runner_changed and not out["measured"] else "")
-        raise InputError(f"no configuration gave a valid result ({out['status_counts']}, {out['measured']} measured "
-                         f"in this run); first failure: {first[:300]}", source=str(sp.path),
-                         hint=f"the {out['trials']} trials are saved in {storage}, study {name!r}, and failures are "
-                         f"final{changed}: rerun with --study {name}{where} --retry-failed after fixing the kernel")
-    if compare and not multi and sp.baseline is not None and hasattr(runner, "run_once"):
-        comp = interleaved(runner, sp.baseline, best["config"], repeats=max(5, runner.repeats))
-        out["versus_reference"] = {"reference": sp.baseline, **comp.to_dict()}
-    if isinstance(runner, CKernelRunner):
-        runner.close()
-    if report is not None:
-        from hpcopt.tune.report import write_html
-
-        out["report"] = str(write_html(st, report))
-    if json_out:
-        print_json(out)
+    result = run_task("tune.run", no_record=no_record, progress=not json_out, label=f"tuning {study or spec}",
+                      spec=spec, strategy=strategy, budget=budget, study=study, storage=storage,
+                      retry_failed=retry_failed, seed=seed, workers=workers, executor=executor,
+                      executor_options=ex_opts, run_args=_words(run_args), repeats=repeats, compare=compare,
+                      report=report, force=force, release_running=release_running, lease=lease)
+    if _done(result, json_out):
         return
+    out = result.payload
     again = f", {out['retried_failures']} failures measured again" if out.get("retried_failures") else ""
-    console.print(f"study [bold]{name}[/] ({out['strategy']}, seed {out['random_state']}): {out['trials']} trials, "
-                  f"{out['resumed_trials']} resumed{again}; statuses {out['status_counts']}")
+    console.print(f"study [bold]{out['study']}[/] ({out['strategy']}, seed {out['random_state']}): {out['trials']} "
+                  f"trials, {out['resumed_trials']} resumed{again}; statuses {out['status_counts']}")
     if out.get("warning"):
         console.print(f"[yellow]{out['warning']}[/]")
-    failed = sum(v for k, v in out["status_counts"].items() if k not in ("ok", "invalid"))
-    if failed:
-        where = "" if storage == _DEFAULT_STORAGE else f" --storage {storage}"
-        console.print(f"{failed} failed configuration(s) are final; to measure them again after a fix, rerun with "
-                      f"--study {name}{where} --retry-failed")
-    if best is None:
-        console.print("[red]no configuration produced a valid result[/]")
-    elif multi:
-        _print_front(out.get("pareto_front") or [], objectives)
+    if out.get("retry_hint"):
+        console.print(out["retry_hint"])
+    if out.get("objectives"):
+        _print_front(out.get("pareto_front") or [], out["objectives"])
     else:
+        best = out["best"]
         console.print(f"best {best['value']:.6g} (trial {best['number']}): {best['config']}")
     if out.get("report"):
         console.print(f"wrote {out['report']}")
@@ -197,28 +139,16 @@ def run_cmd(
                       f"{v['pairs']} interleaved pairs)")
 
 
-def _print_front(front: list[dict], names: list[str]) -> None:
-    from rich.table import Table
-
-    t = Table(title=f"Pareto front ({len(front)} configurations)")
-    for n in names:
-        t.add_column(n, justify="right")
-    t.add_column("configuration")
-    for p in sorted(front, key=lambda p: p["values"]):
-        t.add_row(*[f"{v:.6g}" for v in p["values"]], str(p["config"]))
-    console.print(t)
-
-
 @sub.command("observers")
-def observers_cmd(json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP)) -> None:
+def observers_cmd(
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
+    json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
+) -> None:
     """What this machine can measure as objectives: time, max_rss (peak memory), energy (RAPL)."""
-    from hpcopt.tune.observers import observer_status
-
-    rep = observer_status()
-    if json_out:
-        print_json(rep)
+    result = run_task("tune.observers", no_record=no_record, progress=not json_out)
+    if _done(result, json_out):
         return
-    for k, v in rep.items():
+    for k, v in result.payload.items():
         console.print(f"{k}: {v}")
 
 
@@ -229,28 +159,16 @@ def ask_cmd(
     storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default: the spec's, else bo)."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Random state (default: the spec's, else 0)."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Propose the next configuration to evaluate elsewhere; report it with 'tune tell'."""
-    from hpcopt.tune.spec import load_spec
-    from hpcopt.tune.study import Study
-
-    sp = load_spec(_spec_path(spec))
-    multi = len(sp.objectives) > 1
-    st = Study(sp.space, None, strategy=strategy or sp.study.get("strategy") or ("nsga2" if multi else None),
-               name=study or sp.name, storage=storage,
-               random_state=seed if seed is not None else int(sp.study.get("random_state", 0)),
-               extra_info={"spec": str(sp.path)}, redo_interrupted=False, n_objectives=len(sp.objectives),
-               objective_names=sp.objectives, directions=sp.directions)
-    nxt = st.ask()
-    out = {"study": st.name, "trial": None, "config": None} if nxt is None else {
-        "study": st.name, "trial": nxt[0], "config": nxt[1], "derived": sp.space.with_derived(nxt[1])}
-    if json_out:
-        print_json(out)
-    elif nxt is None:
-        console.print("the space is exhausted")
-    else:
-        console.print(f"trial {out['trial']}: {out['config']}")
+    result = run_task("tune.ask", no_record=no_record, progress=not json_out, spec=spec, study=study,
+                      storage=storage, strategy=strategy, seed=seed)
+    if _done(result, json_out):
+        return
+    out = result.payload
+    console.print("the space is exhausted" if out["trial"] is None else f"trial {out['trial']}: {out['config']}")
 
 
 @sub.command("tell")
@@ -264,66 +182,37 @@ def tell_cmd(
     message: str = typer.Option("", "--message", help="Why it failed."),
     study: str = typer.Option(..., "--study", help="Study name."),
     storage: str = typer.Option(_DEFAULT_STORAGE, "--storage", help=_STORAGE_HELP),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Record the result of a trial proposed by 'tune ask'."""
-    from hpcopt.tune.results import Result, Status
-    from hpcopt.tune.storage import Storage, stored_objectives
-
-    try:
-        st_ = Status(status)
-    except ValueError:
-        raise ConfigError(f"unknown status {status!r}; one of: {', '.join(s.value for s in Status)}") from None
-    if value is not None and values is not None:
-        raise ConfigError("give --value or --values, not both")
     vals = None
     if values is not None:
         try:
             vals = [float(v) for v in values.split(",")]
         except ValueError:
             raise ConfigError(f"--values wants comma-separated numbers; got {values!r}") from None
-    elif value is not None:
-        vals = [value]
-    if st_ is Status.OK and vals is None:
-        raise ConfigError("give --value (or --values) for a successful trial, or --status for a failure")
-    _must_exist(storage, "run 'hpcopt tune ask' first")
-    db = Storage(storage)
-    names, _dirs = stored_objectives(db.study_info(study))
-    if st_ is Status.OK and len(vals) != len(names):
-        raise ConfigError(f"study {study!r} has {len(names)} objectives ({', '.join(names)}); got {len(vals)} "
-                          f"value(s): give --values with one number per objective")
-    running = {t.number: t for t in db.trials(study) if t.state == "running"}
-    if trial not in running:
-        raise InputError(f"trial {trial} of study {study!r} is not waiting for a result", field="--trial",
-                         hint=f"waiting: {sorted(running) or 'none'}")
-    if st_ is Status.OK:
-        res = Result.success(vals[0], values=vals if len(vals) > 1 else None,
-                             extra={"objectives": names} if len(vals) > 1 else None)
-    else:
-        res = Result.failure(st_, message or st_.value)
-    if not db.finish_trial(study, trial, res, "told", key=running[trial].key):
-        raise InputError(f"trial {trial} of study {study!r} was finished or released meanwhile", field="--trial",
-                         hint="ask for a new trial")
-    out = {"study": study, "trial": trial, "config": running[trial].config, "result": res.to_dict()}
-    if json_out:
-        print_json(out)
-    else:
-        console.print(f"trial {trial}: {res.status.value} {'' if res.value is None else (res.values or res.value)}")
+    result = run_task("tune.tell", no_record=no_record, progress=not json_out, study=study, trial=trial,
+                      value=value, values=vals, status=status, message=message, storage=storage)
+    if _done(result, json_out):
+        return
+    res = result.payload["result"]
+    shown = "" if res["value"] is None else res["values"] if len(res.get("values") or ()) > 1 else res["value"]
+    console.print(f"trial {trial}: {res['status']} {shown}")
 
 
 @sub.command("space")
 def space_cmd(
     spec: str = typer.Argument(..., help="TOML spec, or a bundled example name."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Size of a spec's search space and how many points satisfy the constraints."""
-    from hpcopt.tune.spec import load_spec
-
-    sp = load_spec(_spec_path(spec))
-    rep = {**sp.space.size_report(), **sp.space.to_dict()}
-    if json_out:
-        print_json(rep)
-    elif rep["cartesian_size"] is None:
+    result = run_task("tune.space", no_record=no_record, progress=not json_out, spec=spec)
+    if _done(result, json_out):
+        return
+    rep = result.payload
+    if rep["cartesian_size"] is None:
         console.print(f"continuous (a real-valued parameter); about {rep['valid_fraction']:.1%} of random draws valid")
     else:
         about = "" if rep["exact"] else "about "
@@ -337,26 +226,18 @@ def replay_cmd(
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy name (default bo)."),
     budget: Optional[int] = typer.Option(None, "--budget", help="Evaluations (default: the methodology cutoff)."),
     seed: int = typer.Option(0, "--seed", help="Random state of the strategy."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Run one strategy offline against a measured cache."""
-    from hpcopt.tune.methodology import cutoff_budget, replay_run, score_curve
-    from hpcopt.tune.strategies import DEFAULT_STRATEGY
-
-    (c,) = _caches([cache])
-    name = strategy or DEFAULT_STRATEGY
-    b = budget or cutoff_budget(c)
-    run = replay_run(name, c, b, seed)
-    trace = run["trace"]
-    out = {"schema": "hpcopt.tune.replay/1", "cache": c.summary(), "strategy": name, "random_state": seed,
-           "budget": b, "best": float(trace[-1]), "optimum": c.optimum,
-           "best_over_optimum": float(trace[-1] / c.optimum), "score": float(score_curve(c, trace).mean()),
-           "evaluations_to_best": int((trace > trace[-1]).sum() + 1), "seconds": run["seconds"]}
-    if json_out:
-        print_json(out)
-    else:
-        console.print(f"{c.name}: {name} found {out['best']:.6g} in {b} evaluations (optimum {c.optimum:.6g}, "
-                      f"ratio {out['best_over_optimum']:.3f}); methodology score {out['score']:.3f}")
+    result = run_task("tune.replay", no_record=no_record, progress=not json_out, cache=cache, strategy=strategy,
+                      budget=budget, seed=seed)
+    if _done(result, json_out):
+        return
+    out = result.payload
+    console.print(f"{out['cache']['name']}: {out['strategy']} found {out['best']:.6g} in {out['budget']} evaluations "
+                  f"(optimum {out['optimum']:.6g}, ratio {out['best_over_optimum']:.3f}); methodology score "
+                  f"{out['score']:.3f}")
 
 
 @sub.command("compare-strategies")
@@ -370,31 +251,21 @@ def compare_cmd(
     report: Optional[Path] = typer.Option(None, "--report", help=_REPORT_HELP + " Holds the score table and a "
                                           "convergence plot per space."),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Score strategies with the Kernel Tuner methodology on replay caches."""
-    from hpcopt.tune.methodology import compare_strategies
-
-    files = [x for p in cache for x in p.split(",") if x]
-    _prepare_report(report, files, force)
-    cs = _caches(cache)
     names = [s.strip() for s in strategies.split(",") if s.strip()] if strategies else None
-    with progress_bar("comparing strategies", enabled=not json_out) as bar:
-        res = compare_strategies(cs, names, budget=budget, repeats=repeats, random_state=seed, progress=bar)
-    if report is not None:
-        from hpcopt.tune.report import write_compare_html
-
-        res["report"] = str(write_compare_html({**res, "repeats": repeats}, report))
-    if json_out:
-        slim = {k: v for k, v in res.items() if k != "spaces"}
-        slim["spaces"] = [{k: v for k, v in s.items() if k not in ("random_curve",)} | {
-            "strategies": {n: {k: v for k, v in d.items() if k != "mean_best_curve"} for n, d in s["strategies"].items()}}
-            for s in res["spaces"]]
-        print_json(slim)
+    result = run_task("tune.compare_strategies", no_record=no_record, progress=not json_out,
+                      label="comparing strategies", caches=_files(cache), strategies=names, budget=budget,
+                      repeats=repeats, seed=seed, report=report, force=force)
+    if _done(result, json_out):
         return
     from rich.table import Table
 
-    t = Table(title=f"methodology score (mean over {len(cs)} spaces, {repeats} runs each; 0 = random search)")
+    res = result.payload
+    t = Table(title=f"methodology score (mean over {len(res['spaces'])} spaces, {res['repeats']} runs each; "
+                    "0 = random search)")
     t.add_column("strategy")
     for s in res["spaces"]:
         t.add_column(f"{s['name']} (B={s['budget']})", justify="right")
@@ -404,7 +275,7 @@ def compare_cmd(
         cells = [f"{s['strategies'][n]['score']:.3f} ± {s['strategies'][n]['score_std']:.2f}" for s in res["spaces"]]
         t.add_row(n + mark, *cells, f"{sc:.3f}")
     console.print(t)
-    if report is not None:
+    if res.get("report"):
         console.print(f"wrote {res['report']}")
 
 
@@ -414,20 +285,15 @@ def report_cmd(
     study: Optional[str] = typer.Option(None, "--study", help="Study name (default: the only/last one)."),
     report: Optional[Path] = typer.Option(None, "--report", help=_REPORT_HELP),
     force: bool = typer.Option(False, "--force", help=_FORCE_HELP),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Summarise a stored study; optionally an HTML report (convergence, importance, Pareto)."""
-    from hpcopt.tune.report import load_study, study_report, write_html
-
-    _must_exist(storage, "run 'hpcopt tune run' first")
-    _prepare_report(report, [_storage_file(storage)], force)
-    st = load_study(storage, study)
-    rep = study_report(st)
-    if report is not None:
-        rep["report"] = str(write_html(st, report))
-    if json_out:
-        print_json(rep)
+    result = run_task("tune.report", no_record=no_record, progress=not json_out, storage=storage, study=study,
+                      report=report, force=force)
+    if _done(result, json_out):
         return
+    rep = result.payload
     console.print(f"study [bold]{rep['study']}[/]: {rep['trials']} trials, statuses {rep['status_counts']}")
     if rep.get("pareto_front"):
         _print_front(rep["pareto_front"], rep.get("objectives") or [f"objective_{i}" for i in
@@ -436,7 +302,7 @@ def report_cmd(
         console.print(f"best {rep['best']['value']:.6g}: {rep['best']['config']}")
     if rep.get("importance"):
         console.print("parameter importance: " + ", ".join(f"{k} {v:.2f}" for k, v in rep["importance"].items()))
-    if report is not None:
+    if rep.get("report"):
         console.print(f"wrote {rep['report']}")
 
 
@@ -456,19 +322,17 @@ def flags_cmd(
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per flag set during the search."),
     final_repeats: int = typer.Option(11, "--final-repeats", help="Interleaved baseline/best pairs at the end."),
     seed: int = typer.Option(0, "--seed", help="Random state of the search."),
+    no_record: bool = typer.Option(False, "--no-record", help=NO_RECORD_HELP),
     json_out: bool = typer.Option(False, "--json", help=JSON_OPTION_HELP),
 ) -> None:
     """Search compiler flags against -O3 and report the speedup with its spread."""
-    from hpcopt.tune.flags import tune_flags
-
-    with progress_bar(f"flags for {source.name}", enabled=not json_out) as bar:
-        rep = tune_flags(source, compiler=compiler, compile_args=(compile_args or "").split(),
-                         run_args=(run_args or "").split(), timing=timing, pattern=pattern, check=check, rtol=rtol,
-                         atol=atol, budget=budget, strategy=strategy, repeats=repeats, final_repeats=final_repeats,
-                         random_state=seed, progress=bar)
-    if json_out:
-        print_json(rep)
+    result = run_task("tune.flags", no_record=no_record, progress=not json_out, label=f"flags for {source.name}",
+                      source=source, compiler=compiler, compile_args=_words(compile_args), run_args=_words(run_args),
+                      timing=timing, pattern=pattern, check=check, rtol=rtol, atol=atol, budget=budget,
+                      strategy=strategy, repeats=repeats, final_repeats=final_repeats, seed=seed)
+    if _done(result, json_out):
         return
+    rep = result.payload
     console.print(f"baseline {' '.join(rep['baseline_flags'])}: {rep['baseline_seconds']:.6g} s")
     console.print(f"best     {' '.join(rep['best_flags'])}: {rep['best_seconds']:.6g} s")
     console.print(f"speedup {rep['speedup']:.3f}x (per-pair IQR {rep['speedup_iqr'][0]:.3f}-{rep['speedup_iqr'][1]:.3f}), "

@@ -23,9 +23,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from hpcopt.core.registry import Registry
 from hpcopt.errors import ConfigError, require
 
-EXECUTORS = ("process", "dask", "submitit")
+#: executors by name; plugins add theirs as entry points "executor.<name>" (group hpcopt.plugins)
+EXECUTORS: Registry[type["Executor"]] = Registry("executor")
 
 
 class Executor:
@@ -215,25 +217,35 @@ class SubmititExecutor(Executor):
                 pass
 
 
+for _cls in (ProcessExecutor, DaskExecutor, SubmititExecutor):
+    EXECUTORS.register(_cls.name, _cls)
+del _cls
+
+
+def _check_options(cls: type[Executor], opts: Mapping[str, Any]) -> None:
+    """Unknown options fail before the executor (and its optional library) is touched."""
+    import inspect
+
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return  # e.g. submitit: the rest goes to the scheduler, which checks it
+    known = [n for n, p in params.items() if n not in ("self", "n_workers") and p.kind is p.KEYWORD_ONLY]
+    bad = sorted(set(opts) - set(known))
+    if not bad:
+        return
+    if not known:
+        raise ConfigError(f"the {cls.name} executor takes no options; got {', '.join(opts)}")
+    raise ConfigError(f"unknown {cls.name} executor option(s) {', '.join(bad)}; known: {', '.join(known)}")
+
+
 def get_executor(name: str | Executor | None, n_workers: int, options: Mapping[str, Any] | None = None) -> Executor:
-    """An executor by name (``process``, ``dask``, ``submitit``) or the object itself."""
+    """An executor by name (one of :data:`EXECUTORS`: process, dask, submitit) or the object itself."""
     if isinstance(name, Executor):
         return name
     opts = dict(options or {})
-    name = name or "process"
-    if name == "process":
-        if opts:
-            raise ConfigError(f"the process executor takes no options; got {', '.join(opts)}")
-        return ProcessExecutor(n_workers)
-    if name == "dask":
-        bad = set(opts) - {"address", "client", "processes"}
-        if bad:
-            raise ConfigError(f"unknown dask executor option(s) {', '.join(sorted(bad))}; "
-                              "known: address, client, processes")
-        return DaskExecutor(n_workers, **opts)
-    if name == "submitit":
-        return SubmititExecutor(n_workers, **opts)
-    raise ConfigError(f"unknown executor {name!r}; one of: {', '.join(EXECUTORS)}")
+    cls = EXECUTORS.get(name or "process")
+    _check_options(cls, opts)
+    return cls(n_workers, **opts)
 
 
 __all__ = ["Executor", "ProcessExecutor", "DaskExecutor", "SubmititExecutor", "get_executor", "EXECUTORS"]

@@ -177,9 +177,7 @@ def compare_strategies(
         raise ConfigError("give at least one replay cache")
     names = list(strategies) if strategies else [s for s in STRATEGIES if not STRATEGIES[s].multi_objective]
     for n in names:
-        if n not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {n!r}; known: {', '.join(STRATEGIES)}")
-        if STRATEGIES[n].multi_objective:
+        if STRATEGIES.get(n).multi_objective:  # an unknown name: one error with "did you mean"
             raise ConfigError(f"strategy {n!r} is multi-objective; the score is for one objective")
     if repeats < 1:
         raise ConfigError(f"repeats must be at least 1, got {repeats}")

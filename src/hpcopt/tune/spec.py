@@ -391,4 +391,15 @@ def example_path(name: str) -> Path:
     return p
 
 
-__all__ = ["TuneSpec", "load_spec", "example_path"]
+def resolve_spec(spec: str | Path) -> Path:
+    """A spec file's path: the file itself, or a bundled example by name (``matmul``, ``stencil``)."""
+    p = Path(spec)
+    if p.is_file():
+        return p
+    if "/" not in str(spec) and not str(spec).endswith(".toml"):
+        return example_path(str(spec))
+    raise InputError("the spec file does not exist", source=str(spec),
+                     hint="give a TOML spec, or a bundled example name: matmul, stencil")
+
+
+__all__ = ["TuneSpec", "load_spec", "example_path", "resolve_spec"]

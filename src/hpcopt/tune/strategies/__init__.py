@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from hpcopt.core.registry import Registry
 from hpcopt.errors import ConfigError
 from hpcopt.tune.strategies.base import Strategy
 from hpcopt.tune.strategies.bayes import BayesianOptimization
@@ -19,11 +20,12 @@ from hpcopt.tune.strategies.optuna_based import CMAES, NSGA2, TPE
 #: the strategy used when none is named
 DEFAULT_STRATEGY = "bo"
 
-STRATEGIES: dict[str, type[Strategy]] = {
-    cls.name: cls
-    for cls in (RandomSearch, GridSearch, GreedyLocalSearch, GeneticAlgorithm, SimulatedAnnealing,
-                BayesianOptimization, TPE, CMAES, NSGA2)
-}
+#: strategies by name; plugins add theirs as entry points "strategy.<name>" (group hpcopt.plugins)
+STRATEGIES: Registry[type[Strategy]] = Registry("strategy")
+for _cls in (RandomSearch, GridSearch, GreedyLocalSearch, GeneticAlgorithm, SimulatedAnnealing,
+             BayesianOptimization, TPE, CMAES, NSGA2):
+    STRATEGIES.register(_cls.name, _cls)
+del _cls
 
 
 def get_strategy(name: str | Strategy | None = None, **params: Any) -> Strategy:
@@ -32,8 +34,6 @@ def get_strategy(name: str | Strategy | None = None, **params: Any) -> Strategy:
         return name
     name = DEFAULT_STRATEGY if name is None else str(name).strip().lower()
     cls = STRATEGIES.get(name)
-    if cls is None:
-        raise ConfigError(f"unknown strategy {name!r}; known: {', '.join(STRATEGIES)}")
     try:
         return cls(**params)
     except TypeError as exc:

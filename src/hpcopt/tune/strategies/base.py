@@ -15,21 +15,36 @@ from typing import Any
 
 import numpy as np
 
+from hpcopt.core.params import ParamsMixin, validate_params
 from hpcopt.errors import InputError
 from hpcopt.tune.results import Result
 from hpcopt.tune.space import SearchSpace
 
 
-class Strategy:
-    """Base class. Subclasses store their parameters in ``__init__`` (nothing else)."""
+class Strategy(ParamsMixin):
+    """Base class. Subclasses store their parameters in ``__init__`` (nothing else), so
+    ``get_params``/``set_params``/``clone`` (:class:`~hpcopt.core.params.ParamsMixin`) see
+    them; what ``setup`` learns ends in ``_``.
+
+    Contract (checked by :func:`hpcopt.testing.check_strategy.check_strategy`): proposals
+    are configurations of the space; with ``respects_constraints`` they satisfy its
+    constraints; with ``distinct`` a configuration told (asked here or not) is never
+    proposed again; the same ``random_state`` gives the same proposals.
+    """
 
     name = "base"
     #: needs a finite list of valid points (all native strategies do)
     needs_enumeration = True
     #: handles several objectives (returns a Pareto front)
     multi_objective = False
+    #: proposes only configurations that satisfy the space's constraints
+    respects_constraints = True
+    #: never proposes a configuration it was told about; on an enumerable space, returns
+    #: None only once every valid configuration was told
+    distinct = True
 
     def setup(self, space: SearchSpace, random_state: int | None = None, n_objectives: int = 1) -> "Strategy":
+        validate_params(self)  # the class's _parameter_constraints, scikit-learn's message shape
         if n_objectives > 1 and not self.multi_objective:
             raise InputError(f"strategy {self.name!r} optimises one objective; the study has {n_objectives}",
                              field="strategy", hint="use nsga2 for several objectives")
@@ -89,12 +104,6 @@ class Strategy:
 
     def _index_of(self, config: Mapping[str, Any]) -> int | None:
         return self.index_.get(self.space_.key(config))
-
-    def get_params(self) -> dict[str, Any]:
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {k: getattr(self, k) for k in sig.parameters if k != "self" and hasattr(self, k)}
 
 
 def objective_of(result: Result) -> float | None:

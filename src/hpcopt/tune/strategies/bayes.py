@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from hpcopt.core.params import Interval, Options
 from hpcopt.errors import require
 from hpcopt.tune.results import Result
 from hpcopt.tune.strategies.base import objective_of
@@ -73,6 +74,15 @@ class BayesianOptimization(_Indexed):
     """
 
     name = "bo"
+    _parameter_constraints = {
+        "n_initial": [Interval(int, 1, None)], "n_estimators": [Interval(int, 1, None)],
+        "min_samples_leaf": [Interval(int, 1, None)], "xi": [Interval(float, 0, None)],
+        "epsilon": [Interval(float, 0, 1)], "refit_ratio": [Interval(int, 1, None)],
+        "max_candidates": [Interval(int, 1, None)], "acquisition": [Options("ei", "lcb", "thompson")],
+        "kappa": [Interval(float, 0, None)], "failure_model": [bool], "local_prob": [Interval(float, 0, 1)],
+        "bootstrap": [bool], "sweep_max_values": [Interval(int, 0, None)], "surrogate": [Options("gp", "trees")],
+        "max_gp_points": [Interval(int, 2, None)],
+    }
 
     def __init__(self, n_initial: int = 12, n_estimators: int = 60, min_samples_leaf: int = 1,
                  xi: float = 0.1, epsilon: float = 0.05, refit_ratio: int = 40,

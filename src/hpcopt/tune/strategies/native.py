@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from hpcopt.core.params import Interval
 from hpcopt.tune.results import Result
 from hpcopt.tune.strategies.base import Strategy, objective_of
 
@@ -96,6 +97,7 @@ class RandomSearch(Strategy):
 
     def _setup(self) -> None:
         self._enum = self.space_.enumerable()
+        self._told: set[tuple] = set()
         if self._enum:
             self.points_ = self.space_.valid_points()
             if not self.points_:
@@ -109,6 +111,9 @@ class RandomSearch(Strategy):
     def ask(self) -> dict[str, Any] | None:
         if not self._enum:
             return self.space_.sample_valid(self.rng_)
+        # points told meanwhile (a resumed study, another process) are skipped, not proposed again
+        while self._pos < len(self._order) and self.points_[int(self._order[self._pos])] in self._told:
+            self._pos += 1
         if self._pos >= len(self._order):
             return None
         i = int(self._order[self._pos])
@@ -116,7 +121,8 @@ class RandomSearch(Strategy):
         return self.space_.to_config(self.points_[i])
 
     def tell(self, config: Mapping[str, Any], result: Result) -> None:
-        pass
+        if self._enum:
+            self._told.add(self.space_.key(config))
 
 
 class GridSearch(Strategy):
@@ -148,6 +154,7 @@ class GreedyLocalSearch(_Indexed):
     """
 
     name = "greedy"
+    _parameter_constraints = {"restart_from_best": [Interval(float, 0, 1)]}
 
     def __init__(self, restart_from_best: float = 0.5) -> None:
         self.restart_from_best = restart_from_best
@@ -222,6 +229,11 @@ class GeneticAlgorithm(_Indexed):
     """
 
     name = "ga"
+    _parameter_constraints = {
+        "population_size": [Interval(int, 2, None)], "tournament": [Interval(int, 1, None)],
+        "mutation_rate": [Interval(float, 0, 1)], "crossover_rate": [Interval(float, 0, 1)],
+        "elite": [Interval(int, 0, None)],
+    }
 
     def __init__(self, population_size: int = 20, tournament: int = 3, mutation_rate: float = 0.15,
                  crossover_rate: float = 0.9, elite: int = 4) -> None:
@@ -297,6 +309,9 @@ class SimulatedAnnealing(_Indexed):
     """Simulated annealing over one-step neighbours with a geometric cooling schedule."""
 
     name = "annealing"
+    _parameter_constraints = {"t_start": [Interval(float, 0, None, closed="neither")],
+                              "t_end": [Interval(float, 0, None, closed="neither")],
+                              "steps": [Interval(int, 1, None)]}
 
     def __init__(self, t_start: float = 1.0, t_end: float = 0.01, steps: int = 500) -> None:
         self.t_start = t_start

@@ -15,6 +15,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
+from hpcopt.core.params import Interval, Options
 from hpcopt.errors import require
 from hpcopt.tune.results import Result
 from hpcopt.tune.strategies.base import Strategy
@@ -25,6 +26,10 @@ class OptunaStrategy(Strategy):
     """Base for the Optuna-backed strategies; ``sampler`` names the Optuna sampler."""
 
     needs_enumeration = False
+    # Optuna knows neither the constraints nor what was measured: the study (or the
+    # replay loop) answers repeats and violations for free
+    respects_constraints = False
+    distinct = False
     sampler_name = "tpe"
 
     def _make_sampler(self, optuna, seed):  # pragma: no cover - overridden
@@ -103,6 +108,7 @@ class TPE(OptunaStrategy):
     """Tree-structured Parzen estimator (Optuna's TPESampler, multivariate)."""
 
     name = "tpe"
+    _parameter_constraints = {"n_startup_trials": [Interval(int, 0, None)], "multivariate": [bool]}
 
     def __init__(self, n_startup_trials: int = 10, multivariate: bool = True) -> None:
         self.n_startup_trials = n_startup_trials
@@ -119,6 +125,8 @@ class CMAES(OptunaStrategy):
     """CMA-ES (Optuna's CmaEsSampler) on value indices; needs the ``cmaes`` package."""
 
     name = "cmaes"
+    _parameter_constraints = {"n_startup_trials": [Interval(int, 0, None)],
+                              "restart_strategy": [None, Options("ipop", "bipop")]}
 
     def __init__(self, n_startup_trials: int = 1, restart_strategy: str | None = "ipop") -> None:
         self.n_startup_trials = n_startup_trials
@@ -141,6 +149,7 @@ class NSGA2(OptunaStrategy):
     """NSGA-II (Optuna's NSGAIISampler) for several objectives; returns a Pareto front."""
 
     name = "nsga2"
+    _parameter_constraints = {"population_size": [Interval(int, 2, None)]}
     multi_objective = True
 
     def __init__(self, population_size: int = 20) -> None:
