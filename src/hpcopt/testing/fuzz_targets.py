@@ -890,8 +890,9 @@ PRELOAD = ["hpcopt.testing._fuzz_warm", "hpcopt.testing.fuzz_targets", "numpy", 
 def init_worker(work: str, alts: dict | None = None, memory_mb: int = 3072) -> None:
     """Worker set-up: the corpus, the bounds the readers must honour, one thread, bounded memory,
     native output (LightGBM's C++ logging) sent to /dev/null."""
+    # runs the CLI targets record go to the fuzz work folder's own store, never the user's
     os.environ.update({"HPCOPT_MAX_LINE_BYTES": str(fz.LINE_LIMIT), "HPCOPT_MAX_INPUT_BYTES": str(fz.INPUT_LIMIT),
-                       "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                       "HPCOPT_HOME": str(Path(work) / "store-home"), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                        "NUMBA_NUM_THREADS": "1", "COLUMNS": "150", "NO_COLOR": "1", "TERM": "dumb"})
     import warnings
 
@@ -1196,7 +1197,8 @@ def reproduce(work: str | Path, key: str, *, timeout: float = 60.0) -> dict:
 
 def init_worker_light(work: str | Path, alts: dict | None = None) -> None:
     """:func:`init_worker` without the process-wide changes (for a reproduction in the caller's process)."""
-    os.environ.update({"HPCOPT_MAX_LINE_BYTES": str(fz.LINE_LIMIT), "HPCOPT_MAX_INPUT_BYTES": str(fz.INPUT_LIMIT)})
+    os.environ.update({"HPCOPT_MAX_LINE_BYTES": str(fz.LINE_LIMIT), "HPCOPT_MAX_INPUT_BYTES": str(fz.INPUT_LIMIT),
+                       "HPCOPT_HOME": str(Path(work) / "store-home")})
     _STATE["work"] = Path(work)
     _STATE["sources"] = load_formats(work)
     _STATE["manifest"] = json.loads((Path(work) / "manifest.json").read_text())
