@@ -146,11 +146,10 @@ def _check_params(factory: Callable[[], Any], name: str, workload, reference) ->
     assert _same(r, reference), f"{name}: a clone answers differently from the original{_first_difference(r, reference)}"
 
 
-def _check_model_files(est: Any, name: str, workload) -> None:
-    if not (hasattr(est, "save") and hasattr(type(est), "load") and hasattr(est, "predict_interval")):
-        return
-    if not getattr(est, "is_trained", True):
-        return
+def _check_model_files(est: Any, name: str, workload) -> bool:
+    """The round trip of the model ``est`` learned online; False when it has none to save."""
+    if not (hasattr(est, "predict_interval") and getattr(est, "is_trained", True)):
+        return False
     point, pis = est.predict_interval(workload)
     with tempfile.TemporaryDirectory(prefix="hpcopt-check-") as tmp:
         path = Path(tmp) / "model"
@@ -162,6 +161,7 @@ def _check_model_files(est: Any, name: str, workload) -> None:
         f"{name}: the saved and loaded model predicts differently from the one saved"
     if hasattr(est, "get_params"):
         assert back.get_params() == est.get_params(), f"{name}: the parameters did not survive save/load"
+    return True
 
 
 def check_estimator(factory: Any, *, name: str | None = None, workload=None) -> dict[str, Any]:
@@ -207,7 +207,6 @@ def check_estimator(factory: Any, *, name: str | None = None, workload=None) -> 
     if hasattr(first, "get_params") and hasattr(first, "set_params"):
         _check_params(make, name, w, a)
         checks.append("get_params/set_params/clone")
-    if hasattr(first, "save") and hasattr(type(first), "load"):
-        _check_model_files(first, name, w)
+    if hasattr(first, "save") and hasattr(type(first), "load") and _check_model_files(first, name, w):
         checks.append("model save/load")
     return {"estimator": name, "jobs": int(len(a.rows)), "checks": checks}
