@@ -152,6 +152,29 @@ def test_a_broken_clone_is_caught():
         check_estimator(_ForgetsAParameter(scale=2.0))
 
 
+class _NeverValidates(ParamsMixin, _Median):
+    """Declares a constraint but never checks it."""
+
+    _parameter_constraints = {"scale": [Interval(float, 0, None, closed="neither")]}
+
+    def __init__(self, scale: float = 1.0):
+        self.scale = scale
+
+
+class _Validates(_NeverValidates):
+    def start(self, jobs, header):
+        from hpcopt.core.params import validate_params
+
+        validate_params(self)
+        super().start(jobs, header)
+
+
+def test_parameters_outside_their_constraints_must_be_refused():
+    with pytest.raises(AssertionError, match="start\\(\\) accepted scale='<not a valid value>'"):
+        check_estimator(_NeverValidates)
+    assert "get_params/set_params/clone" in check_estimator(_Validates)["checks"]
+
+
 def test_the_conformance_trace_is_deterministic():
     a, b = conformance_trace(), conformance_trace()
     assert a.jobs.equals(b.jobs) and len(a) == 600

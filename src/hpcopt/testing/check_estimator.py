@@ -14,7 +14,9 @@ runtimes, requests above them) through fresh estimators from ``factory`` and rai
   (``start`` forgets everything learned);
 - determinism: two fresh estimators answer identically (seeded by ``random_state``);
 - parameters, where it has ``get_params``: ``set_params(**get_params())`` and ``clone``
-  keep the parameters and answers; an unknown parameter is a ConfigError;
+  keep the parameters and answers; an unknown parameter is a ConfigError; a value outside
+  a declared constraint (``_parameter_constraints``, :mod:`hpcopt.core.params`) makes
+  ``start`` raise ConfigError;
 - model files, where it has ``save`` and ``load``: the model learned online survives
   the round trip with the same estimates and intervals.
 
@@ -144,6 +146,43 @@ def _check_params(factory: Callable[[], Any], name: str, workload, reference) ->
         raise AssertionError(f"{name}: set_params accepted an unknown parameter")
     r = _replay(twin, workload, name)
     assert _same(r, reference), f"{name}: a clone answers differently from the original{_first_difference(r, reference)}"
+    _check_validation(factory, name, workload)
+
+
+_CANDIDATES = ("<not a valid value>", -10**9, -0.5, 1.5, 10**9 + 0.5, float("nan"))
+
+
+def _check_validation(factory: Callable[[], Any], name: str, workload) -> None:
+    """Each constrained parameter set to a value its constraints refuse: ``start`` must say so."""
+    from hpcopt.core.params import validate_params
+    from hpcopt.errors import ConfigError
+    from hpcopt.estimate.protocol import submit_view
+
+    est = factory()
+    constraints: dict[str, Any] = {}
+    for klass in reversed(type(est).__mro__):
+        constraints.update(getattr(klass, "_parameter_constraints", {}) or {})
+    for pname, allowed in constraints.items():
+        if allowed == "no_validation" or pname not in est.get_params():
+            continue
+        bad = None
+        for cand in _CANDIDATES:
+            try:
+                validate_params(est, {pname: cand})
+            except ConfigError:
+                bad = (cand,)
+                break
+        if bad is None:
+            continue
+        e = factory().set_params(**{pname: bad[0]})
+        try:
+            e.start(submit_view(workload), dict(workload.header))
+        except ConfigError:
+            continue
+        except Exception as exc:  # noqa: BLE001 - any other type is the violation being reported
+            raise AssertionError(f"{name}: {pname}={bad[0]!r} must be refused with hpcopt's ConfigError; got "
+                                 f"{type(exc).__name__}: {exc}") from None
+        raise AssertionError(f"{name}: start() accepted {pname}={bad[0]!r}, which its parameter constraints refuse")
 
 
 def _check_model_files(est: Any, name: str, workload) -> bool:

@@ -4,13 +4,14 @@ quantile regression (CQR) intervals.
 Two faces over the same models (one module each; the shared core is
 :mod:`hpcopt.estimate.gbm.core`, the conformal arithmetic :mod:`hpcopt.estimate.conformal`):
 
-- online (:mod:`~hpcopt.estimate.gbm.online`, the :class:`~hpcopt.estimate.protocol.OnlineEstimator` protocol): ``start`` / ``on_submit`` /
+- online (:mod:`~hpcopt.estimate.gbm.online`; the
+  :class:`~hpcopt.estimate.protocol.OnlineEstimator` protocol): ``start`` / ``on_submit`` /
   ``on_complete``. Features come from :class:`~hpcopt.estimate.features.OnlineFeatures`;
   the models are (re)trained on a schedule -- every ``retrain_every`` completions and/or
   every ``retrain_interval`` seconds of trace time -- from completed jobs only. Until the
   first training the estimator answers with Tsafrir's baseline.
-- offline (:mod:`~hpcopt.estimate.gbm.offline`), scikit-learn style: ``fit(workload)``, ``predict``, ``predict_interval(X,
-  confidence_level=0.9)``, ``explain`` (LightGBM's own SHAP values), ``drift_check``;
+- offline (:mod:`~hpcopt.estimate.gbm.offline`), scikit-learn style: ``fit(workload)``,
+  ``predict``, ``predict_interval(X, confidence_level=0.9)``, ``explain`` (LightGBM's own SHAP values), ``drift_check``;
   :mod:`hpcopt.estimate.model_io` saves and loads a fitted model with its metadata.
 
 Each training fits boosters on log1p(runtime) from the completed jobs, ordered by
@@ -70,6 +71,5 @@ class GBMEstimator(OnlineGBM, OfflineGBM, GBMBase):
     completed jobs a training uses; ``history`` the user's completed jobs the features
     look back on; ``categorical`` whether ids are LightGBM categories (else numbers).
     """
-
 
     name = "gbm"
