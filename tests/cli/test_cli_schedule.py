@@ -146,7 +146,7 @@ def test_estimate_evaluate_json_and_report(tmp_path):
 
     report = tmp_path / "est.html"
     out = json.loads(run("estimate", "evaluate", "--trace", str(sample_path("hpc2n")), "--kind", "tsafrir",
-                         "--report", str(report), "--json").stdout)
+                         "--report", str(report), "--json").stdout)["payload"]
     for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate"):
         assert key in out
     assert out["jobs"] == 3145 and out["kind"] == "tsafrir" and set(out["by_model"]) == {"tsafrir", "requested"}

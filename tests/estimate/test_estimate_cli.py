@@ -60,7 +60,7 @@ def sacct_trace(tmp_path_factory):
 def test_real_job_ids_and_users_end_to_end(sacct_trace, tmp_path):
     model = tmp_path / "model"
     run("train", "--trace", str(sacct_trace), "--out", str(model), "--n-estimators", "10", "--json")
-    pred = json.loads(run("predict", "--model", str(model), "--trace", str(sacct_trace), "--json").stdout)
+    pred = json.loads(run("predict", "--model", str(model), "--trace", str(sacct_trace), "--json").stdout)["payload"]
     assert len(pred["predictions"]) == 400  # the pending job is not predicted as if finished
     first = pred["predictions"][0]
     assert first["native_job_id"] == "80000_0" and first["job_id_raw"] == "100000"
@@ -68,10 +68,10 @@ def test_real_job_ids_and_users_end_to_end(sacct_trace, tmp_path):
     text = run("predict", "--model", str(model), "--trace", str(sacct_trace), "--limit", "3").stdout
     assert "80000_0" in text and "90001" in text and "user" in text
     ex = json.loads(run("explain", "--trace", str(sacct_trace), "--job", "80300_6", "--model", str(model),
-                        "--json").stdout)
+                        "--json").stdout)["payload"]
     assert ex["native_job_id"] == "80300_6" and ex["job_id"] == 301
     ex_raw = json.loads(run("explain", "--trace", str(sacct_trace), "--job", "100300", "--model", str(model),
-                            "--json").stdout)
+                            "--json").stdout)["payload"]
     assert ex_raw["estimate_s"] == ex["estimate_s"]  # JobIDRaw names the same job
     r = run("explain", "--trace", str(sacct_trace), "--job", "301", "--model", str(model), check=False)
     assert r.returncode == 2 and "no job with id 301" in r.stderr  # a row number is not a Slurm job id
@@ -98,17 +98,17 @@ def test_train_never_overwrites_a_users_directory(trace, tmp_path):
 
 def test_train_predict_explain(trace, tmp_path):
     model = tmp_path / "model"
-    out = json.loads(run("train", "--trace", str(trace), "--out", str(model), "--n-estimators", "20", "--json").stdout)
+    out = json.loads(run("train", "--trace", str(trace), "--out", str(model), "--n-estimators", "20", "--json").stdout)["payload"]
     assert out["jobs"] == 700 and "user_tsafrir" in out["features"] and out["random_state"] == 0
     assert "executable" in out["dropped_features"]
     assert (model / "metadata.json").is_file()
-    pred = json.loads(run("predict", "--model", str(model), "--trace", str(trace), "--json").stdout)
+    pred = json.loads(run("predict", "--model", str(model), "--trace", str(trace), "--json").stdout)["payload"]
     assert pred["metrics"]["jobs"] == 700 and len(pred["predictions"]) == 700
     p = pred["predictions"][10]
     assert 0 <= p["lower"] <= p["upper"] and p["estimate"] >= 0 and p["actual"] > 0
     assert {"mae", "median_ae", "accuracy", "coverage", "mean_interval_width"} <= set(pred["metrics"])
     assert "advice" in pred["drift"]
-    ex = json.loads(run("explain", "--trace", str(trace), "--job", "600", "--json").stdout)
+    ex = json.loads(run("explain", "--trace", str(trace), "--job", "600", "--json").stdout)["payload"]
     assert ex["job_id"] == 600 and "completed before job 600" in ex["trained_on"]
     assert len(ex["contributions"]) == 8
     total = ex["base_log"] + sum(c["contribution"] for c in ex["contributions"])
@@ -131,8 +131,31 @@ def test_bad_input_exits_2_with_one_line(trace, tmp_path):
 
 
 def test_evaluate_gbm_json_names_the_source_of_every_answer(trace):
-    out = json.loads(run("evaluate", "--trace", str(trace), "--kind", "gbm", "--json").stdout)
+    out = json.loads(run("evaluate", "--trace", str(trace), "--kind", "gbm", "--json").stdout)["payload"]
     for key in ("jobs", "mae", "median_ae", "accuracy", "underestimation_rate", "coverage", "mean_interval_width"):
         assert key in out
     assert set(out["gbm_sources"]) == {"model", "requested", "tsafrir"}
     assert sum(out["gbm_sources"].values()) == out["jobs"] == 700
+
+
+def test_train_registers_and_predict_takes_a_model_reference(trace, tmp_path):
+    """--register/--alias put the trained model in the store; --model model:NAME@ALIAS finds it,
+    and both runs are recorded (the second with the model as its input)."""
+    from hpcopt.store import open_store
+
+    out = json.loads(run("train", "--trace", str(trace), "--out", str(tmp_path / "m"), "--n-estimators", "10",
+                         "--register", "runtime-test", "--alias", "production", "--json").stdout)
+    assert out["schema"] == "estimate.train/1" and out["artifacts"]["model"] == str(tmp_path / "m")
+    reg = out["payload"]["registered"]
+    assert reg["name"] == "runtime-test" and reg["alias"] == "production"
+    pred = json.loads(run("predict", "--model", "model:runtime-test@production", "--trace", str(trace),
+                          "--json").stdout)
+    assert pred["schema"] == "estimate.predict/1" and pred["payload"]["metrics"]["jobs"] == 700
+    store = open_store()
+    rec = store.models.get("runtime-test", alias="production")
+    assert rec.kind == "estimate.gbm" and rec.meta["data_hash"] == out["payload"]["data_hash"]
+    assert rec.run_id == out["provenance"]["run_id"]
+    assert store.get_run(pred["provenance"]["run_id"]).input_models == [f"runtime-test:{reg['version']}"]
+    n = len(store.list_runs(limit=1000))
+    run("predict", "--model", str(tmp_path / "m"), "--trace", str(trace), "--no-record", "--json")
+    assert len(store.list_runs(limit=1000)) == n

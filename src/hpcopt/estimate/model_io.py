@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from hpcopt.errors import ConfigError, InputError, require
-from hpcopt.estimate.gbm import GBMEstimator, _PointModel
+from hpcopt.estimate.gbm import GBMEstimator, PointModel
 
 SCHEMA = "hpcopt.estimate.gbm-model/2"
 _OLD_SCHEMAS = ("hpcopt.estimate.gbm-model/1",)
@@ -550,7 +550,7 @@ def load_model(path: str | Path) -> GBMEstimator:
 
     files = meta["files"]
     model = GBMEstimator(**meta["params"])
-    model.point_ = _PointModel([booster(f) for f in files["point"]], meta["point_init_column"])
+    model.point_ = PointModel([booster(f) for f in files["point"]], meta["point_init_column"])
     model.lower_model_ = booster(files["lower"])
     model.upper_model_ = booster(files["upper"])
     model.feature_names_ = list(meta["features"])
