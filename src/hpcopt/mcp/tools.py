@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from hpcopt.core.progress import ProgressFn
-from hpcopt.core.results import Provenance, json_safe
+from hpcopt.core.results import Provenance, Result, json_safe
 from hpcopt.core.tasks import TaskSpec
 from hpcopt.errors import ConfigError
 
@@ -137,12 +137,13 @@ def _json_type(ann: Any) -> Any | None:
         pass
     if typing.get_origin(ann) in (Union, types.UnionType):
         arms = [a for a in (_json_type(a) for a in typing.get_args(ann)) if a is not None]
-        if arms:
+        if any(a is not type(None) for a in arms):  # ``Estimator | None`` alone has nothing to set
             return arms[0] if len(arms) == 1 else Union[tuple(arms)]
     return None
 
 
-_DOC_PARAM = re.compile(r"^\s*(?::param\s+)?``?(?P<name>[A-Za-z_][A-Za-z0-9_]*)``?\s*(?:\([^)]*\))?\s*:\s*(?P<text>\S.*)$")
+_DOC_PARAM = re.compile(
+    r"^\s*(?::param\s+)?(?:``)?(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:``)?\s*(?:\([^)]*\))?\s*:\s*(?P<text>\S.*)$")
 
 
 def _doc_params(doc: str) -> dict[str, str]:
@@ -199,7 +200,8 @@ def _input_model(spec: TaskSpec, hints: dict[str, Any], record: bool, base: type
         if ann is None:
             if p.default is p.empty:
                 raise ConfigError(f"the task {spec.name!r} cannot be a tool: its required parameter {name!r} has "
-                                  f"the type {info['annotation']}, which has no JSON form")
+                                  f"the type {info['annotation']}, which has no JSON form; give the task a name or "
+                                  "path parameter for it (tasks take JSON-friendly parameters)")
             hidden[name] = str(info["annotation"])
             continue
         help_ = " ".join(t for t in (doc.get(name), _ROLE_HELP.get(info["role"])) if t)
@@ -231,16 +233,34 @@ def _output_model(spec: TaskSpec, hints: dict[str, Any]) -> type:
     from pydantic import ConfigDict, Field, create_model
 
     ret = hints.get("return", Any)
-    payload = ret if (typing.is_typeddict(ret) or _is_model(ret)) else dict[str, Any]
+    payload = _readable_typeddict(ret) if typing.is_typeddict(ret) else ret if _is_model(ret) else dict[str, Any]
+    # a task that may return a Result of its own may name another schema (a nested one, say)
+    own = ret is not Any and not _mentions(ret, Result)
+    schema_type: Any = Literal[spec.schema_id] if own else str
+    schema_help = "The result's schema id (name/version)" + (
+        "." if own else f"; {spec.schema_id} unless the task answers with another (see its description).")
     return create_model(
         f"{tool_name(spec.name)}_result", __config__=ConfigDict(populate_by_name=True),
-        result_schema=(Literal[spec.schema_id], Field(alias="schema",
-                                                      description="The result's schema id (name/version).")),
+        result_schema=(schema_type, Field(alias="schema", description=schema_help)),
         payload=(payload, Field(description="What the task found; its keys are the task's stable result fields.")),
         artifacts=(dict[str, str], Field(default_factory=dict, description="Files the run wrote, name -> path.")),
         provenance=(Provenance, Field(description=(
             "Parameters, input SHA-256s, seed, library versions, host, times and the store's run_id."))),
     )
+
+
+def _readable_typeddict(td: Any) -> Any:
+    """``td`` as a ``typing_extensions.TypedDict`` (pydantic reads no ``typing.TypedDict`` before 3.12)."""
+    import typing_extensions as te
+
+    hints = te.get_type_hints(td, include_extras=True)
+    fields = {k: _readable_typeddict(v) if typing.is_typeddict(v) else v for k, v in hints.items()}
+    fields = {k: v if k in td.__required_keys__ else te.NotRequired[v] for k, v in fields.items()}
+    return te.TypedDict(td.__name__, fields)  # type: ignore[operator]
+
+
+def _mentions(ann: Any, cls: type) -> bool:
+    return ann is cls or any(_mentions(a, cls) for a in typing.get_args(ann))
 
 
 def _is_model(t: Any) -> bool:
@@ -270,6 +290,9 @@ def tool_spec(spec: TaskSpec, *, record: bool = True, arguments_base: type | Non
     ``record`` is the default of the tool's ``record`` argument; ``arguments_base`` the
     pydantic base class of the input model (the MCP server passes the SDK's).
     """
+    from hpcopt.core.optional import require
+
+    require("pydantic", "mcp")
     hints = _hints(spec)
     inputs, hidden = _input_model(spec, hints, record, arguments_base)
     return ToolSpec(task=spec, name=tool_name(spec.name), description=_description(spec, hidden),
