@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import html
 import json
+import threading
 import time
 from pathlib import Path
 from typing import Literal, TypedDict
@@ -39,18 +40,28 @@ def echo(text: str = "ping") -> dict:
 
 
 @task("testing.mcp_count", seed=None)
-def count(n: int = 5, delay_s: float = 0.0, progress: ProgressFn | None = None) -> dict:
+def count(n: int = 5, delay_s: float = 0.0, in_thread: bool = False, progress: ProgressFn | None = None) -> dict:
     """Count to n, reporting progress after each step.
 
     n: how many steps, 1 to 1000.
     delay_s: seconds to wait at each step.
+    in_thread: count (and report) in a thread of the task's own, as a parallel library would.
     """
     if not 1 <= n <= 1000:
         raise ConfigError(f"The 'n' parameter of testing.mcp_count must be an int in the range [1, 1000]; got {n} "
                           "instead.")
-    for i in range(1, n + 1):
-        time.sleep(delay_s)
-        report(progress, i, n, f"step {i}")
+
+    def steps():
+        for i in range(1, n + 1):
+            time.sleep(delay_s)
+            report(progress, i, n, f"step {i}")
+
+    if in_thread:
+        th = threading.Thread(target=steps)
+        th.start()
+        th.join()
+    else:
+        steps()
     return {"n": n, "sum": n * (n + 1) // 2}
 
 

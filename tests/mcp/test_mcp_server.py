@@ -92,7 +92,8 @@ def test_each_tool_call_answers_the_recorded_result(server, store, numbers, tmp_
     assert out["testing_mcp_report"]["artifacts"] == {"report": str(tmp_path / "r.html")}
 
 
-def test_progress_notifications(server, monkeypatch):
+@pytest.mark.parametrize("in_thread", [False, True])
+def test_progress_notifications(server, monkeypatch, in_thread):
     import hpcopt.mcp.server as srv
 
     monkeypatch.setattr(srv, "PROGRESS_INTERVAL_S", 0.0)  # every step, not throttled
@@ -101,7 +102,8 @@ def test_progress_notifications(server, monkeypatch):
     async def progress(done, total, message):
         seen.append((done, total, message))
 
-    r = session(server, lambda c: c.call_tool("testing_mcp_count", {"n": 5}, progress_callback=progress))
+    r = session(server, lambda c: c.call_tool("testing_mcp_count", {"n": 5, "in_thread": in_thread},
+                                              progress_callback=progress))
     assert not r.is_error and r.structured_content["payload"]["sum"] == 15
     assert seen == [(float(i), 5.0, f"step {i}") for i in range(1, 6)]
 

@@ -69,19 +69,37 @@ def _message(exc: BaseException) -> str:
 
 
 def _progress_bridge(ctx) -> ProgressFn:
-    """A progress callback for the task's worker thread that sends notifications on the event loop."""
-    import anyio.from_thread
+    """A progress callback for the task's threads that sends notifications on the event loop.
 
+    Called from the task's worker thread or from any thread the task starts (the loop's
+    token is taken here, on the loop); a notification that cannot be sent (the client went
+    away) is dropped, never raised into the task.
+    """
+    import anyio.from_thread
+    import anyio.lowlevel
+
+    token = anyio.lowlevel.current_token()
+    lock = threading.Lock()
     last = [float("-inf")]
 
     def progress(done: int, total: int, message: str = "") -> None:
-        now = time.monotonic()
-        if (total and done < total) and now - last[0] < PROGRESS_INTERVAL_S:
-            return
-        last[0] = now
-        anyio.from_thread.run(ctx.report_progress, float(done), float(total) if total else None, message or None)
+        with lock:
+            now = time.monotonic()
+            if (total and done < total) and now - last[0] < PROGRESS_INTERVAL_S:
+                return
+            last[0] = now
+        try:
+            anyio.from_thread.run(ctx.report_progress, float(done), float(total) if total else None,
+                                  message or None, token=token)
+        except Exception as exc:  # the call's answer still goes; a lost notification is not an error
+            log.debug("progress notification not sent: %s", exc)
 
     return progress
+
+
+def _title(spec: TaskSpec) -> str:
+    first = (spec.summary or spec.name).split(". ")[0].rstrip(".")
+    return first if len(first) <= 80 else first[:79].rstrip() + "…"
 
 
 def _sdk_tool(tool: ToolSpec, store: _StoreRef):
@@ -103,11 +121,11 @@ def _sdk_tool(tool: ToolSpec, store: _StoreRef):
     call.__name__ = tool.name
     spec = tool.task
     return Tool(
-        fn=call, name=tool.name, title=spec.summary or spec.name, description=tool.description,
+        fn=call, name=tool.name, title=_title(spec), description=tool.description,
         parameters=tool.input_model.model_json_schema(by_alias=True),
         fn_metadata=FuncMetadata(arg_model=tool.input_model, output_model=tool.output_model),
         is_async=True, context_kwarg="ctx",
-        annotations=ToolAnnotations(title=spec.summary or spec.name, read_only_hint=not spec.outputs,
+        annotations=ToolAnnotations(title=_title(spec), read_only_hint=not spec.outputs,
                                     destructive_hint=False, open_world_hint=False),
         meta={"hpcopt/task": spec.name, "hpcopt/schema": spec.schema_id},
     )
