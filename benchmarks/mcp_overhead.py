@@ -72,7 +72,8 @@ def measure(calls: int, warmup: int) -> dict:
     store = open_store(f"sqlite:///{home / 'direct' / 'store.db'}", home=home / "direct")
     mem_store = open_store(f"sqlite:///{home / 'memory' / 'store.db'}", home=home / "memory")
     server = build_server(tasks=["bench.noop"], store=mem_store)
-    out: dict = {"calls": calls, "warmup": warmup, "python": sys.version.split()[0], "cpus": os.cpu_count()}
+    out: dict = {"calls": calls, "warmup": warmup, "python": sys.version.split()[0], "cpus": os.cpu_count(),
+                 "load_average_before": [round(x, 2) for x in os.getloadavg()]}
 
     async def main():
         async with mcp.Client(params) as stdio, mcp.Client(server) as memory:
@@ -92,6 +93,7 @@ def measure(calls: int, warmup: int) -> dict:
                     statistics.median(s - d for s, d in zip(times["stdio"], times["direct"])) * 1e3, 3)
 
     anyio.run(main)
+    out["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     out["target_ms"] = 20.0
     out["meets_target"] = all(out[k]["stdio_overhead_median_ms"] < 20.0 for k in ("no_record", "record"))
     return out
