@@ -155,6 +155,30 @@ def test_a_failing_token_check_refuses():
     assert sent[0]["status"] == 401
 
 
+def test_an_async_token_check_is_awaited():
+    from hpcopt.mcp.http import BearerAuth
+
+    asked, reached, sent = [], [], []
+
+    async def check(token):
+        asked.append(token)
+        await anyio.sleep(0)
+        return token == TOKEN
+
+    async def app(scope, receive, send):
+        reached.append(scope["type"])
+
+    async def send(msg):
+        sent.append(msg)
+
+    auth = BearerAuth(app, check)
+    for token in (TOKEN, "other-token-0123456789"):
+        anyio.run(auth, {"type": "http", "headers": [(b"authorization", f"Bearer {token}".encode())]}, None, send)
+    anyio.run(auth, {"type": "lifespan"}, None, send)  # the app's startup is not a request: no token
+    assert asked == [TOKEN, "other-token-0123456789"] and reached == ["http", "lifespan"]
+    assert [m["status"] for m in sent if m["type"] == "http.response.start"] == [401]
+
+
 def test_static_token_is_long_enough():
     from hpcopt.errors import ConfigError
 

@@ -2,14 +2,17 @@
 
 :func:`http_app` wraps the SDK's streamable HTTP app in :class:`BearerAuth`, an ASGI
 middleware that lets a request through only when its ``Authorization: Bearer <token>``
-header passes ``check_token(token) -> bool``. The check is pluggable so that the MCP face
-and the REST service can share one token store; :func:`static_token` is the check for a
-single shared secret (``hpcopt mcp --transport http`` reads it from ``HPCOPT_MCP_TOKEN``).
+header passes ``check_token(token)`` (truthy: let through; sync or async). The check is
+pluggable so that the MCP face and the REST service can share one token store;
+:func:`static_token` is the check for a single shared secret (``hpcopt mcp --transport http``
+reads it from ``HPCOPT_MCP_TOKEN``). Every refusal is the same 401, whatever the reason, and a
+check that raises refuses.
 """
 
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 from collections.abc import Callable
 from typing import Any
@@ -18,7 +21,9 @@ from hpcopt.errors import ConfigError
 
 __all__ = ["TokenCheck", "BearerAuth", "static_token", "http_app", "serve_http"]
 
-TokenCheck = Callable[[str], bool]
+#: token -> truthy to let the request through; may be async (return an awaitable) for a check
+#: that must not block the event loop (a store lookup, a slow hash)
+TokenCheck = Callable[[str], Any]
 
 
 def static_token(token: str) -> TokenCheck:
@@ -51,7 +56,10 @@ class BearerAuth:
         ok = False
         if scheme.lower() == "bearer" and token.strip():
             try:
-                ok = bool(self.check(token.strip()))
+                verdict = self.check(token.strip())
+                if inspect.isawaitable(verdict):  # a check that looks tokens up off the event loop
+                    verdict = await verdict
+                ok = bool(verdict)
             except Exception:  # a failing token store refuses; it never lets a request through
                 ok = False
         if ok:
