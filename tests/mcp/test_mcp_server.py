@@ -270,3 +270,19 @@ def test_a_task_that_cannot_be_a_tool_is_left_out(store):
     s = build_server(tasks=["testing.mcp_needs_object", "testing.mcp_echo"], store=store)
     assert list(s.hpcopt_skipped) == ["testing.mcp_needs_object"]
     assert [t.name for t in session(s, lambda c: c.list_tools()).tools] == ["testing_mcp_echo"]
+
+
+def test_a_cancelled_call_stops_the_task_at_its_next_progress_report(server, store):
+    async def body(c):
+        with anyio.move_on_after(0.6):  # the client gives up: the SDK sends notifications/cancelled
+            await c.call_tool("testing_mcp_count", {"n": 200, "delay_s": 0.02})
+        for _ in range(200):  # the task notices at its next report and its run ends
+            runs = store.list_runs(task="testing.mcp_count")
+            if runs and runs[0].status != "running":
+                return runs[0]
+            await anyio.sleep(0.05)
+        raise AssertionError("the cancelled task's run never ended")
+
+    run = session(server, body)
+    assert run.status == "failed" and run.error["type"] == "CallCancelled"
+    assert run.error["message"] == "the MCP client cancelled this tool call"

@@ -29,7 +29,7 @@ from hpcopt.mcp import prompts as _prompts
 from hpcopt.mcp import resources as _res
 from hpcopt.mcp.tools import ToolSpec, arguments_base, run_validated, tool_spec
 
-__all__ = ["build_server", "PROGRESS_INTERVAL_S"]
+__all__ = ["build_server", "CallCancelled", "PROGRESS_INTERVAL_S"]
 
 log = logging.getLogger("hpcopt.mcp")
 
@@ -68,12 +68,18 @@ def _message(exc: BaseException) -> str:
     return str(exc)
 
 
-def _progress_bridge(ctx) -> ProgressFn:
+class CallCancelled(HpcoptError):
+    """The MCP client cancelled the tool call; raised inside the task at its next progress report."""
+
+
+def _progress_bridge(ctx, cancelled: threading.Event) -> ProgressFn:
     """A progress callback for the task's threads that sends notifications on the event loop.
 
     Called from the task's worker thread or from any thread the task starts (the loop's
     token is taken here, on the loop); a notification that cannot be sent (the client went
-    away) is dropped, never raised into the task.
+    away) is dropped, never raised into the task. Once the client has cancelled the call,
+    the next report raises :class:`CallCancelled`, so the task stops there and its run is
+    recorded as failed with that reason.
     """
     import anyio.from_thread
     import anyio.lowlevel
@@ -83,6 +89,8 @@ def _progress_bridge(ctx) -> ProgressFn:
     last = [float("-inf")]
 
     def progress(done: int, total: int, message: str = "") -> None:
+        if cancelled.is_set():
+            raise CallCancelled("the MCP client cancelled this tool call")
         with lock:
             now = time.monotonic()
             if (total and done < total) and now - last[0] < PROGRESS_INTERVAL_S:
@@ -103,6 +111,7 @@ def _title(spec: TaskSpec) -> str:
 
 
 def _sdk_tool(tool: ToolSpec, store: _StoreRef):
+    import anyio
     import anyio.to_thread
     from mcp.server.mcpserver import Context
     from mcp.server.mcpserver.exceptions import ToolError
@@ -111,10 +120,15 @@ def _sdk_tool(tool: ToolSpec, store: _StoreRef):
     from mcp_types import ToolAnnotations
 
     async def call(ctx: Context, **params: Any) -> dict[str, Any]:
-        progress = _progress_bridge(ctx) if tool.takes_progress else None
+        cancelled = threading.Event()
+        progress = _progress_bridge(ctx, cancelled) if tool.takes_progress else None
         try:
+            # abandon on cancel: the request ends at once; the task stops at its next progress report
             return await anyio.to_thread.run_sync(functools.partial(
-                run_validated, tool, params, store=store.get(), progress=progress))
+                run_validated, tool, params, store=store.get(), progress=progress), abandon_on_cancel=True)
+        except anyio.get_cancelled_exc_class():
+            cancelled.set()
+            raise
         except (HpcoptError, OSError) as exc:  # the caller's to fix: keep the library's message
             raise ToolError(_message(exc)) from exc
 
