@@ -6,7 +6,8 @@ the task (:mod:`hpcopt.mcp.tools`), runs the task through
 :func:`hpcopt.store.runner.run_task` on a worker thread (so the run is recorded) and
 returns ``Result.to_dict()`` as structured content, checked by the SDK against the
 tool's output schema. The task's ``progress(done, total, message)`` callback becomes MCP
-progress notifications. Bad input (an :class:`~hpcopt.errors.HpcoptError`, a missing file)
+progress notifications; a call the client cancels ends at once and its task stops at the
+next progress report. Bad input (an :class:`~hpcopt.errors.HpcoptError`, a missing file)
 comes back as a tool error carrying the library's message, which names what, where and
 what to do.
 """
