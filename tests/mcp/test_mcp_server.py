@@ -286,3 +286,32 @@ def test_a_cancelled_call_stops_the_task_at_its_next_progress_report(server, sto
     run = session(server, body)
     assert run.status == "failed" and run.error["type"] == "CallCancelled"
     assert run.error["message"] == "the MCP client cancelled this tool call"
+
+
+def test_an_argument_check_refuses_before_the_task_runs(store, numbers, tmp_path):
+    from hpcopt.errors import ConfigError
+
+    root = tmp_path / "allowed"
+    root.mkdir()
+    seen = []
+
+    def under_root(spec, arguments):
+        seen.append((spec.name, sorted(arguments)))
+        for name in (*spec.inputs, *spec.outputs):
+            v = arguments.get(name)
+            if isinstance(v, str) and not v.startswith("model:") and not Path(v).resolve().is_relative_to(root):
+                raise ConfigError(f"the {name!r} path {v} is outside the data root {root}")
+
+    s = build_server(tasks=["testing.mcp_report"], store=store, check_arguments=under_root)
+    inside = root / "n.txt"
+    inside.write_text("4 5")
+
+    async def body(c):
+        return (await c.call_tool("testing_mcp_report", {"data": str(numbers), "report": str(root / "r.html")}),
+                await c.call_tool("testing_mcp_report", {"data": str(inside), "report": str(root / "r.html")}))
+
+    refused, ran = session(s, body)
+    assert refused.is_error and f"the 'data' path {numbers} is outside the data root" in refused.content[0].text
+    assert not ran.is_error and ran.structured_content["payload"]["sum"] == 9.0
+    assert seen[0] == ("testing.mcp_report", ["data", "record", "report", "title"])
+    assert [r.task for r in store.list_runs()] == ["testing.mcp_report"]  # the refused call never ran

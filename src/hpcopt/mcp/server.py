@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from hpcopt.core.progress import ProgressFn
@@ -111,7 +111,12 @@ def _title(spec: TaskSpec) -> str:
     return first if len(first) <= 80 else first[:79].rstrip() + "…"
 
 
-def _sdk_tool(tool: ToolSpec, store: _StoreRef):
+#: ``check(task, arguments)`` raising an HpcoptError to refuse a call (e.g. a path outside the
+#: data roots a shared server may read and write), before the task runs
+ArgumentCheck = Callable[[TaskSpec, dict], None]
+
+
+def _sdk_tool(tool: ToolSpec, store: _StoreRef, check: ArgumentCheck | None = None):
     import anyio
     import anyio.to_thread
     from mcp.server.mcpserver import Context
@@ -124,6 +129,8 @@ def _sdk_tool(tool: ToolSpec, store: _StoreRef):
         cancelled = threading.Event()
         progress = _progress_bridge(ctx, cancelled) if tool.takes_progress else None
         try:
+            if check is not None:
+                check(tool.task, dict(params))
             # abandon on cancel: the request ends at once; the task stops at its next progress report
             return await anyio.to_thread.run_sync(functools.partial(
                 run_validated, tool, params, store=store.get(), progress=progress), abandon_on_cancel=True)
@@ -246,11 +253,13 @@ def _resources(server, store: _StoreRef) -> None:
 
 
 def build_server(*, tasks: Iterable[str | TaskSpec] | None = None, record: bool = True, store=None,
-                 name: str = "hpcopt"):
+                 name: str = "hpcopt", check_arguments: ArgumentCheck | None = None):
     """The MCP server over ``tasks`` (default: every registered task).
 
     ``record`` is the default of each tool's ``record`` argument; ``store`` a
-    :class:`~hpcopt.store.Store` or a store URL (default: :func:`hpcopt.store.open_store`).
+    :class:`~hpcopt.store.Store` or a store URL (default: :func:`hpcopt.store.open_store`);
+    ``check_arguments(task, arguments)`` runs before every call and refuses it by raising an
+    :class:`~hpcopt.errors.HpcoptError` (a shared HTTP server confines paths with it).
     A task that cannot be a tool (a required parameter with no JSON form) is left out with
     a warning; the names left out are in ``server.hpcopt_skipped``.
     """
@@ -275,7 +284,7 @@ def build_server(*, tasks: Iterable[str | TaskSpec] | None = None, record: bool 
             skipped[spec.name] = str(exc)
             log.warning("%s", exc)
             continue
-        tools.append(_sdk_tool(t, ref))
+        tools.append(_sdk_tool(t, ref, check_arguments))
         summaries[t.name] = spec.summary
     server = MCPServer(name, version=__version__, instructions=INSTRUCTIONS, tools=tools, log_level="WARNING")
     _resources(server, ref)
