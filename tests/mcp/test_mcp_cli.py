@@ -41,6 +41,7 @@ def test_list_table_and_no_record_default(capsys):
 @pytest.mark.parametrize("argv, message", [
     (("mcp", "--transport", "sse"), "--transport must be stdio or http; got 'sse'"),
     (("mcp", "--list", "--task", "testing.mcp_ech"), "did you mean 'testing.mcp_echo'"),
+    (("mcp", "--task", "testing.mcp_ech"), "did you mean 'testing.mcp_echo'"),  # before serving anything
 ])
 def test_bad_options_exit_64(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -132,8 +132,8 @@ def _sdk_tool(tool: ToolSpec, store: _StoreRef, check: ArgumentCheck | None = No
             if check is not None:
                 check(tool.task, dict(params))
             # abandon on cancel: the request ends at once; the task stops at its next progress report
-            return await anyio.to_thread.run_sync(functools.partial(
-                run_validated, tool, params, store=store.get(), progress=progress), abandon_on_cancel=True)
+            return await anyio.to_thread.run_sync(
+                lambda: run_validated(tool, params, store=store.get(), progress=progress), abandon_on_cancel=True)
         except anyio.get_cancelled_exc_class():
             cancelled.set()
             raise
@@ -157,7 +157,9 @@ def _specs(tasks: Iterable[str | TaskSpec] | None) -> list[TaskSpec]:
     if tasks is None:
         import_all_tasks()
         return [TASKS.get(n) for n in sorted(TASKS.names())]
-    return [t if isinstance(t, TaskSpec) else TASKS.get(t) for t in tasks]
+    from hpcopt.store.runner import get_task
+
+    return [get_task(t) for t in tasks]  # imports the capabilities' tasks when a name is not known yet
 
 
 def _prompt(p: _prompts.PromptSpec, tools: dict[str, str]):
