@@ -69,3 +69,41 @@ def test_trace_info(trace):
 def test_bad_options_are_config_errors(trace, call, message):
     with pytest.raises(ConfigError, match=message):
         call(trace)
+
+
+# --- a trained runtime model in the simulation (estimate.train -> schedule.compare) ---------
+
+def test_trained_runtime_model_is_a_leak_free_online_predictor(tmp_path):
+    """The frozen model passes the online estimator contract (no leakage, deterministic)."""
+    pytest.importorskip("lightgbm")
+    from hpcopt.estimate.gbm import GBMEstimator
+    from hpcopt.estimate.registry import TrainedPredictor
+    from hpcopt.testing.check_estimator import check_estimator, conformance_trace
+
+    model = GBMEstimator(random_state=0).fit(conformance_trace(seed=1))
+    summary = check_estimator(lambda: TrainedPredictor(model), name="trained")
+    assert "answers" in summary["checks"]
+
+
+def test_compare_with_a_registered_runtime_model_records_its_lineage(tmp_path):
+    pytest.importorskip("lightgbm")
+    from hpcopt.data.samples import sample_path
+    from hpcopt.store import open_store
+    from hpcopt.store.runner import run_task
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
+    trace = str(sample_path("hpc2n"))
+    train = run_task("estimate.train", store=store, register="rt", register_alias="production", trace=trace,
+                     model=str(tmp_path / "m"), seed=0)
+    assert train.payload["registered"]["version"] == 1
+    r = run_task("schedule.compare", store=store, trace=trace, policies=["sjf+easy"],
+                 runtime_model="model:rt@production")
+    base = run_task("schedule.compare", store=store, trace=trace, policies=["sjf+easy"], record=False)
+    assert r.payload["runtime"] == "predicted:model" and base.payload["runtime"] == "requested"
+    # learned estimates change the schedule: a different average wait than with requested times
+    assert r.payload["policies"][0]["avg_wait"] != base.payload["policies"][0]["avg_wait"]
+    run = store.get_run(r.provenance.run_id)
+    assert run.input_models == ["rt:1"] and run.inputs["runtime_model"].startswith("dir:")
+    with pytest.raises(ConfigError, match="replaces the runtime source"):
+        run_task("schedule.compare", record=False, trace=trace, policies=["sjf+easy"], runtime="actual",
+                 runtime_model=str(tmp_path / "m"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -14,6 +15,8 @@ from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP
 
 ORDER_HELP = "Queue order: fcfs, sjf, wfp3, unicep, f1."
 BACKFILL_HELP = "Backfilling: none, easy, conservative (in rlscheduler mode, easy = its greedy backfilling)."
+RUNTIME_MODEL_HELP = ("A trained runtime model (hpcopt estimate train --out DIR, or model:NAME@ALIAS from the "
+                      "registry) whose predictions the reservations use; it replaces --runtime.")
 
 
 SHORT = {"avg_wait": "wait avg", "median_wait": "wait p50", "p95_wait": "wait p95", "avg_bsld": "bsld avg",
@@ -43,6 +46,7 @@ def simulate_cmd(
     trace: Path = typer.Option(..., "--trace", help="Trace file (SWF, sacct -P, CSV job table)."),
     order: str = typer.Option("fcfs", "--order", help=ORDER_HELP),
     backfill: str = typer.Option("easy", "--backfill", help=BACKFILL_HELP),
+    runtime_model: Optional[str] = typer.Option(None, "--runtime-model", help=RUNTIME_MODEL_HELP),
     runtime: str = typer.Option("requested", "--runtime",
                                 help="What reservations use: requested, actual (oracle), predicted:tsafrir or "
                                      "predicted:gbm (online: learns only from jobs completed in the simulation)."),
@@ -64,7 +68,8 @@ def simulate_cmd(
 ) -> None:
     """Replay a trace under one scheduling policy."""
     result = run_task("schedule.simulate", no_record=no_record, progress=not as_json, label="simulating",
-                      trace=trace, order=order, backfill=backfill, runtime=runtime, backfill_order=backfill_order,
+                      trace=trace, order=order, backfill=backfill, runtime=runtime, runtime_model=runtime_model,
+                      backfill_order=backfill_order,
                       correction=not no_correction, seed=seed, mode=mode, procs=procs, kill_at_request=kill,
                       node_size=node_size, engine=engine, jobs_out=jobs_out, per_user=per_user, force=force)
     if as_json:
@@ -106,6 +111,7 @@ def compare_cmd(
     policies: str = typer.Option(None, "--policies",
                                  help="Comma-separated ORDER or ORDER+BACKFILLING (default: fcfs, fcfs+easy, "
                                       "fcfs+conservative and EASY under sjf, wfp3, unicep, f1)."),
+    runtime_model: Optional[str] = typer.Option(None, "--runtime-model", help=RUNTIME_MODEL_HELP),
     runtime: str = typer.Option("requested", "--runtime", help="requested or actual."),
     procs: int = typer.Option(None, "--procs", help="Machine size P."),
     kill: bool = typer.Option(False, "--kill-at-request", help="Kill jobs at their requested time."),
@@ -117,14 +123,15 @@ def compare_cmd(
     """Compare scheduling policies on one trace: a table, and optionally an HTML report."""
     chosen = {} if policies is None else {"policies": [p.strip() for p in policies.split(",") if p.strip()]}
     result = run_task("schedule.compare", no_record=no_record, progress=not as_json, label="comparing policies",
-                      trace=trace, runtime=runtime, procs=procs, kill_at_request=kill, report=report, force=force,
+                      trace=trace, runtime=runtime, runtime_model=runtime_model, procs=procs, kill_at_request=kill,
+                      report=report, force=force,
                       **chosen)
     if as_json:
         print_json(result.to_dict())
         return
     out = result.payload
     columns = list(out["policies"][0]) if out["policies"] else ["policy"]
-    console.print(_metrics_table(f"{Path(trace).name}: {out['procs']} processors, {runtime} runtimes",
+    console.print(_metrics_table(f"{Path(trace).name}: {out['procs']} processors, {out['runtime']} runtimes",
                                  out["policies"], columns))
     if report is not None:
         console.print(f"report written to {report}")

@@ -31,7 +31,20 @@ def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
                           f"got {value!r}")
 
 
-@task("schedule.simulate", schema="hpcopt.simulation", version=1, inputs=("trace",), outputs=("jobs_out",),
+def _runtime_source(runtime: str, runtime_model: str | Path | None):
+    """What reservations use: the ``runtime`` name, or a trained model's frozen predictions."""
+    if runtime_model is None:
+        return runtime
+    if runtime not in ("requested", "predicted:model"):
+        raise ConfigError(f"runtime={runtime!r} and a runtime model were both given; a runtime model replaces "
+                          "the runtime source (leave runtime at its default or say predicted:model)")
+    from hpcopt.estimate.registry import load_predictor  # the model lookup is estimate's
+
+    return load_predictor(runtime_model)
+
+
+@task("schedule.simulate", schema="hpcopt.simulation", version=1, inputs=("trace", "runtime_model"),
+      outputs=("jobs_out",),
       libraries=("numba",))
 def simulate_trace(
     trace: str | Path,
@@ -49,13 +62,16 @@ def simulate_trace(
     jobs_out: str | Path | None = None,
     per_user: bool = False,
     force: bool = False,
+    runtime_model: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> dict | Result:
     """Replay a trace under one scheduling policy: run metrics, cleaning, optional per-user table and per-job file.
 
     ``mode="rlscheduler"`` runs Zhang et al.'s (SC'20) evaluation protocol instead (means over
     fixed job sequences; schema ``hpcopt.rlscheduler/1``). ``seed`` is the random_state of a
-    learned online runtime estimator (``runtime="predicted:gbm"``).
+    learned online runtime estimator (``runtime="predicted:gbm"``). ``runtime_model`` is a
+    trained runtime model (``estimate.train``'s directory, or ``model:NAME@ALIAS`` from the
+    registry) whose frozen predictions the reservations use instead.
     """
     from hpcopt.data import load_workload
 
@@ -84,7 +100,7 @@ def simulate_trace(
         return Result("hpcopt.rlscheduler", 1, payload)
     from hpcopt.schedule.simulate import simulate
 
-    result = simulate(workload, order, backfill, runtime=runtime, procs=procs, kill_at_request=kill_at_request,
+    result = simulate(workload, order, backfill, runtime=_runtime_source(runtime, runtime_model), procs=procs, kill_at_request=kill_at_request,
                       engine=engine, progress=progress, node_size=node_size, correction=correction,
                       random_state=seed)
     if jobs_out is not None:
@@ -99,7 +115,7 @@ def simulate_trace(
     return summary
 
 
-@task("schedule.compare", schema="hpcopt.compare", version=1, inputs=("trace",), outputs=("report",),
+@task("schedule.compare", schema="hpcopt.compare", version=1, inputs=("trace", "runtime_model"), outputs=("report",),
       libraries=("numba", "matplotlib"))
 def compare_trace(
     trace: str | Path,
@@ -109,11 +125,13 @@ def compare_trace(
     kill_at_request: bool = False,
     report: str | Path | None = None,
     force: bool = False,
+    runtime_model: str | Path | None = None,
     progress: ProgressFn | None = None,
 ) -> dict:
     """Compare scheduling policies (``ORDER`` or ``ORDER+BACKFILL``) on one trace; optionally an HTML report.
 
-    Deterministic: no randomness (``random_state`` is null).
+    Deterministic: no randomness (``random_state`` is null). ``runtime_model``: as in
+    ``schedule.simulate``.
     """
     from hpcopt.core.files import prepare_report
     from hpcopt.data import load_workload
@@ -126,14 +144,15 @@ def compare_trace(
         raise ConfigError("--policies is empty; give e.g. fcfs,fcfs+easy,sjf+easy")
     prepare_report(report, inputs=[trace], force=force)
     workload = load_workload(trace)
-    table, results = compare_policies(workload, names, runtime=runtime, procs=procs,
+    table, results = compare_policies(workload, names, runtime=_runtime_source(runtime, runtime_model), procs=procs,
                                       kill_at_request=kill_at_request, progress=progress)
     first = next(iter(results.values()))
     out: dict[str, Any] = {
         "schema": "hpcopt.compare/1",
         "trace": str(trace),
         "procs": first.config["procs"],
-        "runtime": runtime,
+        "runtime": runtime if runtime_model is None else "predicted:model",
+        "runtime_model": None if runtime_model is None else str(runtime_model),
         "random_state": None,
         "policies": table.to_dict(orient="records"),
         "cleaning": first.cleaning.to_dict(),
