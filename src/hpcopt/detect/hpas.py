@@ -37,7 +37,7 @@ import pandas as pd
 from hpcopt.data.telemetry import (RepairLog, _cell_problem, _parse_cells, label_segments, read_ldms_csv,
                                    read_text_table, resample)
 from hpcopt.detect.base import BaseDetector, ProgressFn
-from hpcopt.detect.metrics import point_metrics, ranking_metrics
+from hpcopt.detect.metrics import circular_shift_floor, point_metrics, ranking_metrics
 from hpcopt.errors import InputError
 
 __all__ = ["load_hpas_labels", "hpas_run_features", "evaluate_hpas", "is_counter", "write_hpas_report", "TRAIN_ON"]
@@ -318,20 +318,15 @@ def evaluate_hpas(root: str | Path, detector: BaseDetector, *, apps: tuple[str, 
 
 def shifted_event_recall(alerts: np.ndarray, windows: list[np.ndarray], n_shifts: int = 100) -> float:
     """Event recall of the run's own alert sequence shifted circularly by ``n_shifts`` evenly
-    spaced offsets (mean over offsets): a chance floor that keeps the alerts' rate *and*
-    their clustering, where ``1 - (1 - r)^L`` assumes independent alerts and so overstates
-    what chance reaches when alerts come in runs. Windows are arrays of row positions."""
-    a = np.asarray(alerts, dtype=np.int64)
-    n = a.size
+    spaced offsets (mean over offsets; :func:`~hpcopt.detect.metrics.circular_shift_floor`):
+    a chance floor that keeps the alerts' rate *and* their clustering, where
+    ``1 - (1 - r)^L`` assumes independent alerts and so overstates what chance reaches when
+    alerts come in runs. Windows are arrays of row positions."""
     spans = [(int(w.min()), int(w.max()) + 1) for w in windows if w.size]
-    if n == 0 or not spans:
+    if np.asarray(alerts).size == 0 or not spans:
         return math.nan
-    c = np.concatenate([[0], np.cumsum(np.concatenate([a, a]))])  # prefix sums of a doubled
-    shifts = np.unique(np.linspace(0, n, num=min(n_shifts, n), endpoint=False).astype(np.int64))
-    hits = []
-    for lo, hi in spans:
-        start = (lo - shifts) % n  # alerts shifted by k land at i + k: window [lo, hi) sees a[lo-k : hi-k]
-        hits.append((c[start + (hi - lo)] - c[start]) > 0)
+    hits = circular_shift_floor([alerts], lambda s: [bool(s[0][lo:hi].any()) for lo, hi in spans],
+                                n_shifts=n_shifts)
     return float(np.mean(hits))
 
 

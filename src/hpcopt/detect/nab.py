@@ -197,7 +197,7 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
     Means with no file to average are ``None``. ``keep_arrays=True`` adds per file ``_arrays`` (scores, alerts, fitted detector).
     """
     from hpcopt.detect.evaluate import alert_metrics, evaluate_series, make_spot
-    from hpcopt.detect.metrics import event_metrics, point_metrics
+    from hpcopt.detect.metrics import circular_shift_floor, event_metrics, point_metrics
     from hpcopt.detect.nab_score import PROFILES, alert_onsets
 
     if adapt not in (None, "spot", "dspot"):
@@ -252,17 +252,17 @@ def evaluate_nab(root: str | Path, detector, *, adapt: str | None = None, adapt_
     # count and runs), median over seeds of the metrics and NAB scores
     seed = getattr(detector, "random_state", None) or 0
     floor_keys = ("f1", "precision", "event_recall")
-    floor_runs = []
-    for k in range(n_floor_seeds):
-        rng = np.random.default_rng([seed, k])
-        shifted = [np.roll(a, rng.integers(len(a))) for a in alerts_all]
+
+    def floor_of(shifted: list[np.ndarray]) -> dict:
         fm = means([{"has_window": x["has_window"], **point_metrics(s.labels, a),
                      **event_metrics(s.labels, a, interval_s=s.interval_s)}
                     for x, s, a in zip(per_file, series_all, shifted)], floor_keys)
         fm["nab"] = {p: v["score"] for p, v in nab_corpus(shifted, series_all, windows_all)[0].items()}
         fm["nab_onsets"] = {p: v["score"] for p, v in
                             nab_corpus([alert_onsets(a) for a in shifted], series_all, windows_all)[0].items()}
-        floor_runs.append(fm)
+        return fm
+
+    floor_runs = circular_shift_floor(alerts_all, floor_of, n_shifts=n_floor_seeds, seed=seed)
     floor: dict = {}
     if floor_runs:
         floor = {key: float(np.median([f[key] for f in floor_runs])) for key in floor_keys}
