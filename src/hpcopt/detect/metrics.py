@@ -25,7 +25,7 @@ from hpcopt.data.telemetry import Segment, label_segments
 from hpcopt.errors import InputError
 
 __all__ = ["point_metrics", "ranking_metrics", "event_metrics", "point_adjust", "pa_f1", "best_f1",
-           "hitrate", "random_hitrate_expected", "circular_shift_floor"]
+           "hitrate", "random_hitrate_expected", "circular_shift_floor", "same_rate_floor"]
 
 
 def _check_pair(y, a, what="alerts"):
@@ -180,3 +180,16 @@ def circular_shift_floor(alerts, statistic, *, n_shifts: int, seed: int | None =
             rng = np.random.default_rng([seed, k])
             draws.append([int(rng.integers(a.size)) for a in seqs])
     return [statistic([np.roll(a, k) for a, k in zip(seqs, ks)]) for ks in draws]
+
+
+def same_rate_floor(alerts, statistic, *, n_draws: int, seed: int = 0) -> list:
+    """The other chance floor: ``statistic`` of independent random alerts at each sequence's own
+    alert rate (draw ``k``: ``default_rng([seed, k])``, one uniform per row); it keeps the rate
+    but not the runs, so it overstates chance when alerts cluster (see
+    :func:`circular_shift_floor`). Returns the list of values, one per draw."""
+    seqs = [np.asarray(a) for a in alerts]
+    out = []
+    for k in range(int(n_draws)):
+        rng = np.random.default_rng([seed, k])
+        out.append(statistic([rng.random(a.size) < (a.mean() if a.size else 0.0) for a in seqs]))
+    return out
