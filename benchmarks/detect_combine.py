@@ -1,29 +1,31 @@
 """Score post-processing and ensembles of hpcopt.detect members, with two label-free ways to
 choose among them; prints JSON.
 
-Members (fitted once per entity, seed ``--seed``): lstm with recentring, pca with recentring,
-mad with a 30-step change term. Candidates built from their per-metric residuals:
+Every candidate is a library detector (hpcopt.detect's registry and classes), seed ``--seed``:
 
-* ``<member>``: the member's own score (sum of residuals; mean for mad);
-* ``<member>_pmmax`` / ``_pmmean`` / ``lstm_rc_top3``: each metric's residual normalised by
-  the median and 99th percentile of its training residuals, then max / mean / mean of the
-  3 largest (what ``hpcopt.detect.MetricNormDetector`` does);
-* ``ens_*``: mean (or max) of member scores, each normalised by its training median and
-  99th percentile (what ``EnsembleDetector`` does).
+* ``lstm_rc``, ``pca_rc``: lstm / pca with recentring over 3 days of rows; ``mad_ch``: mad with a
+  30-step change term (the members);
+* ``<member>_pmmax`` / ``_pmmean`` / ``lstm_rc_top3``: :class:`~hpcopt.detect.MetricNormDetector`
+  of the member (each metric's residual normalised by the median and 99th percentile of its
+  training residuals, then max / mean / mean of the 3 largest);
+* ``ens_*``: :class:`~hpcopt.detect.EnsembleDetector` of members (mean of their scores, each
+  normalised by its training median and 99th percentile).
 
 Every candidate is smoothed (``--smoothing``, default 5), thresholded by POT on its training
-scores and by DSPOT (depth 100), and scored with point-wise F1 and AUPRC.
+scores and by DSPOT (depth 100) from there, and evaluated by hpcopt.detect.evaluate (point-wise
+F1 and AUPRC). Each candidate is fitted on its own (the members are refitted inside wrappers:
+deterministic under the seed, so the same member every time).
 
 ``--mode test`` (default): fit on the training half, evaluate on the labelled test half.
 ``--mode inject``: a label-free selection set built from the training half only: fit on its
-first 80 %, inject 10 synthetic anomalies (level shift or every-other-step spikes of 3-6
-training standard deviations in 1-5 metrics for 10-60 steps, ``numpy`` seed ``--seed``) into
-its last 20 %, and evaluate on that tail against the injected positions. No test row or
+first 80 %, inject 10 synthetic anomalies (:func:`hpcopt.detect.evaluate.inject_anomalies`)
+into its last 20 %, and evaluate on that tail against the injected positions. No test row or
 test label is read in this mode.
 
     OMP_NUM_THREADS=2 python benchmarks/detect_combine.py --dataset smd --mode test --out smd_test.json
     OMP_NUM_THREADS=2 python benchmarks/detect_combine.py --dataset smd --mode inject --out smd_inject.json
     OMP_NUM_THREADS=2 python benchmarks/detect_combine.py --dataset asd --mode test --out asd_test.json
+    python benchmarks/detect_combine.py --dataset asd --entities 1 --candidates pca_rc pca_rc_pmmax   # a smoke run
 """
 
 from __future__ import annotations
@@ -36,81 +38,60 @@ from pathlib import Path
 
 import numpy as np
 
-
-from hpcopt.data.telemetry import list_entities, load_labelled_series  # noqa: E402
-from hpcopt.detect import make_detector  # noqa: E402
-from hpcopt.detect.base import causal_mean  # noqa: E402
-from hpcopt.detect.metrics import point_metrics, ranking_metrics  # noqa: E402
-from hpcopt.detect.thresholds import SPOT, pot_threshold  # noqa: E402
+from hpcopt.data.telemetry import LabelledSeries, list_entities, load_labelled_series
+from hpcopt.detect import EnsembleDetector, MetricNormDetector, RecentredDetector, make_detector
+from hpcopt.detect.evaluate import evaluate_series, inject_anomalies, make_spot
+from hpcopt.detect.metrics import point_metrics
 
 WINDOW = {"smd": 4320, "asd": 864}  # recentring: 3 days of rows (SMD 1-min, ASD 5-min)
 
 
-def inject(A: np.ndarray, B: np.ndarray, seed: int, n: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Synthetic anomalies in ``B`` on ``A``'s scales; returns (B with anomalies, 0/1 positions)."""
-    rng = np.random.default_rng(seed)
-    B = B.copy()
-    y = np.zeros(len(B), np.int8)
-    sd = np.maximum(A.std(axis=0), 0.01)
-    for _ in range(n):
-        L = int(rng.integers(10, 61))
-        t = int(rng.integers(0, len(B) - L))
-        k = int(rng.integers(1, 6))
-        cols = rng.choice(B.shape[1], k, replace=False)
-        kind = rng.integers(0, 2)
-        mag = rng.uniform(3, 6) * sd[cols] * rng.choice([-1, 1], k)
-        if kind == 0:
-            B[t:t + L, cols] += mag
-        else:
-            B[t:t + L:2, cols] += mag
-        y[t:t + L] = 1
-    return B, y
+def members(window: int, seed: int, threads: int) -> dict:
+    """The three members, unfitted, with raw scores (smoothing 1: the candidate smooths)."""
+    return {"lstm_rc": lambda: make_detector("lstm", recenter_window=window, n_threads=threads, random_state=seed,
+                                             smoothing=1),
+            "pca_rc": lambda: make_detector("pca", recenter_window=window, random_state=seed, smoothing=1),
+            "mad_ch": lambda: make_detector("mad", change_window=30, random_state=seed, smoothing=1)}
 
 
-def members(train: np.ndarray, X: np.ndarray, window: int, seed: int, threads: int) -> dict:
-    """Per-metric residuals of each member on ``X`` (= training rows then scored rows)."""
-    make = {"lstm_rc": lambda: make_detector("lstm", recenter_window=window, n_threads=threads, random_state=seed),
-            "pca_rc": lambda: make_detector("pca", recenter_window=window, random_state=seed),
-            "mad_ch": lambda: make_detector("mad", change_window=30, random_state=seed)}
-    out = {}
-    for name, f in make.items():
-        det = f().fit(train)
-        out[name] = det._contributions(X)
-    return out
+def _norm(member, reduce: str, k: int = 3, smoothing: int = 5, seed: int = 0):
+    """Per-metric normalisation of a member; a recentred member stays recentred outside."""
+    if isinstance(member, RecentredDetector):
+        inner = MetricNormDetector(detector=member.detector, reduce=reduce, k=k, smoothing=1, random_state=seed)
+        return RecentredDetector(detector=inner, window=member.window, smoothing=smoothing, random_state=seed)
+    return MetricNormDetector(detector=member, reduce=reduce, k=k, smoothing=smoothing, random_state=seed)
 
 
-def _norm(s, n):
-    med, q = np.median(s[:n]), np.quantile(s[:n], 0.99)
-    return (s - med) / max(q - med, 1e-12)
+def candidates(make: dict, smoothing: int, seed: int) -> dict:
+    """Candidate name -> factory of the unfitted library detector."""
+    m = {k: f for k, f in make.items()}
+
+    def own(name):
+        return lambda: m[name]().set_params(smoothing=smoothing)
+
+    def ens(*names, pm=False):
+        return lambda: EnsembleDetector(detectors=[_norm(m[n](), "max", seed=seed, smoothing=1) if pm else m[n]()
+                                                   for n in names], smoothing=smoothing, random_state=seed)
+
+    return {"lstm_rc": own("lstm_rc"), "pca_rc": own("pca_rc"), "mad_ch": own("mad_ch"),
+            "lstm_rc_pmmax": lambda: _norm(m["lstm_rc"](), "max", smoothing=smoothing, seed=seed),
+            "lstm_rc_pmmean": lambda: _norm(m["lstm_rc"](), "mean", smoothing=smoothing, seed=seed),
+            "lstm_rc_top3": lambda: _norm(m["lstm_rc"](), "topk", k=3, smoothing=smoothing, seed=seed),
+            "pca_rc_pmmax": lambda: _norm(m["pca_rc"](), "max", smoothing=smoothing, seed=seed),
+            "pca_rc_pmmean": lambda: _norm(m["pca_rc"](), "mean", smoothing=smoothing, seed=seed),
+            "mad_ch_pmmax": lambda: _norm(m["mad_ch"](), "max", smoothing=smoothing, seed=seed),
+            "ens_lstm_pca": ens("lstm_rc", "pca_rc"), "ens_lstm_mad": ens("lstm_rc", "mad_ch"),
+            "ens_lstm_pca_mad": ens("lstm_rc", "pca_rc", "mad_ch"),
+            "ens_lstm_pca_pmmax": ens("lstm_rc", "pca_rc", pm=True)}
 
 
-def _pm(C, n):
-    med, q = np.median(C[:n], axis=0), np.quantile(C[:n], 0.99, axis=0)
-    return (C - med) / np.maximum(q - med, 1e-6)
-
-
-def candidates(C: dict, n: int) -> dict:
-    L, P, M = C["lstm_rc"], C["pca_rc"], C["mad_ch"]
-    l, p, m = L.sum(1), P.sum(1), M.mean(1)
-    lm, pm = _pm(L, n).max(1), _pm(P, n).max(1)
-    return {"lstm_rc": l, "pca_rc": p, "mad_ch": m,
-            "lstm_rc_pmmax": lm, "lstm_rc_pmmean": _pm(L, n).mean(1),
-            "lstm_rc_top3": np.sort(_pm(L, n), axis=1)[:, -3:].mean(1),
-            "pca_rc_pmmax": pm, "pca_rc_pmmean": _pm(P, n).mean(1), "mad_ch_pmmax": _pm(M, n).max(1),
-            "ens_lstm_pca": (_norm(l, n) + _norm(p, n)) / 2, "ens_lstm_mad": (_norm(l, n) + _norm(m, n)) / 2,
-            "ens_lstm_pca_mad": (_norm(l, n) + _norm(p, n) + _norm(m, n)) / 3,
-            "ens_lstm_pca_max": np.maximum(_norm(l, n), _norm(p, n)),
-            "ens_lstm_pca_pmmax": (_norm(lm, n) + _norm(pm, n)) / 2}
-
-
-def evaluate(raw, n, y, smoothing, depth=100) -> dict:
-    s = causal_mean(raw, smoothing)
-    tr, te = s[:n], s[n:]
-    pot = pot_threshold(tr, risk=0.01, level=0.95).value
-    alerts, _ = SPOT(risk=0.01, level=0.95, depth=depth).fit(tr).run(te)
-    r = ranking_metrics(y, te)
-    return {"f1_pot": point_metrics(y, (te > pot).astype(np.int8))["f1"], "f1_dspot": point_metrics(y, alerts)["f1"],
-            "auroc": r["auroc"], "auprc": r["auprc"]}
+def evaluate(det, series: LabelledSeries, depth: int = 100) -> dict:
+    """POT (the detector's own threshold) and DSPOT from the same training scores, one fit."""
+    r = evaluate_series(det, series, with_culprits=False)
+    arr = r.pop("_arrays")
+    alerts, _ = make_spot(arr["detector"], "dspot", {"depth": depth}).run(arr["scores"])
+    return {"f1_pot": r["f1"], "f1_dspot": point_metrics(series.labels, alerts)["f1"], "auroc": r["auroc"],
+            "auprc": r["auprc"]}
 
 
 def main() -> None:
@@ -121,24 +102,28 @@ def main() -> None:
     ap.add_argument("--smoothing", type=int, nargs="+", default=[5])
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--entities", type=int, default=0, help="only the first N entities (0: all)")
+    ap.add_argument("--candidates", nargs="*", default=None, help="only these candidates (default: all)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     root = Path(args.data) / args.dataset
+    make = members(WINDOW[args.dataset], args.seed, args.threads)
     per: dict = {}
-    for e in list_entities(root):
+    entities = list_entities(root)
+    for e in entities[:args.entities] if args.entities else entities:
         s = load_labelled_series(root, e)
         t0 = time.perf_counter()
         if args.mode == "test":
-            train, scored, y = s.train, s.test, s.labels
+            series = s
         else:
             cut = int(0.8 * s.train.shape[0])
-            train = s.train[:cut]
-            scored, y = inject(train, s.train[cut:], args.seed)
-        n = train.shape[0]
-        C = members(train, np.vstack([train, scored]), WINDOW[args.dataset], args.seed, args.threads)
-        for k, raw in candidates(C, n).items():
-            for sm in args.smoothing:
-                per.setdefault(f"{k}@s{sm}", {})[e] = evaluate(raw, n, y, sm)
+            scored, y = inject_anomalies(s.train[:cut], s.train[cut:], args.seed)
+            series = LabelledSeries(e, s.train[:cut], scored, y, interval_s=s.interval_s)
+        for sm in args.smoothing:
+            for k, factory in candidates(make, sm, args.seed).items():
+                if args.candidates and k not in args.candidates:
+                    continue
+                per.setdefault(f"{k}@s{sm}", {})[e] = evaluate(factory(), series)
         print(f"{args.dataset} {args.mode} {e}: {time.perf_counter() - t0:.1f}s", file=sys.stderr, flush=True)
     mean = {k: {m: float(np.mean([v[m] for v in d.values()])) for m in next(iter(d.values()))} for k, d in per.items()}
     out = {"benchmark": "detect_combine", "dataset": args.dataset, "mode": args.mode, "seed": args.seed,

@@ -37,7 +37,8 @@ import numpy as np
 
 from hpcopt.detect import make_detector  # noqa: E402
 from hpcopt.detect.nab import evaluate_nab, list_nab_files, load_nab_series, nab_corpus, nab_windows  # noqa: E402
-from hpcopt.detect.nab_score import PROFILES, alert_onsets, nab_sweep  # noqa: E402
+from hpcopt.detect.metrics import same_rate_floor  # noqa: E402
+from hpcopt.detect.nab_score import PROFILES, nab_sweep  # noqa: E402
 
 #: published NAB v1.0 scoreboard (numenta/NAB README; all 58 files, label-tuned thresholds):
 #: standard / reward_low_FP_rate / reward_low_FN_rate
@@ -80,7 +81,7 @@ def main() -> None:
             adapt = None if th == "pot" else th
             res = evaluate_nab(args.data, make_detector(name, **params), adapt=adapt,
                                adapt_params={"min_peaks": 10} if adapt else None, keep_arrays=True,
-                               n_floor_seeds=0)  # the benchmark draws its own floors below
+                               n_floor_seeds=N_FLOOR_SEEDS)
             files_out = res["files"]
             alerts = [x.pop("_arrays") for x in files_out]
             if th == "pot":
@@ -98,25 +99,19 @@ def main() -> None:
             mean["n_fixed_pot_fallback"] = res["n_fixed_threshold_fallback"]
             nab = {prof: {k: (round(v, 4) if isinstance(v, float) else v) for k, v in d.items()}
                    for prof, d in res["nab"].items()}
-            # chance floors at the row's own alerts: independent random alerts at each file's alert
-            # rate, and the file's own alerts shifted circularly (keeps their runs), also reduced to
-            # onsets for the onset scores; medians over seeds
-            floors = {"same_rate": [], "shifted": []}
-            onset_floor = []
-            for k in range(N_FLOOR_SEEDS):
-                rng = np.random.default_rng([args.seed, k])
-                floors["same_rate"].append(nab_of([rng.random(len(a)) < np.mean(a) for a in alerts])[0])
-                shifted = [np.roll(a, rng.integers(len(a))) for a in alerts]
-                floors["shifted"].append(nab_of(shifted)[0])
-                onset_floor.append(nab_of([alert_onsets(a) for a in shifted])[0])
+            # chance floors at the row's own alerts (hpcopt.detect.metrics; medians over seeds): the
+            # file's own alerts shifted circularly (keeps their runs; evaluate_nab's floor, for the
+            # alerted rows and the onsets) and independent random alerts at each file's alert rate
+            shifted = res["chance_shifted"]
+            same_rate = same_rate_floor(alerts, lambda a: nab_of(a)[0], n_draws=N_FLOOR_SEEDS, seed=args.seed)
             for prof in PROFILES:
                 mean[f"nab_{prof}"] = nab[prof]["score"]
                 mean[f"nab_onsets_{prof}"] = round(res["nab_onsets"][prof]["score"], 4)
-                for f, lst_f in floors.items():
-                    nab[prof][f"chance_{f}_median"] = round(float(np.median([x[prof]["score"] for x in lst_f])), 4)
+                nab[prof]["chance_same_rate_median"] = round(float(np.median([x[prof]["score"] for x in same_rate])),
+                                                             4)
+                nab[prof]["chance_shifted_median"] = round(shifted["nab"][prof], 4)
                 nab[prof]["onsets"] = {"score": mean[f"nab_onsets_{prof}"],
-                                       "chance_shifted_median": round(float(np.median(
-                                           [x[prof]["score"] for x in onset_floor])), 4)}
+                                       "chance_shifted_median": round(shifted["nab_onsets"][prof], 4)}
             rows[f"{label}+{th}"] = {"detector": name, "params": extra, "threshold": th, "mean": mean, "nab": nab,
                                      "per_file": files_out}
             print(f"{label}+{th}: {mean}", file=sys.stderr, flush=True)

@@ -18,6 +18,11 @@ runner = CliRunner()
 _register()
 
 
+def _payload(stdout: str) -> dict:
+    """--json prints the task's whole result; the command's figures are its payload."""
+    return json.loads(stdout)["payload"]
+
+
 def _main(args, capsys):
     """Run the real entry point (which turns hpcopt errors into one line and exit 2)."""
     with pytest.raises(SystemExit) as ei:
@@ -55,7 +60,7 @@ def test_evaluate_json_scores_out_and_report(tmp_path):
                             "--interpretation", str(interp), "--detector", "pca", "--recenter-window", "0",
                             "--threshold", "pot", "--scores-out", str(out), "--report", str(rep), "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     for k in ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "pa_f1", "hitrate_100", "hitrate_150"):
         assert k in res
     assert res["auroc"] > 0.95 and res["event_recall"] == 1.0 and res["hitrate_100"] > 0.9
@@ -63,6 +68,36 @@ def test_evaluate_json_scores_out_and_report(tmp_path):
     lines = out.read_text().splitlines()
     assert lines[0] == "index,score,alert,label" and len(lines) == 501
     assert "data:image/png;base64," in rep.read_text()
+    whole = json.loads(r.stdout)  # the old schema id is the task's, the run is recorded with its inputs
+    assert whole["schema"] == "hpcopt.detect.evaluation/1" and whole["provenance"]["seed"] == 0
+    assert set(whole["provenance"]["inputs"]) == {"train", "test", "labels", "interpretation"}
+    assert whole["provenance"]["run_id"] and whole["artifacts"] == {"scores_out": str(out), "report": str(rep)}
+
+
+def test_fit_registers_and_score_resolves_a_model_reference(tmp_path):
+    from hpcopt.store import open_store
+
+    tr, te, _, _ = _files(tmp_path)
+    r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(tmp_path / "m.hpd"), *_FAST,
+                            "--threshold", "pot", "--register", "node-mad", "--alias", "production", "--json"])
+    assert r.exit_code == 0, r.output
+    fitted = _payload(r.stdout)
+    assert fitted["registered"]["version"] == 1 and fitted["model_kind"] == "detector"
+    rec = open_store().models.get("node-mad", alias="production")
+    assert rec.kind == "detector" and rec.meta["threshold_method"] == "pot" and rec.metrics["n_train"] == 1500
+    direct = _payload(runner.invoke(app, ["detect", "score", "--model", str(tmp_path / "m.hpd"), "--input", str(te),
+                                          "--threshold", "fixed", "--json", "--no-record"]).stdout)
+    r = runner.invoke(app, ["detect", "score", "--model", "model:node-mad@production", "--input", str(te),
+                            "--threshold", "fixed", "--json"])
+    assert r.exit_code == 0, r.output
+    assert _payload(r.stdout)["alerts"] == direct["alerts"] and direct["alerts"]
+    run = open_store().get_run(json.loads(r.stdout)["provenance"]["run_id"])
+    assert run.input_models == ["node-mad:1"]
+    events = runner.invoke(app, ["detect", "stream", "--model", "model:node-mad@production"],
+                           input="\n".join(json.dumps({"values": [0.0, 0.0, 0.0, 9.0]}) for _ in range(3)))
+    assert events.exit_code == 0 and '"event": "end"' in events.stderr
+    r = runner.invoke(app, ["detect", "score", "--model", "model:node-mad@staging", "--input", str(te)])
+    assert r.exit_code != 0
 
 
 def test_evaluate_label_length_mismatch_exits_2(tmp_path, capsys):
@@ -100,12 +135,12 @@ def test_fit_score_stream(tmp_path, capsys):
     assert isinstance(load_detector(tmp_path / "rc.hpd"), RecentredDetector)
     r = runner.invoke(app, ["detect", "fit", "--train", str(tr), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout)["threshold"]["method"] == "pot"
+    assert _payload(r.stdout)["threshold"]["method"] == "pot"
     for threshold in ("fixed", "dspot"):
         r = runner.invoke(app, ["detect", "score", "--model", str(model), "--input", str(te), "--threshold",
                                 threshold, "--json"])
         assert r.exit_code == 0, r.output
-        res = json.loads(r.stdout)
+        res = _payload(r.stdout)
         assert any(a["start"] <= 305 < a["end"] and a["culprits"][0]["metric"] == 2 for a in res["alerts"])
     with gzip.open(te, "rt") as fh:
         rows = [ln.strip().split(",") for ln in fh]
@@ -167,7 +202,7 @@ def test_evaluate_on_real_smd_machine():
                             "--interpretation", str(d / "interpretation_label" / f"{m}.txt.gz"),
                             "--detector", "pca", "--recenter-window", "0", "--threshold", "pot", "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     # measured: auroc 0.97, auprc 0.90 with the default PCA; the random baseline sits at 0.5 / ratio
     assert res["auroc"] > 0.9 and res["auprc"] > 0.8
     assert res["random_baseline"]["auprc"] < 0.06
@@ -183,7 +218,7 @@ def test_evaluate_with_a_streaming_threshold(tmp_path, threshold):
                             *(["--depth", "20"] if threshold == "dspot" else []),
                             "--scores-out", str(out), "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     assert res["threshold"]["method"] == threshold and "updated causally" in res["protocol"]
     assert res["event_recall"] == 1.0 and res["random_baseline"]["f1"] < 0.2
     lines = out.read_text().splitlines()
@@ -234,7 +269,7 @@ def test_evaluate_metric_normalised_detectors(tmp_path, detector):
                             "--interpretation", str(interp), "--detector", detector, "--recenter-window", "50",
                             "--threshold", "dspot", "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     assert res["detector"] == "RecentredDetector" and "MetricNormDetector" in res["params"]["detector"]
     assert res["auroc"] > 0.9 and res["event_recall"] == 1.0 and res["hitrate_100"] > 0.9
 
@@ -292,7 +327,7 @@ def test_evaluate_with_the_defaults_runs_the_default_config(tmp_path, capsys):
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(tr), "--test", str(te), "--labels", str(lab),
                             "--recenter-window", "200", "--threads", "1", "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     assert res["config"] == {"detector": "lstm", "threshold": "dspot", "recenter_window": 200, "smoothing": 5,
                              "risk": 0.01, "level": 0.95, "seed": 0}
     assert res["detector"] == "RecentredDetector" and "SequenceAEDetector" in res["params"]["detector"]
@@ -369,11 +404,11 @@ def test_fit_and_score_read_every_format_and_name_the_culprits(tmp_path, kind, s
     model = tmp_path / "m.hpd"
     r = runner.invoke(app, ["detect", "fit", "--train", str(trf), "--out", str(model), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
-    fitted = json.loads(r.stdout)
+    fitted = _payload(r.stdout)
     assert fitted["format"] == kind and fitted["metric_names"] == names and fitted["n_train"] == 1500
     r = runner.invoke(app, ["detect", "score", "--model", str(model), "--input", str(tef), "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     assert res["format"] == kind
     # the injected fault is in the second metric: named, not numbered
     assert any(a["start"] <= 305 < a["end"] and a["culprits"][0]["metric"] == "mem" for a in res["alerts"])
@@ -387,7 +422,7 @@ def test_evaluate_reads_csv_tables_and_checks_their_names(tmp_path, capsys):
     r = runner.invoke(app, ["detect", "evaluate", "--train", str(trf), "--test", str(tef), "--labels", str(lab),
                             "--interpretation", str(interp), *_FAST, "--json"])
     assert r.exit_code == 0, r.output
-    res = json.loads(r.stdout)
+    res = _payload(r.stdout)
     assert res["metric_names"] == names and res["format"] == {"train": "csv", "test": "csv"}
     assert res["event_recall"] == 1.0
     swapped = _as_table(te, tmp_path / "test2.csv", ["cpu", "net", "mem", "disk"], "csv")

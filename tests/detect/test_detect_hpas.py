@@ -194,7 +194,7 @@ def test_hpas_cli_leave_one_run_out_and_bad_choice(tmp_path, capsys):
         main(["detect", "hpas", "--data", str(root), "--detector", "mad", "--threshold", "pot", "--train-on", "other-runs", "--json"])
     out = capsys.readouterr().out
     assert ei.value.code == 0
-    res = json.loads(out)
+    res = json.loads(out)["payload"]
     assert res["train_on"] == "other-runs" and sorted(r["n_train"] for r in res["runs"]) == [248, 298]
     with pytest.raises(SystemExit) as ei:
         main(["detect", "hpas", "--data", str(root), "--train-on", "everything", "--json"])

@@ -156,7 +156,7 @@ def test_detect_nab_cli(tmp_path, capsys):
     root = _nab_spike(tmp_path)
     with pytest.raises(SystemExit) as ei:
         main(["detect", "nab", "--data", str(root), "--detector", "mad", "--threshold", "dspot", "--json"])
-    out = json.loads(capsys.readouterr().out)
+    out = json.loads(capsys.readouterr().out)["payload"]
     assert ei.value.code == 0 and out["threshold"] == "dspot"
     assert set(out["nab"]) == set(out["nab_onsets"]) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
     assert out["n_files"] == 2 and out["mean"]["f1"] == out["files"][0]["f1"]

@@ -20,6 +20,7 @@ from hpcopt.detect.detectors import (
 )
 from hpcopt.detect.defaults import DEFAULT_CONFIG
 from hpcopt.detect.thresholds import Threshold, far_threshold, pot_threshold
+from hpcopt.core.registry import Registry
 from hpcopt.errors import ConfigError
 
 __all__ = ["BaseDetector", "load_detector", "make_detector", "DETECTORS", "DEFAULT_CONFIG", "RandomDetector", "MADDetector",
@@ -64,20 +65,26 @@ def _metric_norm(base: str, reduce: str):
     return factory
 
 
-DETECTORS = {
-    "random": RandomDetector,
-    "mad": MADDetector,
-    "pca": PCADetector,
-    "iforest": IForestDetector,
-    "ensemble": EnsembleDetector,
-    "lstm": _sequence,
-    "hbos": _pyod("hbos"),
-    "loda": _pyod("loda"),
-    "ecod": _pyod("ecod"),
-    "copod": _pyod("copod"),
-    "ecod_batch": _pyod("ecod", "ecod_batch", ecdf_reference="train+scored"),
-    "copod_batch": _pyod("copod", "copod_batch", ecdf_reference="train+scored"),
-}
+#: every detector by name (hpcopt.core.registry: "did you mean", plugins "detector.<name>")
+DETECTORS: Registry = Registry("detector")
+for _name, _factory, _help in (
+        ("random", RandomDetector, "random scores: the chance baseline (batch only)"),
+        ("mad", MADDetector, "per-metric robust z-scores (median / MAD), optional change term"),
+        ("pca", PCADetector, "PCA reconstruction error, optional recentring"),
+        ("iforest", IForestDetector, "Isolation Forest"),
+        ("ensemble", EnsembleDetector, "train-normalised mean of MAD, PCA and Isolation Forest"),
+        ("lstm", _sequence, "LSTM sequence autoencoder (torch)"),
+        ("hbos", _pyod("hbos"), "PyOD HBOS (causal)"),
+        ("loda", _pyod("loda"), "PyOD LODA (causal)"),
+        ("ecod", _pyod("ecod"), "PyOD ECOD, each row against the training ECDFs (causal)"),
+        ("copod", _pyod("copod"), "PyOD COPOD, each row against the training ECDFs (causal)"),
+        ("ecod_batch", _pyod("ecod", "ecod_batch", ecdf_reference="train+scored"),
+         "PyOD ECOD's transductive batch scores (not for streams)"),
+        ("copod_batch", _pyod("copod", "copod_batch", ecdf_reference="train+scored"),
+         "PyOD COPOD's transductive batch scores (not for streams)")):
+    DETECTORS.register(_name, _factory, help=_help)
+
+
 def _pair(first: str, second: str):
     """An :class:`EnsembleDetector` of two named detectors (train-normalised mean of their scores);
     ``n_threads`` goes to the lstm member; members keep their defaults otherwise (build an
@@ -98,9 +105,12 @@ def _pair(first: str, second: str):
     return factory
 
 
-DETECTORS.update({f"{base}_{reduce}": _metric_norm(base, reduce)
-                  for base in ("lstm", "pca", "mad") for reduce in ("max", "mean")})
-DETECTORS.update({"lstm_pca": _pair("lstm", "pca"), "lstm_pca_max": _pair("lstm_max", "pca_max")})
+for _base in ("lstm", "pca", "mad"):
+    for _reduce in ("max", "mean"):
+        DETECTORS.register(f"{_base}_{_reduce}", _metric_norm(_base, _reduce),
+                           help=f"{_base}'s per-metric residuals on their training scales, reduced by {_reduce}")
+DETECTORS.register("lstm_pca", _pair("lstm", "pca"), help="train-normalised mean of lstm and pca")
+DETECTORS.register("lstm_pca_max", _pair("lstm_max", "pca_max"), help="train-normalised mean of lstm_max and pca_max")
 
 
 _WRAPPER_PARAMS = ("threshold", "risk", "level", "rate", "smoothing", "random_state")
@@ -120,10 +130,7 @@ def make_detector(name: str, **params) -> BaseDetector:
     detector in :class:`RecentredDetector` (window ``N``); the threshold, smoothing and
     seed parameters then belong to the wrapper.
     """
-    try:
-        factory = DETECTORS[name]
-    except KeyError:
-        raise ConfigError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}") from None
+    factory = DETECTORS.get(name)
     window = params.pop("recenter_window", None) if name != "pca" else None
     try:
         if window:

@@ -27,7 +27,10 @@ import numpy as np
 from hpcopt.detect.thresholds import Threshold, fit_threshold
 from hpcopt.errors import ConfigError, InputError
 
+from hpcopt.core.params import ParamsMixin, clone
 from hpcopt.core.progress import ProgressFn
+
+__all__ = ["BaseDetector", "load_detector", "check_matrix", "causal_mean", "clone"]
 
 def check_matrix(X, *, name: str = "X", n_features: int | None = None, min_rows: int = 1) -> np.ndarray:
     """Validate a 2-D finite float matrix and return it as float64."""
@@ -65,12 +68,13 @@ def causal_mean(a: np.ndarray, window: int) -> np.ndarray:
     return out / denom.reshape((-1,) + (1,) * (a.ndim - 1))
 
 
-class BaseDetector:
+class BaseDetector(ParamsMixin):
     """Shared machinery: validation, smoothing, threshold calibration, culprits, save/load.
 
     Subclasses implement ``_fit(X)``, ``_raw_scores(X)`` and may override
     ``_contributions(X)`` (default: occlusion -- the drop in raw score when one metric is
-    replaced by its training median).
+    replaced by its training median). Parameters are ``__init__``'s keyword arguments:
+    ``get_params`` / ``set_params`` / ``clone`` come from :class:`hpcopt.core.params.ParamsMixin`.
     """
 
     #: number of rows a detector needs as context before the first score (sequence models)
@@ -90,24 +94,6 @@ class BaseDetector:
         self.rate = rate
         self.smoothing = smoothing
         self.random_state = random_state
-
-    # ---- parameters (scikit-learn style)
-    def get_params(self, deep: bool = False) -> dict[str, Any]:
-        import inspect
-
-        sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
-
-    def set_params(self, **params) -> "BaseDetector":
-        valid = self.get_params()
-        for k, v in params.items():
-            if k not in valid:
-                raise ConfigError(f"{type(self).__name__} has no parameter {k!r}; valid: {sorted(valid)}")
-            setattr(self, k, v)
-        return self
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.get_params().items())})"
 
     # ---- validation
     def _validate_params(self) -> None:

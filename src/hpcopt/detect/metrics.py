@@ -25,7 +25,7 @@ from hpcopt.data.telemetry import Segment, label_segments
 from hpcopt.errors import InputError
 
 __all__ = ["point_metrics", "ranking_metrics", "event_metrics", "point_adjust", "pa_f1", "best_f1",
-           "hitrate", "random_hitrate_expected"]
+           "hitrate", "random_hitrate_expected", "circular_shift_floor", "same_rate_floor"]
 
 
 def _check_pair(y, a, what="alerts"):
@@ -154,3 +154,42 @@ def random_hitrate_expected(segments: list[Segment], n_metrics: int, p: float = 
         tot += (seg.end - seg.start) * k / n_metrics
         n += seg.end - seg.start
     return tot / n if n else math.nan
+
+
+def circular_shift_floor(alerts, statistic, *, n_shifts: int, seed: int | None = None) -> list:
+    """A chance floor that keeps each alert sequence's count and runs: ``statistic`` of the
+    sequences shifted circularly, once per shift (``np.roll``: an alert at row ``i`` moves to
+    ``i + k``). The one floor of HPAS's and NAB's evaluations.
+
+    ``alerts`` is a list of 0/1 arrays (one per series) and ``statistic(shifted_list)`` any
+    value; the list of values is returned for the caller to reduce (mean, median).
+    ``seed=None``: ``min(n_shifts, n)`` evenly spaced offsets of each series of ``n`` rows
+    (deterministic; for one series it covers the whole circle). ``seed=s``: ``n_shifts``
+    draws, draw ``k`` shifting each series by an offset from ``default_rng([s, k])``.
+    """
+    seqs = [np.asarray(a) for a in alerts]
+    if not seqs or min(a.size for a in seqs) == 0:
+        return []
+    if seed is None:
+        n_draws = min(int(n_shifts), min(a.size for a in seqs))
+        offsets = [np.linspace(0, a.size, num=n_draws, endpoint=False).astype(np.int64) for a in seqs]
+        draws = [[int(o[k]) for o in offsets] for k in range(n_draws)]
+    else:
+        draws = []
+        for k in range(int(n_shifts)):
+            rng = np.random.default_rng([seed, k])
+            draws.append([int(rng.integers(a.size)) for a in seqs])
+    return [statistic([np.roll(a, k) for a, k in zip(seqs, ks)]) for ks in draws]
+
+
+def same_rate_floor(alerts, statistic, *, n_draws: int, seed: int = 0) -> list:
+    """The other chance floor: ``statistic`` of independent random alerts at each sequence's own
+    alert rate (draw ``k``: ``default_rng([seed, k])``, one uniform per row); it keeps the rate
+    but not the runs, so it overstates chance when alerts cluster (see
+    :func:`circular_shift_floor`). Returns the list of values, one per draw."""
+    seqs = [np.asarray(a) for a in alerts]
+    out = []
+    for k in range(int(n_draws)):
+        rng = np.random.default_rng([seed, k])
+        out.append(statistic([rng.random(a.size) < (a.mean() if a.size else 0.0) for a in seqs]))
+    return out

@@ -437,17 +437,29 @@ def _check_loaded(det) -> None:
         raise _Bad("the saved detector is inconsistent: it gives no finite scores")
 
 
+def _model_file_in(p: Path) -> Path:
+    """A registered model version is a directory holding the one saved file: that file."""
+    if not p.is_dir():
+        return p
+    files = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+    if len(files) != 1:
+        raise InputError(f"a detector model directory holds exactly one saved detector; found {len(files)} files",
+                         source=str(p), hint="pass the saved file itself")
+    return files[0]
+
+
 def load_detector(path: str | Path):
     """Load a detector written by :meth:`~hpcopt.detect.base.BaseDetector.save`.
 
+    ``path`` may also be a directory holding one such file (a registered model version).
     Any damage (truncation, a flipped byte, a missing member, a checksum mismatch, another
     schema) is one :class:`~hpcopt.errors.InputError` naming the file and the problem. A
     pickle from an older hpcopt is always refused: loading a pickle runs the code it names.
     """
     from hpcopt.core.files import read_bytes
 
-    p = Path(path)
-    raw = read_bytes(p)  # missing file, directory, size bound: InputError already
+    p = _model_file_in(Path(path))
+    raw = read_bytes(p)  # missing file, size bound: InputError already
     if raw[:4] != b"PK\x03\x04":
         if _is_pickle(raw):
             raise InputError("this is a pickle saved by an older hpcopt; loading it would run any code it "

@@ -51,7 +51,7 @@ from hpcopt.detect.base import BaseDetector
 from hpcopt.errors import ConfigError, InputError
 
 __all__ = ["StreamScorer", "EntityStreams", "EntityRefused", "StreamMonitor", "Sample", "GaugeWriter",
-           "BAD_SAMPLE_POLICIES", "jsonl_samples", "prometheus_samples", "score_stream"]
+           "BAD_SAMPLE_POLICIES", "jsonl_samples", "prometheus_samples", "score_stream", "run_stream", "parse_every"]
 
 BAD_SAMPLE_POLICIES = ("skip", "impute", "stop")
 # names of refused entities remembered to report each once; beyond, refusals are only counted
@@ -625,3 +625,71 @@ def score_stream(detector: BaseDetector, rows: Iterable[tuple[object, np.ndarray
         _, ev = s.update(row, ts)
         if ev is not None:
             yield ev
+
+
+def run_stream(model: str | Path, emit, *, lines: Iterable[bytes | str] | None = None, format: str = "jsonl",
+               scrapes: list[str | Path] = (), metrics: str | Path | None = None, top_k: int = 3, entity: str = "",
+               gauges_out: str | Path | None = None, gauges_every: str = "10s", force: bool = False,
+               per_entity: bool = False, max_entities: int = 10_000, on_bad_sample: str = "skip",
+               threshold: str = "fixed", depth: int | None = None, max_peaks: int | None = None,
+               censored: bool = True, scrape_interval: float | None = None) -> dict:
+    """What ``hpcopt detect stream`` runs: score ``lines`` (JSON lines) or ``scrapes`` (Prometheus
+    files, ``format="prometheus"``) with the saved detector ``model``, calling ``emit(event)``
+    for every event and, last, ``{"event": "end", **summary}``; returns the summary.
+
+    ``threshold``: ``fixed`` (the model's own) or ``spot``/``dspot`` updated online (peaks
+    bounded at 10,000 unless ``max_peaks``; ``censored`` counts alarms as censored excesses).
+    ``gauges_out``: the state as Prometheus text, rewritten every ``gauges_every`` (``"500"``
+    samples or ``"10s"``) and at the end, also when a bad sample stops the stream.
+    Every option is checked before the first line is read.
+    """
+    from hpcopt.core.files import prepare_output, read_text
+    from hpcopt.detect.config import adapt_params, score_threshold
+    from hpcopt.detect.model_file import load_detector
+
+    if on_bad_sample not in BAD_SAMPLE_POLICIES:
+        raise ConfigError(f"--on-bad-sample must be skip, impute or stop; got {on_bad_sample!r}")
+    adapt = score_threshold(threshold)
+    if format not in ("jsonl", "prometheus"):
+        raise ConfigError(f"--format must be jsonl or prometheus; got {format!r}")
+    if per_entity and entity:
+        raise ConfigError("--entity names the one entity of a stream; with --per-entity each line names its own")
+    if scrape_interval is not None and (format != "prometheus" or not scrape_interval > 0):
+        raise ConfigError("--scrape-interval is a positive number of seconds, for --format prometheus")
+    every_n, every_s = parse_every(gauges_every)
+    if gauges_out is not None:
+        prepare_output(gauges_out, inputs=[model, metrics, *scrapes], force=force, option="--gauges-out")
+    names = None
+    if metrics is not None:
+        names = [ln.strip() for ln in read_text(metrics).splitlines() if ln.strip()]
+    if format == "prometheus":
+        if names is None:
+            raise ConfigError("--format prometheus needs --metrics (the metric names in training order)")
+        if not scrapes:
+            raise ConfigError("--format prometheus needs at least one --scrape FILE")
+        samples = prometheus_samples(scrapes, names, per_entity=per_entity, interval=scrape_interval)
+    else:
+        if scrapes:
+            raise ConfigError("--scrape is for --format prometheus")
+        samples = jsonl_samples(lines if lines is not None else (), names)
+    det = load_detector(model)
+    if adapt is not None and max_peaks is None:
+        max_peaks = 10_000  # bounded memory on an endless stream
+    ap = adapt_params(adapt, depth, max_peaks, censored and adapt is not None)
+    monitor = StreamMonitor(det, per_entity=per_entity, entity=entity, max_entities=max_entities,
+                            on_bad_sample=on_bad_sample, top_k=top_k, metric_names=names, adapt=adapt,
+                            adapt_params=ap if adapt else None)
+    writer = (GaugeWriter(gauges_out, monitor, every_samples=every_n, every_s=every_s)
+              if gauges_out is not None else None)
+    try:
+        for sample in samples:
+            for ev in monitor.feed(sample):
+                emit(ev)
+            if writer is not None:
+                writer.tick()
+    finally:
+        if writer is not None:
+            writer.write()  # the state reached, also when a bad sample stopped the stream
+    summary = monitor.summary()
+    emit({"event": "end", **summary})
+    return summary
