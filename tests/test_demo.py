@@ -35,8 +35,10 @@ def test_demo_tour_end_to_end(tmp_path):
     # every step recorded, and the default report path is replaced on a rerun without --force
     runs = json.loads(subprocess.run([sys.executable, "-m", "hpcopt", "runs", "list", "--json"], capture_output=True,
                                      text=True, env=env, timeout=300).stdout)["runs"]
-    assert sorted(x["task"] for x in runs) == ["demo.detect", "demo.schedule", "demo.tune"]
+    # each step ran through its capability's tasks, each run recorded under the task's own name
+    assert sorted(x["task"] for x in runs) == ["detect.evaluate", *["schedule.compare"] * 4, "tune.compare_strategies"]
     assert all(x["status"] == "succeeded" for x in runs)
+    assert sorted(sum(out["payload"]["runs"].values(), [])) == sorted(x["id"] for x in runs)
     r2 = subprocess.run([sys.executable, "-m", "hpcopt", "demo", "--report", str(report), "--json"],
                         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert r2.returncode == 64 and "--force" in json.loads(r2.stdout)["error"]["message"]

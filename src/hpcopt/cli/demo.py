@@ -62,7 +62,7 @@ def demo_cmd(
         t.add_row(k, _fmt(v), _fmt(d["random_baseline"].get(k)))
     console.print(t)
     for a in d["first_alerts"]:
-        console.print(f"  alert at row {a['row']}: culprit metrics {a['top_metrics_1based']}")
+        console.print(f"  alert at rows {a['rows']}: culprit metrics {a['top_metrics_1based']}")
     u = steps["tune"]
     console.print(f"[bold]3. Tuning replay: pnpoly on an RTX 3090[/] ({u['configurations']:,} configurations, "
                   f"budget {u['budget']} evaluations; {u['seconds']} s; score 0 = random search's expectation, "
@@ -74,6 +74,7 @@ def demo_cmd(
         t.add_row(n, _fmt(v))
     console.print(t)
     if result.payload.get("runs"):
-        err_console.print(f"recorded runs: {', '.join(r[:8] for r in result.payload['runs'].values())} "
+        ids = [r[:8] for step in result.payload["runs"].values() for r in step]
+        err_console.print(f"recorded runs: {', '.join(ids)} "
                           "(hpcopt runs list)")
     console.print(f"report written to {Path(result.payload['report']).resolve()}")

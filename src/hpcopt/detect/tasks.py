@@ -116,6 +116,9 @@ def evaluate(train: str | Path, test: str | Path, labels: str | Path, interpreta
         write_report(report, series, arrays["detector"], arrays["scores"], arrays["alerts"], res,
                      thresholds=arrays.get("thresholds"))
         res["report"] = str(report)
+    # the alert runs an operator would see, each with its culprit metrics (label-free)
+    res["alerts"] = alert_runs(arrays["detector"], te.values, arrays["scores"], arrays["alerts"], top_k=3,
+                               label=te.metric_label)
     res["_extras"] = {"detector": arrays["detector"], "scores": arrays["scores"], "alerts": arrays["alerts"]}
     return res
 

@@ -22,7 +22,7 @@ def write_demo_report(path: str | Path, steps: dict[str, Any], shown: dict[str, 
     cols = ["policy", "runtimes", "avg_wait", "p95_wait", "avg_bsld", "utilization", "max_queue"]
     table = pd.DataFrame(sched["policies"])[cols]
     metric_rows = [(k, det["metrics"].get(k), det["random_baseline"].get(k)) for k in det["metrics"]]
-    alerts = "".join(f"<li>row {a['row']}: metrics {a['top_metrics_1based']}</li>" for a in det["first_alerts"])
+    alerts = "".join(f"<li>rows {a['rows']}: metrics {a['top_metrics_1based']}</li>" for a in det["first_alerts"])
     labelled = "".join(f"<li>rows {g['rows']}: metrics {g['metrics_1based']}</li>" for g in det["labelled_segments"])
     tune_rows = [(n, s, None) for n, s in tune["scores"].items()]
     fig = ""
