@@ -36,34 +36,36 @@ workers never measure one configuration twice nor start more than the budget.
 Why these are not Optuna's storages
 -----------------------------------
 Measured with Optuna 4.9.0 (``benchmarks/tune_storage_optuna.py``, figures in
-``benchmarks/results_tune_storage_optuna.json``; 2 shared CPUs, so times are noisy):
-Optuna's ``RDBStorage`` (SQLite) and ``JournalStorage`` (``JournalFileBackend``) carry a
-result, owner, configuration key, source and typed failure status as trial attributes
-(round trip after reopening: yes on both). What they lack:
+``benchmarks/results_tune_storage_optuna.json``; 2 shared CPUs, so times are noisy: RDB's
+cache lookup took 8, 42 and 115 ms in three runs): Optuna's ``RDBStorage`` (SQLite) and
+``JournalStorage`` (``JournalFileBackend``) carry a result, owner, configuration key,
+source and typed failure status as trial attributes (round trip after reopening: yes on
+both). What they lack:
 
 * **an atomic distinct-configuration claim with a budget.** 3 processes racing (a barrier
-  before each claim) over 30 configurations with a budget of 20: hpcopt's ``start_trial``
-  0 duplicates, 0 overrun, 0 lost on SQLite and journal (18 / 21 ms a claim).
-  Check-then-create on Optuna's API: 40 duplicate claims on RDB, 2 on journal.
-  ``enqueue_trial(skip_if_exists=True)`` + Optuna's WAITING->RUNNING compare-and-set:
-  55 / 4 duplicates and 10 / 10 over the budget (the enqueue is check-then-act).
-  Claim-then-verify (create a RUNNING trial, re-read, the lowest number of a configuration
-  wins, the losers are failed): 0 duplicates, but 538 ms (RDB) / 62 ms (journal) a claim,
-  90 trials written for 20 claims (every lost claim stays in the study as a FAIL trial),
-  and it is sound only where trial ids follow commit order (SQLite, a journal; not
-  PostgreSQL sequences);
+  before each claim) over 30 configurations with a budget of 20, 3 rounds: hpcopt's
+  ``start_trial`` 0 duplicates, 0 overrun, 0 lost on SQLite and journal (7 / 8 ms a
+  claim). Check-then-create on Optuna's API: 40, 40, 40 duplicate claims on RDB and 2, 10,
+  8 on journal. ``enqueue_trial(skip_if_exists=True)`` + Optuna's WAITING->RUNNING
+  compare-and-set: 57, 37, 58 / 25, 7, 18 duplicates and 10 over the budget every round
+  (the enqueue is check-then-act). Claim-then-verify (create a RUNNING trial, re-read,
+  the lowest number of a configuration wins, the losers are failed): 0 duplicates, but
+  405 ms (RDB) / 77 ms (journal) a claim, 90 trials written for 20 claims (every lost
+  claim stays in the study as a FAIL trial), and it holds only where trial ids follow
+  commit order (SQLite, a journal; not PostgreSQL sequences -- reasoned, not measured);
 * **marking a finished trial** (``retried``): every attribute or state write on a finished
   trial raises ``UpdateFinishedTrialError`` on both storages;
 * **leases on a journal and owner checks anywhere**: ``JournalStorage`` has no heartbeat;
-  ``RDBStorage``'s heartbeat + ``fail_stale_trials`` failed a stale trial after 1.6 s with a
+  ``RDBStorage``'s heartbeat + ``fail_stale_trials`` failed a stale trial after 1.1 s with a
   1 s interval, but nothing tells a trial whose owner process is gone (hpcopt releases it
-  at once on this host) nor keeps it apart from a failed measurement (both become FAIL);
-* **a cache by runner fingerprint**: a scan of every study's trials (42 ms on RDB, 0.10 ms
-  on journal, for 300 trials) against hpcopt's indexed lookup (0.03 / 0.02 ms);
+  at once on this host) nor keeps it apart from a failed measurement (both become FAIL,
+  and a FAIL trial can no longer be marked);
+* **a cache by runner fingerprint**: a scan of every study's trials (115 ms on RDB,
+  0.09 ms on journal, for 300 trials) against hpcopt's indexed lookup (0.03 / 0.02 ms);
 * **a safe first opening**: 3 processes opening one new RDB file at once failed 6 of 9
   times (``OperationalError``: two create the tables); hpcopt's backends 0 of 9;
-* speed: a trial write (running, then finished) takes 92 ms on RDB and 22 ms on journal
-  against 12 / 13 ms here; opening and reading 50 trials 161 / 2.8 ms against 1.1 / 1.0 ms.
+* speed: a trial write (running, then finished) takes 114 ms on RDB and 17 ms on journal
+  against 7.8 / 7.3 ms here; opening and reading 50 trials 349 / 2.9 ms against 1.1 / 1.1 ms.
 
 So hpcopt keeps its own storage, and :func:`to_optuna` copies a study into any Optuna
 storage for ``optuna-dashboard`` and ``optuna.visualization``.

@@ -26,6 +26,7 @@ DEFAULT_LEASE_S = 120.0
 #: owner prefix of trials handed out by ask/tell (never released as "gone")
 ASK_PREFIX = "ask@"
 
+# the trial columns the SQL backends select, in the order _trial_from_row reads them
 _COLUMNS = "number, config, key, state, source, result, started, finished, owner, heartbeat"
 
 
