@@ -26,6 +26,25 @@ def test_every_builtin_storage_conforms(name):
     assert run[-3:] == ["check_reopen", "check_concurrent_claims", "check_damaged"]
 
 
+def test_the_sqlalchemy_storage_conforms_on_postgresql(postgres_url):
+    sa = pytest.importorskip("sqlalchemy")
+    # no pool: the racing processes are forked and must not share the parent's sockets
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+
+    def factory(d):
+        # one database per folder: each check starts empty, reopening finds the same data
+        db = "chk_" + "".join(c if c.isalnum() else "_" for c in f"{d.parent.name}_{d.name}").lower()[-50:]
+        with admin.connect() as c:
+            if not c.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": db}).first():
+                c.execute(sa.text(f'CREATE DATABASE "{db}"'))
+        return get_storage(postgres_url.rsplit("/", 1)[0] + "/" + db)
+    try:
+        run = check_storage(factory, files=False, label="postgresql")
+    finally:
+        admin.dispose()
+    assert "check_concurrent_claims" in run and "check_damaged" not in run
+
+
 def test_the_in_memory_storage_conforms():
     run = check_storage(lambda d: get_storage(":memory:"), persistent=False, label="memory")
     assert "check_reopen" not in run and "check_leases" in run
