@@ -350,7 +350,10 @@ def test_to_optuna_maps_every_parameter_kind(tmp_path):
     cfg = {"i": 4, "r": 0.5, "c": "b", "o": 9, "p": 16}
     st.add_done_trial("k", cfg, "k1", Result.success(1.0, values=[1.0, 2.0]), "measured")
     st.add_done_trial("k", {**cfg, "i": 6}, "k2", Result.success(1.5), "measured")  # one value: not a 2-objective point
-    o = to_optuna(st, "k", f"sqlite:///{tmp_path / 'o.db'}", optuna_study="copy")
+    # an Optuna storage object works as well as a URL: here Optuna's journal file
+    target = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "o.log")))
+    to_optuna(st, "k", target, optuna_study="copy")
+    o = optuna.load_study(study_name="copy", storage=target)
     d = o.trials[0].distributions
     assert d["i"] == optuna.distributions.IntDistribution(0, 10, step=2)
     assert d["r"] == optuna.distributions.FloatDistribution(0.1, 10.0, log=True)
