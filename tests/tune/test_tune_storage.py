@@ -295,3 +295,69 @@ def test_retry_failed_on_every_backend(kind, tmp_path, monkeypatch):
     assert sum(t.state == "retried" for t in hist) == 5 and len(hist) == 12
     assert all(t.result.status is Status.RUNTIME_ERROR for t in hist if t.state == "retried")
     assert st.cached_result(a.fingerprint, next(iter(failed))).ok  # the cache serves the new measurement
+
+
+def test_to_optuna_copies_a_study_for_optunas_tools(tmp_path):
+    import optuna
+
+    from hpcopt.tune.storage import to_optuna
+
+    url = str(tmp_path / "s.db")
+    s = Study(space(), PythonRunner(bowl, timing="output"), strategy="random", name="r", storage=url, random_state=3)
+    s.optimize(10)
+    st = Storage(url)
+    # one of each other kind: a typed failure, a released trial, a running one
+    st.add_done_trial("r", {"x": 9, "y": 4}, "[9,4]", Result.failure(Status.TIMEOUT, "ran past 5 s"), "measured")
+    st.start_trial("r", {"x": 0, "y": 0}, "[0,0]", owner="far:1")
+    st.release_running("r", everything=True)
+    st.start_trial("r", {"x": 0, "y": 1}, "[0,1]", owner="far:1")
+    target = f"sqlite:///{tmp_path / 'optuna.db'}"
+    to_optuna(url, "r", target)
+    o = optuna.load_study(study_name="r", storage=target)
+    done = [t for t in st.history("r") if t.state == "done" and t.result.ok]
+    assert len(o.trials) == len(st.history("r")) - 1  # the running trial is left out
+    complete = o.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == len(done) == 10
+    assert o.best_value == min(t.result.value for t in done)
+    assert o.best_params == min(done, key=lambda t: t.result.value).config
+    assert o.best_value == bowl(**o.best_params)
+    failed = {t.user_attrs["hpcopt_state"]: t for t in o.get_trials(states=(optuna.trial.TrialState.FAIL,))}
+    assert failed["done"].user_attrs["hpcopt_status"] == "timeout"
+    assert failed["done"].user_attrs["hpcopt_message"] == "ran past 5 s"
+    assert failed["interrupted"].params == {"x": 0, "y": 0}
+    assert o.directions == [optuna.study.StudyDirection.MINIMIZE]
+    assert o.user_attrs["hpcopt_study"] == "r" and o.user_attrs["hpcopt_fingerprint"] == s.fingerprint
+    assert sorted(o.get_trials()[0].distributions) == ["x", "y"]
+    # what optuna's own analysis reads works on the copy
+    evaluator = optuna.importance.MeanDecreaseImpurityImportanceEvaluator(seed=0)
+    imp = optuna.importance.get_param_importances(o, evaluator=evaluator)
+    assert set(imp) == {"x", "y"}
+    with pytest.raises(InputError, match="has a study named 'r' already"):
+        to_optuna(url, "r", target)
+
+
+def test_to_optuna_maps_every_parameter_kind(tmp_path):
+    import optuna
+
+    from hpcopt.tune.space import Categorical, Ordinal, PowerOfTwo, Real
+    from hpcopt.tune.storage import to_optuna
+
+    sp = SearchSpace([Integer("i", 0, 10, step=2), Real("r", 0.1, 10.0, log=True), Categorical("c", ["a", "b"]),
+                      Ordinal("o", [1, 4, 9]), PowerOfTwo("p", 1, 64)])
+    st = Storage(str(tmp_path / "s.db"))
+    st.create_or_load_study("k", {"space": sp.to_dict(), "n_objectives": 2, "directions": ["minimize", "maximize"]},
+                            "fp")
+    cfg = {"i": 4, "r": 0.5, "c": "b", "o": 9, "p": 16}
+    st.add_done_trial("k", cfg, "k1", Result.success(1.0, values=[1.0, 2.0]), "measured")
+    st.add_done_trial("k", {**cfg, "i": 6}, "k2", Result.success(1.5), "measured")  # one value: not a 2-objective point
+    # an Optuna storage object works as well as a URL: here Optuna's journal file
+    target = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(tmp_path / "o.log")))
+    to_optuna(st, "k", target, optuna_study="copy")
+    o = optuna.load_study(study_name="copy", storage=target)
+    d = o.trials[0].distributions
+    assert d["i"] == optuna.distributions.IntDistribution(0, 10, step=2)
+    assert d["r"] == optuna.distributions.FloatDistribution(0.1, 10.0, log=True)
+    assert d["c"].choices == ("a", "b") and d["o"].choices == (1, 4, 9) and d["p"].choices == (1, 2, 4, 8, 16, 32, 64)
+    assert o.trials[0].values == [1.0, 2.0] and o.trials[0].params == cfg
+    assert o.trials[1].state == optuna.trial.TrialState.FAIL
+    assert o.directions == [optuna.study.StudyDirection.MINIMIZE, optuna.study.StudyDirection.MAXIMIZE]
