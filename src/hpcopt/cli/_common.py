@@ -110,3 +110,13 @@ def note_run(result) -> None:
     rid = getattr(result.provenance, "run_id", None)
     if rid:
         err_console.print(f"[dim]recorded as run {rid[:8]} (hpcopt runs show {rid[:8]})[/]")
+
+
+def printed_json(result, as_json: bool) -> bool:
+    """With ``--json`` print the whole result and return True; otherwise name the recorded run
+    on stderr and return False (the command then renders ``result.payload``)."""
+    if as_json:
+        print_json(result.to_dict())
+        return True
+    note_run(result)
+    return False

@@ -15,7 +15,7 @@ from typing import Optional
 import typer
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, printed_json, run_task
 from hpcopt.detect.defaults import DEFAULT_CONFIG as _DC
 from hpcopt.detect.defaults import DEFAULT_SUMMARY, SHORT_SERIES_RECENTER_WINDOW
 
@@ -35,15 +35,6 @@ _FORMAT_HELP = ("Input format: auto (by the name: .parquet, .jsonl/.ndjson; othe
                 "or OpenMetrics with timestamped samples of one instance; counters as rates). .gz ok.")
 _DEFAULT_HELP = f"Default: {_DC['detector']} ({DEFAULT_SUMMARY})."
 _FORCE_HELP = "Overwrite existing output files (an input of the command is never overwritten)."
-
-
-def _done(result, json_out: bool) -> dict | None:
-    """--json: the whole result; otherwise the payload to render (and the recorded run on stderr)."""
-    if json_out:
-        print_json(result.to_dict())
-        return None
-    note_run(result)
-    return result.payload
 
 
 @sub.command("evaluate")
@@ -88,9 +79,9 @@ def evaluate(
                       max_peaks=max_peaks, censored=censored, risk=risk, level=level, rate=rate, smoothing=smoothing,
                       interval_s=interval_s, seed=seed, threads=threads, recenter_window=recenter_window,
                       fill_missing=fill_missing, scores_out=scores_out, report=report, force=force)
-    res = _done(result, json_out)
-    if res is None:
+    if printed_json(result, json_out):
         return
+    res = result.payload
     from rich.table import Table
 
     t = Table(title=f"{detector} on {test.name} (threshold {threshold}, seed {seed})")
@@ -142,9 +133,9 @@ def fit(
                       detector=detector, threshold=threshold, risk=risk, level=level, rate=rate, smoothing=smoothing,
                       seed=seed, threads=threads, recenter_window=recenter_window, fill_missing=fill_missing,
                       force=force)
-    res = _done(result, json_out)
-    if res is None:
+    if printed_json(result, json_out):
         return
+    res = result.payload
     thr, adapt = res["threshold"], res["threshold_update"]
     console.print(f"saved {detector} to {out}; threshold {thr['value']:.4g} ({thr['method']}"
                   + (f", updated by {adapt} when scoring" if adapt else "") + ")")
@@ -177,9 +168,9 @@ def score(
     result = run_task("detect.score", no_record=no_record, model=model, input=input, format=fmt,
                       threshold=threshold, depth=depth, scores_out=scores_out, top_k=top_k,
                       fill_missing=fill_missing, force=force)
-    res = _done(result, json_out)
-    if res is None:
+    if printed_json(result, json_out):
         return
+    res = result.payload
     console.print(f"{len(res['alerts'])} alert runs in {res['n_rows']} rows (alert rate {res['alert_rate']:.3%})")
     for al in res["alerts"][:20]:
         console.print(f"  rows [{al['start']}, {al['end']}) peak {al['peak_score']:.3g} culprits "
@@ -283,9 +274,9 @@ def hpas(
                       detector=detector, apps=list(app_name) if app_name else None, seed=seed, per_core=per_core,
                       threshold=threshold, depth=depth, recenter_window=recenter_window, train_on=train_on,
                       report=report, force=force)
-    res = _done(result, json_out)
-    if res is None:
+    if printed_json(result, json_out):
         return
+    res = result.payload
     from rich.table import Table
 
     t = Table(title=f"{detector} on HPAS/LDMS runs (seed {seed})")
@@ -323,9 +314,9 @@ def nab(
     result = run_task("detect.nab", no_record=no_record, progress=not json_out, label="NAB files", data=data,
                       detector=detector, seed=seed, threshold=threshold, level=level, risk=risk,
                       recenter_window=recenter_window)
-    res = _done(result, json_out)
-    if res is None:
+    if printed_json(result, json_out):
         return
+    res = result.payload
     from rich.table import Table
 
     t = Table(title=f"{detector} on NAB ({res['n_files']} files, seed {seed}, threshold {res['threshold']})")

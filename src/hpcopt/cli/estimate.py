@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, printed_json, run_task
 from hpcopt.cli._outputs import FORCE_HELP, REPORT_HELP
 
 estimate_app = typer.Typer(help="Predict job runtimes (with intervals), explain and evaluate predictors.",
@@ -21,15 +21,6 @@ estimate_app = typer.Typer(help="Predict job runtimes (with intervals), explain 
 app.add_typer(estimate_app, name="estimate")
 
 MODEL_HELP = "Model directory written by 'hpcopt estimate train', or a registered model: model:NAME[@ALIAS]."
-
-
-def _done(result, as_json: bool) -> bool:
-    """Print the JSON result (and return True) with --json; else name the recorded run."""
-    if as_json:
-        print_json(result.to_dict())
-        return True
-    note_run(result)
-    return False
 
 
 @estimate_app.command("train")
@@ -50,7 +41,7 @@ def train_cmd(
     result = run_task("estimate.train", no_record=no_record, progress=not as_json, label="training",
                       register=register, register_alias=alias, trace=trace, model=str(out), seed=seed,
                       n_estimators=n_estimators, confidence_level=confidence_level, force=force)
-    if _done(result, as_json):
+    if printed_json(result, as_json):
         return
     r = result.payload
     m = r["metrics"]
@@ -77,7 +68,7 @@ def predict_cmd(
     """Estimates and intervals for every job of a trace, with accuracy where runtimes are known."""
     result = run_task("estimate.predict", no_record=no_record, progress=not as_json, model=model, trace=trace,
                       confidence_level=confidence_level, allow_missing=allow_missing)
-    if _done(result, as_json):
+    if printed_json(result, as_json):
         return
     r = result.payload
     preds = r["predictions"]
@@ -111,7 +102,7 @@ def explain_cmd(
     """The top feature contributions (TreeSHAP, log1p seconds) behind one job's estimate."""
     result = run_task("estimate.explain", no_record=no_record, progress=not as_json, trace=trace, job=job,
                       model=model, top=top, seed=seed)
-    if _done(result, as_json):
+    if printed_json(result, as_json):
         return
     r = result.payload
     who = f" (user {r['user_name']})" if "user_name" in r else ""
@@ -142,7 +133,7 @@ def evaluate_cmd(
     result = run_task("estimate.evaluate", no_record=no_record, progress=not as_json, label="replaying",
                       trace=str(trace), kind=kind, baselines=baselines, confidence_level=confidence, seed=seed,
                       report=None if report is None else str(report), force=force)
-    if _done(result, as_json):
+    if printed_json(result, as_json):
         return
     out = result.payload
     t = Table(title=f"{trace.name}: online runtime estimation ({out['jobs']:,} jobs)")

@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from hpcopt.cli import app
-from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, note_run, print_json, run_task
+from hpcopt.cli._common import JSON_OPTION_HELP, NO_RECORD_HELP, console, printed_json, run_task
 from hpcopt.errors import ConfigError
 
 # hpcopt.tune.tasks.DEFAULT_STORAGE, spelled out: importing hpcopt.tune would make every --help slow
@@ -51,15 +51,6 @@ def _files(values: list[str]) -> list[str]:
 
 def _words(text: Optional[str]) -> Optional[list[str]]:
     return None if text is None else text.split()
-
-
-def _done(result, json_out: bool) -> bool:
-    """Print the JSON result (True) or note the recorded run before the tables (False)."""
-    if json_out:
-        print_json(result.to_dict())
-        return True
-    note_run(result)
-    return False
 
 
 def _print_front(front: list[dict], names: list[str]) -> None:
@@ -115,7 +106,7 @@ def run_cmd(
                       retry_failed=retry_failed, seed=seed, workers=workers, executor=executor,
                       executor_options=ex_opts, run_args=_words(run_args), repeats=repeats, compare=compare,
                       report=report, force=force, release_running=release_running, lease=lease)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     out = result.payload
     again = f", {out['retried_failures']} failures measured again" if out.get("retried_failures") else ""
@@ -146,7 +137,7 @@ def observers_cmd(
 ) -> None:
     """What this machine can measure as objectives: time, max_rss (peak memory), energy (RAPL)."""
     result = run_task("tune.observers", no_record=no_record, progress=not json_out)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     for k, v in result.payload.items():
         console.print(f"{k}: {v}")
@@ -165,7 +156,7 @@ def ask_cmd(
     """Propose the next configuration to evaluate elsewhere; report it with 'tune tell'."""
     result = run_task("tune.ask", no_record=no_record, progress=not json_out, spec=spec, study=study,
                       storage=storage, strategy=strategy, seed=seed)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     out = result.payload
     console.print("the space is exhausted" if out["trial"] is None else f"trial {out['trial']}: {out['config']}")
@@ -194,7 +185,7 @@ def tell_cmd(
             raise ConfigError(f"--values wants comma-separated numbers; got {values!r}") from None
     result = run_task("tune.tell", no_record=no_record, progress=not json_out, study=study, trial=trial,
                       value=value, values=vals, status=status, message=message, storage=storage)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     res = result.payload["result"]
     shown = "" if res["value"] is None else res["values"] if len(res.get("values") or ()) > 1 else res["value"]
@@ -209,7 +200,7 @@ def space_cmd(
 ) -> None:
     """Size of a spec's search space and how many points satisfy the constraints."""
     result = run_task("tune.space", no_record=no_record, progress=not json_out, spec=spec)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     rep = result.payload
     if rep["cartesian_size"] is None:
@@ -232,7 +223,7 @@ def replay_cmd(
     """Run one strategy offline against a measured cache."""
     result = run_task("tune.replay", no_record=no_record, progress=not json_out, cache=cache, strategy=strategy,
                       budget=budget, seed=seed)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     out = result.payload
     console.print(f"{out['cache']['name']}: {out['strategy']} found {out['best']:.6g} in {out['budget']} evaluations "
@@ -259,7 +250,7 @@ def compare_cmd(
     result = run_task("tune.compare_strategies", no_record=no_record, progress=not json_out,
                       label="comparing strategies", caches=_files(cache), strategies=names, budget=budget,
                       repeats=repeats, seed=seed, report=report, force=force)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     from rich.table import Table
 
@@ -291,7 +282,7 @@ def report_cmd(
     """Summarise a stored study; optionally an HTML report (convergence, importance, Pareto)."""
     result = run_task("tune.report", no_record=no_record, progress=not json_out, storage=storage, study=study,
                       report=report, force=force)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     rep = result.payload
     console.print(f"study [bold]{rep['study']}[/]: {rep['trials']} trials, statuses {rep['status_counts']}")
@@ -330,7 +321,7 @@ def flags_cmd(
                       source=source, compiler=compiler, compile_args=_words(compile_args), run_args=_words(run_args),
                       timing=timing, pattern=pattern, check=check, rtol=rtol, atol=atol, budget=budget,
                       strategy=strategy, repeats=repeats, final_repeats=final_repeats, seed=seed)
-    if _done(result, json_out):
+    if printed_json(result, json_out):
         return
     rep = result.payload
     console.print(f"baseline {' '.join(rep['baseline_flags'])}: {rep['baseline_seconds']:.6g} s")
