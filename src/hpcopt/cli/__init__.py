@@ -47,7 +47,7 @@ app = typer.Typer(
 
 # Each capability's CLI module adds its commands to ``app`` when imported; list it here so
 # that ``hpcopt --help`` shows everything. Modules import heavy libraries lazily.
-_COMMAND_MODULES: tuple[str, ...] = ("demo", "trace", "schedule", "estimate", "detect", "tune", "store", "tasks")
+_COMMAND_MODULES: tuple[str, ...] = ("demo", "trace", "schedule", "estimate", "detect", "tune", "store", "tasks", "serve")
 
 
 def _register() -> None:

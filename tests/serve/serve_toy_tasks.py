@@ -1,0 +1,39 @@
+"""Tasks the service tests run (imported by the service and by its spawned workers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from hpcopt.core.tasks import task
+from hpcopt.errors import InputError
+
+
+@task("testing.serve_sum", inputs=("data",), outputs=("out",))
+def serve_sum(data: str | Path, scale: float = 1.0, out: str | Path | None = None, seed: int = 0,
+              progress=None) -> dict:
+    """Sum the numbers in a file, times ``scale``; optionally write the total to ``out``."""
+    numbers = [float(x) for x in Path(data).read_text().split()]
+    if progress is not None:
+        progress(len(numbers), len(numbers), "summed")
+    total = sum(numbers) * scale
+    if out is not None:
+        Path(out).write_text(json.dumps({"total": total}))
+    return {"total": total, "n": len(numbers)}
+
+
+@task("testing.serve_slow")
+def serve_slow(steps: int = 10, step_s: float = 0.2, progress=None) -> dict:
+    """Sleep ``steps`` times ``step_s`` seconds, reporting progress after each step."""
+    for i in range(steps):
+        time.sleep(step_s)
+        if progress is not None:
+            progress(i + 1, steps, f"step {i + 1}")
+    return {"steps": steps}
+
+
+@task("testing.serve_fail", inputs=("data",))
+def serve_fail(data: str | Path) -> dict:
+    """Always refuses its input (an InputError naming the file)."""
+    raise InputError("not a trace", source=str(data), line=1, hint="give a real trace")
