@@ -30,6 +30,7 @@ from hpcopt.serve.limits import BodyLimit, RateLimiter
 from hpcopt.serve.metrics import ServiceMetrics
 from hpcopt.serve.params import HugeNumber, check_numbers, check_paths, parameters_model, submit_model
 from hpcopt.serve.paths import PathRefused, safe_filename
+from hpcopt.serve.readview import read_view
 from hpcopt.serve.tables import FINAL, JOB_STATUSES
 from hpcopt.serve.tokens import TokenRecord, TokenStore
 
@@ -67,9 +68,10 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     from hpcopt.core.tasks import TASKS
 
     metrics = ServiceMetrics()
-    tokens = TokenStore(store)
+    reader = read_view(store)  # every GET reads through it; writes go through the store
+    tokens = TokenStore(store, reader=reader)
     limiter = RateLimiter(config.rate_per_s, config.rate_burst)
-    jobs = JobManager(store, executor=config.executor, workers=config.workers, dask_address=config.dask_address,
+    jobs = JobManager(store, reader=reader, executor=config.executor, workers=config.workers, dask_address=config.dask_address,
                       imports=config.imports, on_done=metrics.job_done)
     metrics.queue_depth.set_function(jobs.queue_depth)
 
@@ -122,8 +124,13 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
         return f"ip:{request.client.host if request.client else '?'}"
 
     def need(scope: str):
-        def dep(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenRecord:
-            rec = tokens.verify(cred.credentials) if cred is not None and cred.scheme.lower() == "bearer" else None
+        async def dep(request: Request, cred: HTTPAuthorizationCredentials | None = Depends(bearer)) -> TokenRecord:
+            rec = None
+            if cred is not None and cred.scheme.lower() == "bearer":
+                rec = tokens.cached(cred.credentials)  # the common case: no thread, no database
+                if rec is None:
+                    rec = await asyncio.to_thread(tokens.verify, cred.credentials)
+                rec = rec or None
             if rec is None:
                 wait = limiter.take(client_key(request))  # failed attempts are limited per client too
                 if wait:
@@ -148,7 +155,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     # ------------------------------------------------------------------ health and metrics
     @app.get(f"{API}/health", tags=["service"])
-    def health() -> dict:
+    async def health() -> dict:
         """Liveness: no token needed, nothing secret."""
         return {"schema": "serve.health/1", "status": "ok", "version": _version(),
                 "queue_depth": jobs.queue_depth()}
@@ -164,21 +171,20 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     # ------------------------------------------------------------------ tasks
     specs = {name: TASKS.get(name) for name in sorted(TASKS.names())}
-    path_params: dict[str, dict[str, str]] = {}
+    described = {name: _describe(s) for name, s in specs.items()}  # fixed once the app is built
 
     @app.get(f"{API}/tasks", tags=["tasks"])
-    def list_tasks(_t: TokenRecord = Depends(read)) -> dict:
-        return {"schema": "tasks/1", "tasks": [_describe(s) for s in specs.values()]}
+    async def list_tasks(_t: TokenRecord = Depends(read)) -> dict:
+        return {"schema": "tasks/1", "tasks": list(described.values())}
 
     @app.get(f"{API}/tasks/{{name}}", tags=["tasks"])
-    def get_task(name: str, _t: TokenRecord = Depends(read)) -> dict:
+    async def get_task(name: str, _t: TokenRecord = Depends(read)) -> dict:
         if name not in specs:
             raise ServiceError(404, f"no task named {name!r}", hint="GET /v1/tasks lists them")
-        return _describe(specs[name])
+        return described[name]
 
     for name, spec in specs.items():
         pmodel, paths = parameters_model(spec)
-        path_params[name] = paths
         _add_submit_route(app, spec, submit_model(spec, pmodel), paths, run, jobs, metrics, config)
 
     # ------------------------------------------------------------------ jobs
@@ -200,7 +206,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
             raise ServiceError(409, f"job {job_id} is {job['status']}; it has no result" +
                                (f" ({job['error'].get('message')})" if job.get("error") else ""),
                                type="NoResult", hint="poll GET /v1/jobs/ID until its status is final")
-        return store.get_run(job["run_id"]).result
+        return reader.get_run(job["run_id"]).result
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"], status_code=202)
     def cancel_job(job_id: str, _t: TokenRecord = Depends(run)) -> dict:
@@ -236,26 +242,26 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     def list_runs(task: str | None = Query(None, max_length=200), status: str | None = Query(None),
                   limit: int = Query(50, ge=1, le=1000), _t: TokenRecord = Depends(read)) -> dict:
         return {"schema": "runs/1", "runs": [_run_summary(r) for r in
-                                             store.list_runs(task=task, status=status, limit=limit, reap=False)]}
+                                             reader.list_runs(task=task, status=status, limit=limit, reap=False)]}
 
     @app.get(f"{API}/runs/{{run_id}}", tags=["store"])
     def get_run(run_id: str, _t: TokenRecord = Depends(read)) -> dict:
-        return _strip_trace(store.get_run(run_id).to_dict())
+        return _strip_trace(reader.get_run(run_id).to_dict())
 
     @app.get(f"{API}/models", tags=["store"])
     def list_models(_t: TokenRecord = Depends(read)) -> dict:
-        return {"schema": "models/1", "models": [m.to_dict() for m in store.models.list()]}
+        return {"schema": "models/1", "models": [m.to_dict() for m in reader.models.list()]}
 
     @app.get(f"{API}/models/{{name}}", tags=["store"])
     def model_versions(name: str, _t: TokenRecord = Depends(read)) -> dict:
-        versions = [m.to_dict() for m in store.models.list(name)]
+        versions = [m.to_dict() for m in reader.models.list(name)]
         if not versions:
             raise ServiceError(404, f"no model named {name!r}")
         return {"schema": "models/1", "models": versions}
 
     @app.get(f"{API}/models/{{name}}/versions/{{version}}", tags=["store"])
     def model_version(name: str, version: int, _t: TokenRecord = Depends(read)) -> dict:
-        return store.models.get(name, version).to_dict()
+        return reader.models.get(name, version).to_dict()
 
     # ------------------------------------------------------------------ uploads
     @app.post(f"{API}/uploads/{{kind}}", tags=["uploads"], status_code=201)

@@ -192,10 +192,11 @@ def _job_dict(row) -> dict:
 class JobManager:
     """Accepts jobs, runs them in the pool, answers their state (see the module docstring)."""
 
-    def __init__(self, store, *, executor: str = "process", workers: int = 2, dask_address: str | None = None,
+    def __init__(self, store, *, reader=None, executor: str = "process", workers: int = 2, dask_address: str | None = None,
                  imports: tuple[str, ...] = (), on_done: Callable[[dict, dict], None] | None = None) -> None:
         self.store = store
         self._engine = store._engine
+        self._read = (reader or store)._engine
         self._kind, self._workers, self._dask_address = executor, workers, dask_address
         self._imports = tuple(imports)
         self._on_done = on_done
@@ -275,7 +276,7 @@ class JobManager:
             self._on_done({"id": job_id, "task": job[1]}, out)
 
     def _row(self, job_id: str):
-        with self._engine.connect() as c:
+        with self._read.connect() as c:
             return c.execute(sa.select(_j).where(_j.c.id == job_id)).first()
 
     def get(self, job_id: str) -> dict:
@@ -290,7 +291,7 @@ class JobManager:
         q = sa.select(_j).order_by(_j.c.submitted_at.desc()).limit(limit)
         if status is not None:
             q = q.where(_j.c.status == status)
-        with self._engine.connect() as c:
+        with self._read.connect() as c:
             return [_job_dict(r) for r in c.execute(q)]
 
     def cancel(self, job_id: str) -> dict:
