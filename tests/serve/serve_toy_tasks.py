@@ -37,3 +37,20 @@ def serve_slow(steps: int = 10, step_s: float = 0.2, progress=None) -> dict:
 def serve_fail(data: str | Path) -> dict:
     """Always refuses its input (an InputError naming the file)."""
     raise InputError("not a trace", source=str(data), line=1, hint="give a real trace")
+
+
+@task("testing.serve_stream", outputs=("gauges_out",))
+def serve_stream(gauges_out: str | Path, steps: int = 100, step_s: float = 0.05, progress=None) -> dict:
+    """Keep a stream's live state (alerts per node, a score) as a Prometheus text file."""
+    from hpcopt.core.files import atomic_write_text
+
+    for i in range(steps):
+        atomic_write_text(Path(gauges_out), (
+            "# HELP hpcopt_detect_alerts_total alerts raised\n# TYPE hpcopt_detect_alerts_total counter\n"
+            f'hpcopt_detect_alerts_total{{entity="n1"}} {i}\nhpcopt_detect_alerts_total{{entity="n2"}} {2 * i}\n'
+            "# HELP hpcopt_detect_score last anomaly score\n# TYPE hpcopt_detect_score gauge\n"
+            f'hpcopt_detect_score{{entity="n1"}} {0.5 + i}\n'))
+        time.sleep(step_s)
+        if progress is not None:
+            progress(i + 1, steps, "")
+    return {"steps": steps}

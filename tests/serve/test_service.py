@@ -224,3 +224,27 @@ def test_openapi_schema_structure(env):
     assert params["properties"]["scale"]["default"] == 1.0
     # no docs pages and no unauthenticated schema
     assert env["client"].get("/docs").status_code == 404 and env["client"].get("/openapi.json").status_code == 404
+
+
+def test_metrics_carry_the_live_gauges_of_running_streams(env):
+    c, tok = env["client"], env["tokens"]["read,run"]
+    jid = c.post("/v1/tasks/testing.serve_stream/jobs", headers=H(tok),
+                 json={"parameters": {"gauges_out": "stream.prom", "steps": 400, "step_s": 0.05}}).json()["job"]["id"]
+    t0 = time.time()
+    while True:
+        job = c.get(f"/v1/jobs/{jid}", headers=H(tok)).json()["job"]
+        if job["progress"] is not None and job["progress"]["done"] >= 3:
+            break
+        assert time.time() - t0 < 60
+        time.sleep(0.05)
+    body = c.get("/metrics", headers=H(env["tokens"]["read"])).text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    fams = {f.name: f for f in text_string_to_metric_families(body)}
+    alerts = {s.labels["entity"]: s.value for s in fams["hpcopt_detect_alerts"].samples if s.labels.get("job") == jid}
+    assert set(alerts) == {"n1", "n2"} and alerts["n2"] == 2 * alerts["n1"] and alerts["n1"] >= 2
+    score = [s for s in fams["hpcopt_detect_score"].samples if s.labels.get("job") == jid]
+    assert score and score[0].value == alerts["n1"] + 0.5
+    c.post(f"/v1/jobs/{jid}/cancel", headers=H(tok))
+    assert wait_final(c, tok, jid)["status"] == "cancelled"
+    assert f'job="{jid}"' not in c.get("/metrics", headers=H(env["tokens"]["read"])).text  # live ones only

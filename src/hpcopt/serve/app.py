@@ -74,6 +74,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     jobs = JobManager(store, reader=reader, executor=config.executor, workers=config.workers, dask_address=config.dask_address,
                       imports=config.imports, on_done=metrics.job_done)
     metrics.queue_depth.set_function(jobs.queue_depth)
+    metrics.watch_gauge_files(lambda: jobs.gauge_files(TASKS))
 
     from contextlib import asynccontextmanager
 

@@ -294,6 +294,16 @@ class JobManager:
         with self._read.connect() as c:
             return [_job_dict(r) for r in c.execute(q)]
 
+    def gauge_files(self, tasks) -> list[tuple[str, str]]:
+        """``(job id, path)`` of the gauge files (output parameters named ``gauges*``) of running jobs."""
+        out = []
+        for job in self.list(status="running", limit=1000):
+            spec = tasks.get(job["task"]) if job["task"] in tasks else None
+            for name in (spec.outputs if spec is not None else ()):
+                if name.startswith("gauges") and isinstance(job["parameters"].get(name), str):
+                    out.append((job["id"], job["parameters"][name]))
+        return out
+
     def cancel(self, job_id: str) -> dict:
         """Cancel a queued job at once; ask a running one to stop at its next progress report."""
         job = self.get(job_id)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _TASK_BUCKETS = (0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 4 * 3600)
@@ -24,6 +29,10 @@ class ServiceMetrics:
         self.queue_depth = Gauge("hpcopt_jobs_queue_depth", "jobs accepted and not finished (queued or running)",
                                  registry=r)
 
+    def watch_gauge_files(self, sources: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        """Re-export the Prometheus files that running jobs keep (see :class:`GaugeFiles`)."""
+        self.registry.register(GaugeFiles(sources))
+
     def job_done(self, job: dict, out: dict) -> None:
         outcome = out.get("status", "unknown")
         self.tasks.labels(job["task"], outcome).inc()
@@ -32,3 +41,33 @@ class ServiceMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class GaugeFiles:
+    """A collector over the gauge files of the streams the service runs.
+
+    A task that keeps its live state as a Prometheus text file (the detectors' stream
+    monitor writes alerts per node and scores that way, atomically) names it in an output
+    parameter whose name starts with ``gauges``. While such a job runs, its file's samples
+    appear in ``/metrics`` with a ``job`` label added, so that several streams can share a
+    metric name.
+    """
+
+    def __init__(self, sources: Callable[[], Iterable[tuple[str, str]]]) -> None:
+        self.sources = sources
+
+    def collect(self):
+        merged: dict[tuple[str, str], Metric] = {}
+        for job_id, path in self.sources():
+            try:
+                text = Path(path).read_text()
+                families = list(text_string_to_metric_families(text))
+            except (OSError, ValueError):  # not written yet, or (never: it is atomic) half written
+                continue
+            for fam in families:
+                m = merged.get((fam.name, fam.type))
+                if m is None:
+                    m = merged[(fam.name, fam.type)] = Metric(fam.name, fam.documentation, fam.type)
+                for smp in fam.samples:
+                    m.add_sample(smp.name, {**smp.labels, "job": job_id}, smp.value, smp.timestamp)
+        yield from merged.values()
