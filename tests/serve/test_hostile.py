@@ -206,3 +206,14 @@ def test_nothing_was_written_outside_the_data_roots(env):
         assert any(p == a or p.is_relative_to(a) for a in allowed), p
     assert not Path("/tmp/hpcopt-evil.json").exists()
     assert os.listdir(env["outside"] / "sub") == []
+
+
+def test_cors_only_for_configured_origins(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", home=tmp_path)
+    pre = {"Origin": "https://ok.example", "Access-Control-Request-Method": "GET"}
+    with TestClient(create_app(ServeConfig(cors_origins=("https://ok.example",)), store=store)) as c:
+        assert c.options("/v1/health", headers=pre).headers["access-control-allow-origin"] == "https://ok.example"
+        evil = c.options("/v1/health", headers={**pre, "Origin": "https://evil.example"})
+        assert "access-control-allow-origin" not in evil.headers
+    with TestClient(create_app(ServeConfig(), store=store)) as c:
+        assert "access-control-allow-origin" not in c.get("/v1/health", headers=pre).headers

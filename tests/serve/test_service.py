@@ -110,6 +110,7 @@ def test_cancel_a_running_job_and_stream_its_events(env):
     while c.get(f"/v1/jobs/{jid}", headers=H(tok)).json()["job"]["progress"] is None:
         assert time.time() - t0 < 60
         time.sleep(0.05)
+    assert "hpcopt_jobs_queue_depth 1.0" in c.get("/metrics", headers=H(env["tokens"]["read"])).text
     assert c.post(f"/v1/jobs/{jid}/cancel", headers=H(tok)).status_code == 202
     done = wait_final(c, tok, jid)
     assert done["status"] == "cancelled"

@@ -52,6 +52,20 @@ class ServiceError(HTTPException):
         self.type, self.hint = type or _TITLES.get(status, "Error"), hint
 
 
+class NotFound(InputError):
+    """The library's answer to a lookup of something that is not there (the service answers 404)."""
+
+
+def found(fn, *args, **kwargs):
+    """``fn(*args, **kwargs)``, its InputError (no such run, job, model, token) a 404."""
+    try:
+        return fn(*args, **kwargs)
+    except NotFound:
+        raise
+    except InputError as exc:
+        raise NotFound(exc.reason, source=exc.source, hint=exc.hint) from None
+
+
 def _error(status: int, type_: str, message: str, *, headers: dict | None = None, **extra) -> JSONResponse:
     body = error_payload(None, type=type_, message=message, status=status, **extra)
     return JSONResponse(body, status_code=status, headers=headers)
@@ -106,8 +120,9 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.exception_handler(HpcoptError)
     async def _library_error(_request, exc: HpcoptError):
-        status = 404 if isinstance(exc, InputError) and str(exc).startswith("no ") else 400
-        return JSONResponse(error_payload(exc, status=status), status_code=status)
+        status = 404 if isinstance(exc, NotFound) else 400
+        return JSONResponse(error_payload(exc, type="NotFound" if status == 404 else None, status=status),
+                            status_code=status)
 
     @app.exception_handler(Exception)
     async def _internal(_request, exc: Exception):
@@ -198,11 +213,11 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.get(f"{API}/jobs/{{job_id}}", tags=["jobs"])
     def get_job(job_id: str, _t: TokenRecord = Depends(read)) -> dict:
-        return {"schema": "serve.job/1", "job": jobs.get(job_id)}
+        return {"schema": "serve.job/1", "job": found(jobs.get, job_id)}
 
     @app.get(f"{API}/jobs/{{job_id}}/result", tags=["jobs"])
     def job_result(job_id: str, _t: TokenRecord = Depends(read)) -> dict:
-        job = jobs.get(job_id)
+        job = found(jobs.get, job_id)
         if job["status"] != "succeeded":
             raise ServiceError(409, f"job {job_id} is {job['status']}; it has no result" +
                                (f" ({job['error'].get('message')})" if job.get("error") else ""),
@@ -211,12 +226,12 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.post(f"{API}/jobs/{{job_id}}/cancel", tags=["jobs"], status_code=202)
     def cancel_job(job_id: str, _t: TokenRecord = Depends(run)) -> dict:
-        return {"schema": "serve.job/1", "job": jobs.cancel(job_id)}
+        return {"schema": "serve.job/1", "job": found(jobs.cancel, job_id)}
 
     @app.get(f"{API}/jobs/{{job_id}}/events", tags=["jobs"], response_class=StreamingResponse)
     async def job_events(job_id: str, request: Request, _t: TokenRecord = Depends(read)):
         """Server-sent events: ``progress`` and ``status`` as they change, then ``end``."""
-        first = await asyncio.to_thread(jobs.get, job_id)
+        first = await asyncio.to_thread(found, jobs.get, job_id)
 
         async def stream():
             last = None
@@ -247,7 +262,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.get(f"{API}/runs/{{run_id}}", tags=["store"])
     def get_run(run_id: str, _t: TokenRecord = Depends(read)) -> dict:
-        return _strip_trace(reader.get_run(run_id).to_dict())
+        return _strip_trace(found(reader.get_run, run_id).to_dict())
 
     @app.get(f"{API}/models", tags=["store"])
     def list_models(_t: TokenRecord = Depends(read)) -> dict:
@@ -262,7 +277,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.get(f"{API}/models/{{name}}/versions/{{version}}", tags=["store"])
     def model_version(name: str, version: int, _t: TokenRecord = Depends(read)) -> dict:
-        return reader.models.get(name, version).to_dict()
+        return found(reader.models.get, name, version).to_dict()
 
     # ------------------------------------------------------------------ uploads
     @app.post(f"{API}/uploads/{{kind}}", tags=["uploads"], status_code=201)
@@ -300,7 +315,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     @app.delete(f"{API}/tokens/{{token_id}}", tags=["admin"])
     def revoke_token(token_id: str, _t: TokenRecord = Depends(admin)) -> dict:
-        return {"schema": "tokens/1", "token": tokens.revoke(token_id).to_dict()}
+        return {"schema": "tokens/1", "token": found(tokens.revoke, token_id).to_dict()}
 
     # ------------------------------------------------------------------ middleware (outermost last)
     if config.cors_origins:
