@@ -217,3 +217,18 @@ def test_cors_only_for_configured_origins(tmp_path):
         assert "access-control-allow-origin" not in evil.headers
     with TestClient(create_app(ServeConfig(), store=store)) as c:
         assert "access-control-allow-origin" not in c.get("/v1/health", headers=pre).headers
+
+
+def test_a_bug_is_a_500_without_its_trace_or_message(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", home=tmp_path)
+    tok = TokenStore(store).create("read")[0]
+    app = create_app(ServeConfig(), store=store)
+
+    def broken():
+        raise RuntimeError("password=hunter2 in /etc/shadow")
+
+    app.add_api_route("/v1/broken", broken, methods=["GET"])
+    with TestClient(app, raise_server_exceptions=False) as c:
+        r = c.get("/v1/broken", headers={"Authorization": f"Bearer {tok}"})
+    assert r.status_code == 500 and r.json()["error"]["type"] == "InternalError"
+    assert "hunter2" not in r.text and "Traceback" not in r.text and "shadow" not in r.text

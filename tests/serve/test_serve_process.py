@@ -124,3 +124,12 @@ def test_serve_kill_restart_records_interrupted(tmp_path):
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+def test_serve_refuses_a_bad_setting_with_one_message(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "hpcopt", "serve", "--data-root", str(tmp_path / "nope")],
+                       capture_output=True, text=True, env=_env(tmp_path / "home"), timeout=300)
+    assert r.returncode == 64 and "is not a directory" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "hpcopt", "tokens", "create", "--scope", "root", "--json"],
+                       capture_output=True, text=True, env=_env(tmp_path / "home"), timeout=300)
+    assert r.returncode == 64 and json.loads(r.stdout)["error"]["message"].startswith("unknown scope 'root'")

@@ -85,8 +85,8 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     reader = read_view(store)  # every GET reads through it; writes go through the store
     tokens = TokenStore(store, reader=reader)
     limiter = RateLimiter(config.rate_per_s, config.rate_burst)
-    jobs = JobManager(store, reader=reader, executor=config.executor, workers=config.workers, dask_address=config.dask_address,
-                      imports=config.imports, on_done=metrics.job_done)
+    jobs = JobManager(store, reader=reader, executor=config.executor, workers=config.workers,
+                      dask_address=config.dask_address, imports=config.imports, on_done=metrics.job_done)
     metrics.queue_depth.set_function(jobs.queue_depth)
     metrics.watch_gauge_files(lambda: jobs.gauge_files(TASKS))
 
@@ -340,8 +340,8 @@ def _add_submit_route(app, spec, body_model, paths, run_dep, jobs, metrics, conf
             params = check_paths(params, paths, config.data_roots)
         except PathRefused as exc:
             raise ServiceError(400, str(exc), type="PathRefused",
-                               hint="name files under the data roots (GET /v1/health shows none of them; "
-                                    "ask the operator)") from None
+                               hint="name files under the service's data roots; a relative path is taken "
+                                    "under the first") from None
         job = jobs.submit(spec.name, params, register=getattr(body, "register", None),
                           register_alias=getattr(body, "register_alias", None), token_id=token.id)
         metrics.submitted.labels(spec.name).inc()
