@@ -117,6 +117,32 @@ def test_serve_kill_restart_records_interrupted(tmp_path):
             assert _cli(home, "tokens", "revoke", made["id"])["token"]["revoked"] is True
             time.sleep(2.5)
             assert c.get("/v1/runs").status_code == 401
+        # a stopped service (SIGTERM) does not wait for a long task: it stops it and records it
+        from hpcopt.serve.tokens import TokenStore
+        from hpcopt.store import open_store
+
+        store = open_store(f"sqlite:///{store_db}", home=home)
+        token2 = TokenStore(store).create("read,run")[0]
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token2}"},
+                          timeout=30) as c:
+            long = c.post("/v1/tasks/testing.serve_slow/jobs",
+                          json={"parameters": {"steps": 6000, "step_s": 0.1}}).json()["job"]["id"]
+            behind = c.post("/v1/tasks/testing.serve_slow/jobs",
+                            json={"parameters": {"steps": 1, "step_s": 0.1}}).json()["job"]["id"]
+            run_id = _wait(c, long, lambda j: j["progress"] is not None)["run_id"]
+        t0 = time.time()
+        proc.send_signal(signal.SIGTERM)
+        # uvicorn shuts down gracefully, then re-raises the signal it caught
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM) and time.time() - t0 < 30
+        assert store.get_run(run_id).status == "interrupted"
+        import sqlalchemy as sa
+
+        from hpcopt.serve.tables import jobs as jobs_table
+
+        with store._engine.connect() as conn:
+            rows = {r.id: r.status for r in conn.execute(sa.select(jobs_table))}
+        assert rows[long] == "interrupted" and rows[behind] == "interrupted"
+        assert not [r for r in store.list_runs(limit=100, reap=False) if r.status == "running"]
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

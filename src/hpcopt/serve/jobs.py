@@ -203,6 +203,7 @@ class JobManager:
         self._pool = None
         self._lock = threading.Lock()
         self._futures: dict[str, cf.Future] = {}
+        self._closing = False
         self.recovered = self.recover()
 
     # -------------------------------------------------------------- the pool
@@ -218,10 +219,23 @@ class JobManager:
             return self._pool
 
     def shutdown(self) -> None:
+        """Stop: queued jobs are not started, running ones are stopped; both end recorded as interrupted.
+
+        Workers are terminated rather than waited for (a task may take hours); the store is
+        then settled at once, as the next start would do.
+        """
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._closing = True
+        if pool is None:
+            return
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.join(timeout=10)
+        self.recover()
 
     def queue_depth(self) -> int:
         """Jobs accepted by this service and not finished (queued or running)."""
@@ -251,7 +265,8 @@ class JobManager:
         job_id = job[0]
         with self._lock:
             self._futures.pop(job_id, None)
-        if fut.cancelled():
+            closing = self._closing
+        if fut.cancelled() or closing:  # shutdown() settles what is left
             return
         exc = fut.exception()
         if exc is None:
