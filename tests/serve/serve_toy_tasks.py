@@ -54,3 +54,19 @@ def serve_stream(gauges_out: str | Path, steps: int = 100, step_s: float = 0.05,
         if progress is not None:
             progress(i + 1, steps, "")
     return {"steps": steps}
+
+
+@task("testing.serve_fit", inputs=("data",), outputs=("model",))
+def serve_fit(data: str | Path, model: str | Path, seed: int = 0) -> dict:
+    """'Fit' the mean of a file's numbers into a one-file model directory."""
+    numbers = [float(x) for x in Path(data).read_text().split()]
+    Path(model).mkdir(parents=True, exist_ok=True)
+    mean = sum(numbers) / len(numbers)
+    (Path(model) / "model.json").write_text(json.dumps({"mean": mean}))
+    return {"mean": mean, "model_kind": "toy-mean", "metrics": {"mean": mean}}
+
+
+@task("testing.serve_use", inputs=("model",))
+def serve_use(model: str | Path, x: float = 0.0) -> dict:
+    """Apply a fitted toy model: ``x`` minus the mean."""
+    return {"residual": x - json.loads((Path(model) / "model.json").read_text())["mean"]}

@@ -108,3 +108,40 @@ def test_config_from_toml_with_options_on_top(tmp_path):
                 {"data_roots": (str(tmp_path / "nope"),)}):
         with pytest.raises(ConfigError):
             ServeConfig(**bad)
+
+
+def test_check_path_property_never_escapes(tmp_path_factory):
+    import os
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    base = tmp_path_factory.mktemp("prop")
+    root, out = base / "root", base / "out"
+    (root / "a" / "b").mkdir(parents=True)
+    out.mkdir()
+    (root / "a" / "f.txt").write_text("x")
+    (out / "g.txt").write_text("y")
+    (root / "a" / "up").symlink_to(out)
+    (root / "a" / "self").symlink_to(root / "a")
+    roots = (root.resolve(),)
+    seg = st.sampled_from(["a", "b", "..", ".", "up", "self", "f.txt", "g.txt", "new"])
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.lists(seg, min_size=1, max_size=7), st.booleans(), st.booleans())
+    def prop(parts, absolute, must_exist):
+        value = os.path.join(str(root) if absolute else "", *parts)
+        try:
+            got = check_path(value, roots, param="p", must_exist=must_exist)
+        except PathRefused:
+            return
+        p = __import__("pathlib").Path(got)
+        assert p.is_relative_to(roots[0]) and ".." not in p.parts
+        probe = p
+        while not probe.exists():
+            probe = probe.parent
+        assert probe.resolve(strict=True).is_relative_to(roots[0])  # no link leads out
+        if must_exist:
+            assert p.exists()
+
+    prop()

@@ -249,3 +249,26 @@ def test_metrics_carry_the_live_gauges_of_running_streams(env):
     c.post(f"/v1/jobs/{jid}/cancel", headers=H(tok))
     assert wait_final(c, tok, jid)["status"] == "cancelled"
     assert f'job="{jid}"' not in c.get("/metrics", headers=H(env["tokens"]["read"])).text  # live ones only
+
+
+def test_a_model_trained_registered_and_used_through_the_service(env):
+    c, tok = env["client"], env["tokens"]["read,run"]
+    r = c.post("/v1/tasks/testing.serve_fit/jobs", headers=H(tok),
+               json={"parameters": {"data": "numbers.txt", "model": "models/mean"}, "register": "toy-mean",
+                     "register_alias": "staging"})
+    assert r.status_code == 202, r.text
+    fit = wait_final(c, tok, r.json()["job"]["id"])
+    assert fit["status"] == "succeeded", fit
+    versions = c.get("/v1/models/toy-mean", headers=H(tok)).json()["models"]
+    assert [v["version"] for v in versions] == [1] and versions[0]["aliases"] == ["staging"]
+    assert versions[0]["run_id"] == fit["run_id"] and versions[0]["metrics"] == {"mean": 2.5}
+    one = c.get("/v1/models/toy-mean/versions/1", headers=H(tok)).json()
+    assert one["kind"] == "toy-mean" and "model.json" in one["files"]
+    assert c.get("/v1/models/toy-mean/versions/7", headers=H(tok)).status_code == 404
+    # a registered model is an input by reference, resolved (and verified) by the registry
+    use = c.post("/v1/tasks/testing.serve_use/jobs", headers=H(tok),
+                 json={"parameters": {"model": "model:toy-mean@staging", "x": 10}}).json()["job"]
+    done = wait_final(c, tok, use["id"])
+    assert done["status"] == "succeeded"
+    assert c.get(f"/v1/jobs/{use['id']}/result", headers=H(tok)).json()["payload"] == {"residual": 7.5}
+    assert env["store"].get_run(done["run_id"]).input_models == ["toy-mean:1"]

@@ -342,7 +342,7 @@ def _add_submit_route(app, spec, body_model, paths, run_dep, jobs, metrics, conf
             raise ServiceError(400, str(exc), type="PathRefused",
                                hint="name files under the service's data roots; a relative path is taken "
                                     "under the first") from None
-        job = jobs.submit(spec.name, params, register=getattr(body, "register", None),
+        job = jobs.submit(spec.name, params, register=getattr(body, "register_as", None),
                           register_alias=getattr(body, "register_alias", None), token_id=token.id)
         metrics.submitted.labels(spec.name).inc()
         return JSONResponse({"schema": "serve.job/1", "job": job}, status_code=202,

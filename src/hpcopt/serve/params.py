@@ -70,7 +70,9 @@ def submit_model(spec: TaskSpec, params_model: type[BaseModel]) -> type[BaseMode
     """The body of ``POST /v1/tasks/<name>/jobs``."""
     extra: dict[str, Any] = {}
     if "model" in spec.outputs:
-        extra["register"] = (str | None, Field(None, description="register the written model under this name"))
+        # 'register' is the field's name in JSON; in Python it would shadow BaseModel.register
+        extra["register_as"] = (str | None, Field(None, alias="register",
+                                                  description="register the written model under this name"))
         extra["register_alias"] = (str | None, Field(None, description="and give it this alias"))
     return create_model(f"{spec.name.replace('.', '_')}_submit", __config__=_CONFIG,
                         parameters=(params_model, Field(...)), **extra)
