@@ -3,7 +3,6 @@ without a stack trace, and nothing is written outside the data roots."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -153,8 +153,6 @@ def test_queued_job_cancelled_before_it_starts(env):
 
 
 def test_register_a_written_model_and_read_it_back(env, tmp_path):
-    import serve_toy_tasks as toy  # noqa: F401
-
     c, tok = env["client"], env["tokens"]["read,run"]
     # no toy task writes a model: the register field is only offered where a task does
     r = c.post("/v1/tasks/testing.serve_sum/jobs", headers=H(tok),

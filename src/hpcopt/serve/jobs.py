@@ -175,7 +175,7 @@ class _DaskPool:
                 out.set_exception(exc)
 
         fut.add_done_callback(done)
-        out._dask = fut  # cancelling goes through the job row (cooperative), as with processes
+        out._dask = fut  # held: Dask forgets (and may cancel) a task whose future is dropped
         return out
 
     def shutdown(self, wait: bool = False, cancel_futures: bool = True) -> None:
