@@ -123,7 +123,12 @@ CASES = [
     ("truncated-json", "POST", SUM, "read,run", _raw('{"parameters": {"data": "numbers.txt"'), 400),
     ("binary-body", "POST", SUM, "read,run", {"content": b"\xff\xfe\x00\x01",
                                               "headers": {"Content-Type": "application/json"}}, 400),
+    ("deep-nesting", "POST", SUM, "read,run", _raw('{"parameters": {"data": ' + "[" * 1900 + "]" * 1900 + "}}"), 400),
     # ---- huge or non-finite numbers, wrong shapes: 422
+    ("int-of-4000-digits", "POST", SUM, "read,run",
+     _raw('{"parameters": {"data": "numbers.txt", "seed": ' + "9" * 4000 + "}}"), 422),
+    ("float-of-400-digits", "POST", SUM, "read,run",
+     _raw('{"parameters": {"data": "numbers.txt", "scale": 1' + "0" * 400 + '.5}}'), 422),
     ("nan-literal", "POST", SUM, "read,run", _raw('{"parameters": {"data": "numbers.txt", "scale": NaN}}'), 422),
     ("infinity-literal", "POST", SUM, "read,run",
      _raw('{"parameters": {"data": "numbers.txt", "scale": Infinity}}'), 422),
