@@ -270,3 +270,27 @@ def test_a_model_trained_registered_and_used_through_the_service(env):
     assert done["status"] == "succeeded"
     assert c.get(f"/v1/jobs/{use['id']}/result", headers=H(tok)).json()["payload"] == {"residual": 7.5}
     assert env["store"].get_run(done["run_id"]).input_models == ["toy-mean:1"]
+
+
+def test_a_service_settles_only_the_jobs_of_services_that_ended(tmp_path):
+    import socket
+    import subprocess
+    import sys
+
+    from hpcopt.serve.jobs import JobManager
+    from hpcopt.serve.tables import jobs as jobs_table
+
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}", home=tmp_path)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # another live service
+    try:
+        with store._engine.begin() as conn:
+            conn.execute(jobs_table.insert().values(
+                id="a" * 32, task="testing.serve_slow", parameters={}, status="queued", service_host=socket.gethostname(),
+                service_pid=other.pid, cancel_requested=False, submitted_at=time.time()))
+        assert JobManager(store).recovered == []  # its service lives: not ours to settle
+    finally:
+        other.kill()
+        other.wait()
+    assert JobManager(store).recovered == ["a" * 32]  # its service ended: recorded as an interrupted run
+    job = JobManager(store).get("a" * 32)
+    assert job["status"] == "interrupted" and store.get_run(job["run_id"]).status == "interrupted"

@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import contextlib
 import multiprocessing
 import os
+import socket
 import threading
 import time
 import uuid
@@ -249,8 +250,9 @@ class JobManager:
         now = time.time()
         with self._engine.begin() as c:  # recorded before the client hears of it
             c.execute(_j.insert().values(id=job_id, task=task, parameters=params, status="queued", run_id=None,
-                                         token_id=token_id, cancel_requested=False, progress=None, error=None,
-                                         submitted_at=now, started_at=None, finished_at=None))
+                                         token_id=token_id, service_host=socket.gethostname(),
+                                         service_pid=os.getpid(), cancel_requested=False, progress=None,
+                                         error=None, submitted_at=now, started_at=None, finished_at=None))
         self._start(job_id, task, params, register, register_alias)
         return self.get(job_id)
 
@@ -362,12 +364,22 @@ class JobManager:
         return {"status": status, "run_id": run_id, "error": error}
 
     def recover(self) -> list[str]:
-        """At start: settle the jobs a previous service left unfinished; their ids."""
+        """Settle the jobs that a service on this host left unfinished when it ended; their ids.
+
+        Only jobs whose service is gone: another service sharing the store keeps its own.
+        """
+        from hpcopt.store.core import _pid_alive
+
         self.store.reap()
         with self._engine.connect() as c:
-            rows = list(c.execute(sa.select(_j).where(_j.c.status.in_(("queued", "running")))))
+            rows = list(c.execute(sa.select(_j).where(_j.c.status.in_(("queued", "running")),
+                                                      _j.c.service_host == socket.gethostname())))
         settled = []
         for row in rows:
+            if row.service_pid != os.getpid() and _pid_alive(row.service_pid):
+                continue
+            if row.service_pid == os.getpid() and not self._closing:
+                continue
             if self._settle(row)["status"] != "running":
                 settled.append(row.id)
         return settled

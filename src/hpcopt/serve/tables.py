@@ -30,6 +30,8 @@ jobs = sa.Table(
     sa.Column("status", sa.String(20), nullable=False),
     sa.Column("run_id", sa.String(32), nullable=True),
     sa.Column("token_id", sa.String(16), nullable=True),
+    sa.Column("service_host", sa.String(255), nullable=False),
+    sa.Column("service_pid", sa.Integer, nullable=False),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, default=False),
     sa.Column("progress", sa.JSON, nullable=True),
     sa.Column("error", sa.JSON, nullable=True),

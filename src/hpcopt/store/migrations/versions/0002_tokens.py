@@ -32,6 +32,8 @@ def upgrade() -> None:
         sa.Column("status", sa.String(20), nullable=False),  # queued running succeeded failed cancelled interrupted
         sa.Column("run_id", sa.String(32), nullable=True),
         sa.Column("token_id", sa.String(16), nullable=True),
+        sa.Column("service_host", sa.String(255), nullable=False),  # the service that accepted it
+        sa.Column("service_pid", sa.Integer, nullable=False),
         sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column("progress", sa.JSON, nullable=True),
         sa.Column("error", sa.JSON, nullable=True),
