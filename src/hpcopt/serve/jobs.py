@@ -58,7 +58,15 @@ def _watch_parent(parent: int) -> None:
 
 
 def worker_init(parent_pid: int | None = None) -> None:
-    """Process-pool initializer: die with the service."""
+    """Process-pool initializer: die with the service, and yield the CPU to it.
+
+    Tasks run niced, so that on a small machine the service keeps answering while long
+    work runs (the work only slows down while requests are coming in).
+    """
+    try:
+        os.nice(10)
+    except OSError:  # not allowed here: run at the service's priority
+        pass
     if parent_pid is not None:
         threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True, name="hpcopt-parent-watch").start()
 
