@@ -6,6 +6,8 @@ also built-in ``ValueError``s so that callers may catch them either way.
 
 from __future__ import annotations
 
+import builtins
+
 
 class HpcoptError(Exception):
     """Base class of every error hpcopt raises on purpose."""
@@ -59,3 +61,27 @@ def require(module: str, extra: str):
     from hpcopt.core.optional import require as _require
 
     return _require(module, extra)
+
+
+def error_payload(exc: BaseException | None = None, *, type: str | None = None, message: str | None = None,
+                  exit_code: int | None = None, **extra) -> dict:
+    """The stable JSON shape of an error, schema ``error/1``, shared by every face.
+
+    ``{"error": {"schema": "error/1", "type": ..., "message": ..., "exit_code": ...,
+    "source": ..., "line": ..., "field": ..., "hint": ...}}``: the location keys are null
+    when the error has no such part; a face may add keys (the REST service adds ``status``).
+    Never a traceback.
+    """
+    body = {
+        "schema": "error/1",
+        "type": type or (builtins.type(exc).__name__ if exc is not None else "Error"),
+        "message": message if message is not None else (str(exc) if exc is not None else ""),
+        "exit_code": exit_code,
+        "source": getattr(exc, "source", None),
+        "line": getattr(exc, "line", None),
+        "field": getattr(exc, "field", None),
+        "hint": getattr(exc, "hint", None),
+    }
+    body.update(extra)
+    return {"error": body}
+

@@ -48,7 +48,7 @@ app = typer.Typer(
 # Each capability's CLI module adds its commands to ``app`` when imported; list it here so
 # that ``hpcopt --help`` shows everything. Modules import heavy libraries lazily.
 _COMMAND_MODULES: tuple[str, ...] = ("demo", "trace", "schedule", "estimate", "detect", "tune", "store", "tasks",
-                                     "mcp")
+                                     "serve", "mcp")
 
 
 def _register() -> None:

@@ -26,32 +26,13 @@ JSON_OPTION_HELP = "Print one JSON object on stdout instead of tables."
 
 
 def error_payload(exc: BaseException, exit_code: int) -> dict[str, Any]:
-    """The stable JSON shape of an error (schema ``error/1``).
-
-    ``{"error": {"schema": "error/1", "type": ..., "message": ..., "exit_code": ...,
-    "source": ..., "line": ..., "field": ..., "hint": ...}}``; the location keys are null
-    when the error has no such part.
-    """
+    """The stable JSON shape of an error (schema ``error/1``, see :func:`hpcopt.errors.error_payload`)."""
     from hpcopt.cli import _cx
+    from hpcopt.errors import error_payload as _payload
 
     if isinstance(exc, _cx.UsageError):
-        kind = "UsageError"
-        message = exc.format_message()
-    else:
-        kind = type(exc).__name__
-        message = str(exc)
-    return {
-        "error": {
-            "schema": "error/1",
-            "type": kind,
-            "message": message,
-            "exit_code": exit_code,
-            "source": getattr(exc, "source", None),
-            "line": getattr(exc, "line", None),
-            "field": getattr(exc, "field", None),
-            "hint": getattr(exc, "hint", None),
-        }
-    }
+        return _payload(exc, type="UsageError", message=exc.format_message(), exit_code=exit_code)
+    return _payload(exc, exit_code=exit_code)
 
 
 def print_json(obj: Any) -> None:
