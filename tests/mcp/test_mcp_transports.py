@@ -188,14 +188,21 @@ def test_static_token_is_long_enough():
 
 
 def test_hpcopt_mcp_http_command(tmp_path):
-    """``hpcopt mcp --transport http`` with $HPCOPT_MCP_TOKEN: refuses without it, serves with it."""
+    """``hpcopt mcp --transport http``: needs data roots; serves behind the store's tokens with the run scope."""
     port = _free_port()
     env = {**os.environ, **_env(tmp_path)}
-    env.pop("HPCOPT_MCP_TOKEN", None)
     cmd = [sys.executable, "-m", "hpcopt", "mcp", "--transport", "http", "--port", str(port)]
     refused = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert refused.returncode == 64 and "set $HPCOPT_MCP_TOKEN" in refused.stderr
-    proc = subprocess.Popen(cmd, env={**env, "HPCOPT_MCP_TOKEN": TOKEN}, stdout=subprocess.PIPE,
+    assert refused.returncode == 64 and "--data-root" in refused.stderr
+
+    def token(scope):
+        out = subprocess.run([sys.executable, "-m", "hpcopt", "tokens", "create", "--scope", scope, "--json"],
+                             env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)["token"]
+
+    run_token, read_token = token("run"), token("read")
+    proc = subprocess.Popen([*cmd, "--data-root", str(tmp_path)], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
         url = f"http://127.0.0.1:{port}/mcp"
@@ -209,9 +216,11 @@ def test_hpcopt_mcp_http_command(tmp_path):
                 assert time.monotonic() < deadline, "hpcopt mcp --transport http did not start"
                 time.sleep(0.2)
         assert r.status_code == 401
+        for bad in (TOKEN, read_token):  # not a store token; a token without the run scope
+            assert httpx2.post(url, json={}, headers={"Authorization": f"Bearer {bad}"}, timeout=5).status_code == 401
 
         async def main():
-            client = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+            client = create_mcp_http_client(headers={"Authorization": f"Bearer {run_token}"})
             async with mcp.Client(streamable_http_client(url, http_client=client)) as c:
                 return json.loads((await c.read_resource("hpcopt://runs")).contents[0].text)
 
@@ -219,3 +228,22 @@ def test_hpcopt_mcp_http_command(tmp_path):
     finally:
         proc.terminate()
         proc.wait(20)
+
+
+def test_path_guard_confines_file_parameters(tmp_path):
+    """Paths outside the data roots are refused (links followed); inside ones come back absolute."""
+    from hpcopt.mcp.guard import path_guard
+    from hpcopt.serve.paths import PathRefused
+    from hpcopt.store.runner import get_task
+
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "t.swf").write_text("1 0 0 10 1 -1 -1 1 20 -1 1 1 1 -1 1 -1 -1 -1\n")
+    (root / "escape.swf").symlink_to(tmp_path / "outside.swf")
+    (tmp_path / "outside.swf").write_text("x")
+    guard = path_guard([root])
+    spec = get_task("trace.info")
+    assert guard(spec, {"trace": "t.swf"})["trace"] == str((root / "t.swf").resolve())
+    for bad in ("../outside.swf", str(tmp_path / "outside.swf"), "escape.swf"):
+        with pytest.raises(PathRefused):
+            guard(spec, {"trace": bad})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -10,13 +10,13 @@ import typer
 from hpcopt.cli import app
 from hpcopt.cli._common import JSON_OPTION_HELP, console, print_json
 
-TOKEN_ENV = "HPCOPT_MCP_TOKEN"
-
-
 @app.command("mcp")
 def mcp_cmd(
     transport: str = typer.Option("stdio", "--transport", help="stdio (a desktop client launches this command) "
-                                  "or http (streamable HTTP, bearer token from $HPCOPT_MCP_TOKEN)."),
+                                  "or http (streamable HTTP behind the store's bearer tokens with the run scope: "
+                                  "hpcopt tokens create --scope run)."),
+    data_root: Optional[List[Path]] = typer.Option(None, "--data-root", help="Accept file paths only under this "
+                                                   "folder (repeatable; links followed). Required with http."),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP: the address to listen on."),
     port: int = typer.Option(8765, "--port", help="HTTP: the port to listen on."),
     path: str = typer.Option("/mcp", "--path", help="HTTP: the endpoint path."),
@@ -55,14 +55,16 @@ def mcp_cmd(
             table.add_row(t.name, t.task.name, t.task.schema_id, ", ".join(t.input_schema["properties"]))
         console.print(table)
         return
-    server = build_server(tasks=task or None, record=not no_record, store=store)
+    from hpcopt.mcp.guard import path_guard, store_token_check
+
+    if transport == "http" and not data_root:
+        raise ConfigError("the HTTP transport serves other users: give --data-root DIR (repeatable) so that file "
+                          "paths are accepted only under it")
+    guard = path_guard(data_root) if data_root else None
+    server = build_server(tasks=task or None, record=not no_record, store=store, check_arguments=guard)
     if transport == "stdio":
         serve_stdio(server)
         return
-    from hpcopt.mcp.http import serve_http, static_token
+    from hpcopt.mcp.http import serve_http
 
-    token = os.environ.get(TOKEN_ENV, "")
-    if not token:
-        raise ConfigError(f"the HTTP transport needs a bearer token: set ${TOKEN_ENV} (at least 16 characters; "
-                          "python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
-    serve_http(server, static_token(token), host=host, port=port, path=path)
+    serve_http(server, store_token_check(store, scope="run"), host=host, port=port, path=path)

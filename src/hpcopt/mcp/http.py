@@ -4,8 +4,8 @@
 middleware that lets a request through only when its ``Authorization: Bearer <token>``
 header passes ``check_token(token)`` (truthy: let through; sync or async). The check is
 pluggable so that the MCP face and the REST service can share one token store;
-:func:`static_token` is the check for a single shared secret (``hpcopt mcp --transport http``
-reads it from ``HPCOPT_MCP_TOKEN``). Every refusal is the same 401, whatever the reason, and a
+:func:`static_token` is the check for a single shared secret; ``hpcopt mcp --transport http``
+uses the store's tokens (:func:`hpcopt.mcp.guard.store_token_check`). Every refusal is the same 401, whatever the reason, and a
 check that raises refuses.
 """
 

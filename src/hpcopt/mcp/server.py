@@ -113,7 +113,7 @@ def _title(spec: TaskSpec) -> str:
 
 #: ``check(task, arguments)`` raising an HpcoptError to refuse a call (e.g. a path outside the
 #: data roots a shared server may read and write), before the task runs
-ArgumentCheck = Callable[[TaskSpec, dict], None]
+ArgumentCheck = Callable[[TaskSpec, dict], "dict | None"]
 
 
 def _sdk_tool(tool: ToolSpec, store: _StoreRef, check: ArgumentCheck | None = None):
@@ -129,8 +129,10 @@ def _sdk_tool(tool: ToolSpec, store: _StoreRef, check: ArgumentCheck | None = No
         cancelled = threading.Event()
         progress = _progress_bridge(ctx, cancelled) if tool.takes_progress else None
         try:
-            if check is not None:
-                check(tool.task, dict(params))
+            if check is not None:  # may refuse (raise) or hand back checked arguments (absolute paths)
+                checked = check(tool.task, dict(params))
+                if checked is not None:
+                    params = checked
             # abandon on cancel: the request ends at once; the task stops at its next progress report
             return await anyio.to_thread.run_sync(
                 lambda: run_validated(tool, params, store=store.get(), progress=progress), abandon_on_cancel=True)
