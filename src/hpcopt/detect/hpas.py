@@ -204,11 +204,11 @@ def write_hpas_report(path: str | Path, result: dict, *, max_plots: int = 12) ->
     false alarms, F1, AUROC, each window detected or not with its delay) and, for the first
     ``max_plots`` runs, the score with the injected windows shaded and the alerts marked.
     """
-    import base64
     import html
-    import io
 
     import matplotlib
+
+    from hpcopt.report.html import STYLE, figure_img
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -240,17 +240,13 @@ def write_hpas_report(path: str | Path, result: dict, *, max_plots: int = 12) ->
         ax.set_title(f"{r['run_id']} ({r['app']})", fontsize=9)
         ax.set_xlabel("elapsed s", fontsize=8)
         ax.legend(loc="upper right", fontsize=7)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-        plt.close(fig)
-        imgs.append(f'<img alt="{html.escape(r["run_id"])}" src="data:image/png;base64,'
-                    f'{base64.b64encode(buf.getvalue()).decode()}">')
+        imgs.append(figure_img(fig, alt=r["run_id"], dpi=80))
     m = result["mean_over_runs"]
     summary = "".join(f"<tr><td>{k}</td><td>{v:.3f}</td></tr>" for k, v in m.items())
     kinds = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.2f}</td><td>{result['n_windows_by_anomaly'][k]}</td></tr>"
                     for k, v in result["window_recall_by_anomaly"].items())
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpcopt detect: HPAS/LDMS runs</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 6px;font-size:90%}}</style>
+<style>{STYLE}</style>
 </head><body><h1>HPAS-injected anomalies in LDMS telemetry</h1>
 <p>Detector <code>{html.escape(result['detector'])}</code>, threshold {html.escape(str(result['threshold']))}, {_fit_sentence(result)}
 (threshold from its training scores only), random_state {result['random_state']}.

@@ -3,23 +3,16 @@ the culprit ranking per alert run, and the evaluation numbers beside the random 
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 
 from hpcopt.data.telemetry import LabelledSeries, label_segments
 from hpcopt.detect.base import BaseDetector
+from hpcopt.report.html import STYLE, figure_base64
 
 __all__ = ["write_report"]
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _shade(ax, mask, color, alpha, label):
@@ -79,7 +72,7 @@ def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetecto
         a.plot(X[:, j], lw=0.5)
         a.set_ylabel(f"metric {j + 1}", fontsize=8)
     axes[-1].set_xlabel("test row")
-    img = _png(fig)
+    img = figure_base64(fig, dpi=90)
     plt.close(fig)
     keys = ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day", "delay_steps_mean",
             "pa_f1", "best_f1_oracle", "hitrate_100", "hitrate_150", "hitrate_100_random", "hitrate_150_random")
@@ -87,7 +80,7 @@ def write_report(path: str | Path, series: LabelledSeries, detector: BaseDetecto
     num = "".join(f"<tr><td>{k}</td><td>{result[k]:.4f}</td><td>{rb.get(k, float('nan')):.4f}</td></tr>"
                   for k in keys if isinstance(result.get(k), (int, float)))
     doc = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpcopt detect: {html.escape(series.name)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:2px 8px}}</style>
+<style>{STYLE}</style>
 </head><body><h1>Anomaly detection: {html.escape(series.name)}</h1>
 <p>Detector <code>{html.escape(repr(detector))}</code>. {_threshold_text(detector, result, thresholds)}. Point-adjusted F1 and the oracle best F1
 are secondary numbers; the oracle peeks at the test labels.</p>

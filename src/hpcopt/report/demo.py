@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from hpcopt.report.html import STYLE, _figure_to_img, _table_html, wait_cdf_figure
+from hpcopt.report.html import STYLE, figure_img, _table_html, wait_cdf_figure
 
 
 def _kv_table(rows: list[tuple[str, Any, Any]], head: tuple[str, str, str]) -> str:
@@ -29,7 +29,7 @@ def write_demo_report(path: str | Path, steps: dict[str, Any], shown: dict[str, 
     if tune.get("_space"):
         from hpcopt.tune.methodology import convergence_figure
 
-        fig = _figure_to_img(convergence_figure(tune["_space"]))
+        fig = figure_img(convergence_figure(tune["_space"]))
     body = f"""<!doctype html><html><head><meta charset="utf-8"><title>hpcopt demo</title>
 <style>{STYLE}</style></head><body>
 <h1>hpcopt: a tour on bundled real data</h1>

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcopt.report.html import STYLE, _figure_to_img, _plt
+from hpcopt.report.html import STYLE, figure_img, _plt
 
 
 def predicted_vs_actual_figure(replays: dict[str, Any]) -> str:
@@ -27,7 +27,7 @@ def predicted_vs_actual_figure(replays: dict[str, Any]) -> str:
         ax.set_ylabel("estimate at submit (s)")
         ax.set_title(name)
         ax.grid(alpha=0.3)
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def coverage_figure(levels: list[float], coverage: list[float]) -> str:
@@ -41,7 +41,7 @@ def coverage_figure(levels: list[float], coverage: list[float]) -> str:
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3)
     ax.legend()
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def scheduling_gain_figure(results: dict[str, dict[str, dict]]) -> str:
@@ -65,7 +65,7 @@ def scheduling_gain_figure(results: dict[str, dict[str, dict]]) -> str:
     ax.axhline(1.0, color="k", lw=0.8)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=7)
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def write_estimate_report(path: str | Path, title: str, tables_html: str, figures: list[str], notes: str = "") -> Path:
@@ -110,7 +110,7 @@ def accuracy_figure(trace: str, replays: dict[str, Any], by_model: dict[str, Any
     axes[3].set_xlabel("confidence level")
     axes[3].set_ylabel("coverage")
     axes[3].legend(fontsize=8)
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def metrics_table_html(by_model: dict[str, dict[str, Any]]) -> str:

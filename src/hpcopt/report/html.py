@@ -12,13 +12,25 @@ import numpy as np
 import pandas as pd
 
 
-def _figure_to_img(fig) -> str:
+def figure_base64(fig, *, dpi: int = 110) -> str:
+    """A matplotlib figure as base64 PNG text (the figure is closed)."""
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"/>'
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def figure_img(fig, *, alt: str = "figure", dpi: int = 110) -> str:
+    """A matplotlib figure as an embedded ``<img>`` (self-contained: no external file)."""
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{figure_base64(fig, dpi=dpi)}"/>'
+
+
+def html_page(title: str, body: str) -> str:
+    """A whole report page in the one shared style (:data:`STYLE`)."""
+    return (f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+            f"<style>{STYLE}</style></head><body>\n{body}\n</body></html>")
 
 
 def _plt():
@@ -42,7 +54,7 @@ def wait_cdf_figure(results: dict[str, Any]) -> str:
     ax.set_title("Wait-time CDF per policy")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def timeseries_figure(results: dict[str, Any], procs: int) -> str:
@@ -69,7 +81,7 @@ def timeseries_figure(results: dict[str, Any], procs: int) -> str:
     ax2.set_xlabel("days since the first event")
     ax2.set_ylim(0, 1.05)
     ax2.grid(alpha=0.3)
-    return _figure_to_img(fig)
+    return figure_img(fig)
 
 
 def _table_html(frame: pd.DataFrame) -> str:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from hpcopt.errors import InputError
 from hpcopt.tune.space import SearchSpace, space_from_dict
 from hpcopt.tune.storage import Storage, Trial
 from hpcopt.tune.study import Study, convergence, pareto_front
+from hpcopt.report.html import figure_base64, html_page
 
 
 @dataclass
@@ -92,15 +91,6 @@ def study_report(study: Study | StoredStudy) -> dict[str, Any]:
     return rep
 
 
-def _png(fig) -> str:
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
-
-
 def write_html(study: Study | StoredStudy, path: str | Path) -> Path:
     """Convergence, parameter importance and (multi-objective) Pareto front in one HTML file."""
     import matplotlib
@@ -124,14 +114,14 @@ def write_html(study: Study | StoredStudy, path: str | Path) -> Path:
         ax.set_title("convergence")
         ax.legend()
         fig.tight_layout()
-        figs.append(("Convergence", _png(fig)))
+        figs.append(("Convergence", figure_base64(fig)))
     if rep.get("importance"):
         fig, ax = plt.subplots(figsize=(6.5, 3.0))
         names, vals = zip(*rep["importance"].items())
         ax.barh(names[::-1], vals[::-1])
         ax.set_xlabel("importance (random-forest cost model)")
         fig.tight_layout()
-        figs.append(("Parameter importance", _png(fig)))
+        figs.append(("Parameter importance", figure_base64(fig)))
     if rep.get("pareto_front"):
         ok = [t for t in trials if t.result and t.result.ok and t.result.values]
         allv = np.array([t.result.values for t in ok])
@@ -145,7 +135,7 @@ def write_html(study: Study | StoredStudy, path: str | Path) -> Path:
         ax.set_ylabel(names[1])
         ax.legend()
         fig.tight_layout()
-        figs.append(("Pareto front", _png(fig)))
+        figs.append(("Pareto front", figure_base64(fig)))
     rows = sorted([t for t in trials if t.result is not None], key=lambda t: (not t.result.ok, t.result.value or 0))[:25]
     table = "".join(
         f"<tr><td>{t.number}</td><td>{html.escape(str(t.config))}</td><td>{t.result.status.value}</td>"
@@ -178,10 +168,7 @@ def write_html(study: Study | StoredStudy, path: str | Path) -> Path:
 
 
 def _write_page(path: str | Path, title: str, body: list[str]) -> Path:
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-            "<style>body{font-family:sans-serif;max-width:960px;margin:auto} td{font-size:12px}</style></head><body>"
-            + "\n".join(body) + "</body></html>")
-    return atomic_write_text(Path(path), page)
+    return atomic_write_text(Path(path), html_page(title, "\n".join(body)))
 
 
 def write_compare_html(res: dict[str, Any], path: str | Path) -> Path:
@@ -202,7 +189,7 @@ def write_compare_html(res: dict[str, Any], path: str | Path) -> Path:
             f"<table border=1 cellpadding=3><tr><th>strategy</th>{head}<th>mean</th></tr>{''.join(rows)}</table>"]
     for s in spaces:
         body.append(f"<h2>{html.escape(s['name'])}</h2><img alt='convergence {html.escape(s['name'])}' "
-                    f"src='data:image/png;base64,{_png(convergence_figure(s))}'>")
+                    f"src='data:image/png;base64,{figure_base64(convergence_figure(s))}'>")
     return _write_page(path, "hpcopt tune compare-strategies", body)
 
 
