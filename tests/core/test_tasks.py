@@ -106,3 +106,19 @@ def test_run_task_failure_is_recorded(tmp_path):
     assert run.status == "failed" and run.error["type"] == "FileNotFoundError"
     with pytest.raises(ConfigError, match="not a model reference"):
         run_task("testing.toy", store=store, data="x", model="model:bad name")
+
+
+@task("testing.draws_seed")
+def draws_seed(seed: int | None = None) -> dict:
+    """Draw a seed when none is given and report it, as tune.run does."""
+    return {"random_state": 1234 if seed is None else seed}
+
+
+def test_a_drawn_seed_is_recorded(tmp_path):
+    from hpcopt.store import open_store
+    from hpcopt.store.runner import run_task
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
+    r = run_task("testing.draws_seed", store=store)
+    assert r.provenance.seed == 1234 and store.get_run(r.provenance.run_id).seed == 1234
+    assert run_task("testing.draws_seed", store=store, seed=5).provenance.seed == 5

@@ -169,6 +169,9 @@ def task(name: str, *, schema: str | None = None, version: int = 1, inputs: tupl
                                     "dict or a Result")
                 extras = out.pop("_extras", {}) if "_extras" in out else {}
                 result = Result(schema or name, version, out, prov, extras=extras)
+            drawn = result.payload.get("random_state") if isinstance(result.payload, dict) else None
+            if result.provenance.seed is None and isinstance(drawn, int) and not isinstance(drawn, bool):
+                result.provenance.seed = drawn  # a task that drew its own seed reports it as random_state
             for n in outputs:
                 v = args_.get(n)
                 if isinstance(v, (str, Path)) and Path(v).exists():

@@ -231,8 +231,10 @@ class Store:
 
         result = handle._result
         schema = None
+        seed = None
         if isinstance(result, Result):
             schema = result.schema_id
+            seed = result.provenance.seed
             result = result.to_dict()
         elif result is not None:
             result = json_safe(result)
@@ -243,6 +245,8 @@ class Store:
             row.result_schema = schema
             row.error = error
             row.input_models = list(handle._models)
+            if row.seed is None and isinstance(seed, int):
+                row.seed = seed  # the seed the run drew for itself (none was given)
             row.finished_at = time.time()
             row.heartbeat_at = row.finished_at
             for name, path in handle._artifacts:
