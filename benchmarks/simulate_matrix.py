@@ -30,6 +30,8 @@ BACKFILLS = ("none", "easy", "conservative")
 
 
 def main(argv=None) -> dict:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--trace", required=True)
     ap.add_argument("--replicate", type=int, default=1)
@@ -37,6 +39,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--baseline-timeout", type=float, default=0)
     ap.add_argument("--json", action="store_true")
+    add_out_option(ap)
     args = ap.parse_args(argv)
     rows = []
     for backfill in BACKFILLS:
@@ -53,8 +56,7 @@ def main(argv=None) -> dict:
         out["min_speedup"] = min(r["speedup"] for r in rows)
         out["all_same_start_times"] = all(r["same_start_times"] in (True, None) for r in rows)
         out["baselines_timed_out"] = sum(bool(r["baseline_timed_out"]) for r in rows)
-    print(json.dumps(out, indent=None if args.json else 2))
-    return out
+    return emit(out, args.out, libraries=("numba",), indent=None if args.json else 2)
 
 
 if __name__ == "__main__":
