@@ -163,6 +163,8 @@ def clean(obj):
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--traces", nargs="*", default=TRACES)
@@ -171,6 +173,7 @@ def main() -> None:
     ap.add_argument("--report", type=Path, default=None, help="write a self-contained HTML report here")
     ap.add_argument("--retrain-every", type=int, default=1000)
     ap.add_argument("--retrain-interval", type=float, default=None, help="also retrain after this much trace time (s)")
+    add_out_option(ap)
     args = ap.parse_args()
     params = {"random_state": args.random_state, "retrain_every": args.retrain_every,
               "retrain_interval": args.retrain_interval, "n_jobs": 1, "early_stopping": args.early_stopping}
@@ -212,8 +215,8 @@ def main() -> None:
         args.report.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>hpcopt runtime prediction</title></head>"
                                f"<body><h1>Runtime prediction: online replay, GBM vs baselines</h1><p>{html.escape(result['protocol'])}; "
                                f"random_state {args.random_state}</p>{body}</body></html>")
-    if args.json:
-        print(json.dumps(clean(result), indent=2, allow_nan=False))
+    if args.json or args.out:
+        emit(clean(result), args.out, seed=args.random_state, libraries=("lightgbm", "sklearn"))
 
 
 if __name__ == "__main__":

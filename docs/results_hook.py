@@ -199,7 +199,7 @@ def _estimate_accuracy(d: dict) -> str:
             def bold(s, best, v=None):
                 return f"**{s}**" if v == best else s
 
-            body.append([trace_label(t["trace"]), str(t["jobs_in_trace"]), name,
+            body.append([trace_label(t["trace"]), str(a["jobs"]), name,
                          bold(intc(a["mae"]), best_mae, a["mae"]), intc(a["median_ae"]),
                          bold(fmt(a["accuracy"]), best_acc, a["accuracy"]), fmt(a["underestimation_rate"]), cov,
                          intc(e.get("median_interval_width")), fmt(e["new_users"]["accuracy"]),
