@@ -8,8 +8,8 @@ A page asks for a table with one line of its own::
 it), ``tune-kernels`` names a renderer below. Under each table a line states the command,
 the machine and the date recorded in the JSON (``benchmarks/_record.py`` writes them;
 older JSON without that block says so). A missing or unreadable JSON, or an unknown
-table, is a warning naming the page and the command that makes the file, so
-``mkdocs build --strict`` fails; a non-strict build shows the warning on the page.
+table, is an error naming the page and the command that makes the file, so
+``mkdocs build --strict`` fails; a non-strict build shows the error on the page.
 The protocol of each measurement is prose on the page, stated once.
 """
 
@@ -100,7 +100,7 @@ def on_page_markdown(markdown: str, page, config, files) -> str:  # noqa: ARG001
         try:
             return render(m["file"], m["table"])
         except ResultsError as exc:
-            log.warning(f"{page.file.src_path}: {exc}")
+            log.error(f"{page.file.src_path}: {exc}")  # counted by --strict even under -q
             return f'!!! failure "Results missing"\n    {exc}\n'
 
     return DIRECTIVE.sub(sub, markdown)
@@ -315,12 +315,17 @@ def _tune_kernels(d: dict) -> str:
 def _tune_flags(d: dict) -> str:
     body = []
     for name, r in d["kernels"].items():
-        iqr = r.get("speedup_iqr") or r.get("speedup_spread")
-        spread = f" ({iqr[0]:.2f}-{iqr[1]:.2f})" if iqr else ""
         statuses = ", ".join(f"{v} {k.lower().replace('_', ' ')}" for k, v in (r.get("status_counts") or {}).items())
-        body.append([name, " ".join(r["best_flags"]) if isinstance(r["best_flags"], list) else str(r["best_flags"]),
-                     f"{r['baseline_seconds']:.3g} s", f"{r['best_seconds']:.3g} s" if r.get("best_seconds") else "-",
-                     f"{r['speedup']:.2f}x{spread}", statuses])
+        improved = r["best_flags"] != r["baseline_flags"]
+        if improved:
+            lo, hi = r["speedup_iqr"]
+            flags, best, speed = " ".join(r["best_flags"]), f"{r['best_seconds']:.3g} s", f"{r['speedup']:.2f}x ({lo:.2f}-{hi:.2f})"
+        else:
+            flags = (f"{' '.join(r['baseline_flags'])} (the search's best, {' '.join(r['candidate_flags']) or '-'}, "
+                     f"measured {r['measured_speedup']:.2f}x interleaved)")
+            best, speed = "-", f"{r['speedup']:.2f}x"
+        body.append([f"{name} ({' '.join(map(str, r.get('run_args') or []))})" if r.get("run_args") else name, flags,
+                     f"{r['baseline_seconds']:.3g} s", best, speed, statuses])
     body.append(["**geometric mean**", "", "", "", f"**{d['geomean_speedup']:.2f}x**", ""])
     return rows(["kernel", "best flags", "-O3", "best", "speedup (IQR)", "statuses"], body) + \
         f"\n\nTarget: {d['target']}."
@@ -346,3 +351,19 @@ def _tune_cost_model(d: dict) -> str:
                          f"{100 * r['baseline_median_ape']:.1f} %"])
     return rows(["space", "train / test configurations", "median abs. % error", "Spearman",
                  "median predictor's error"], body)
+
+
+# ---- detect -------------------------------------------------------------------------------------
+
+@table("detect-speed")
+def _detect_speed(d: dict) -> str:
+    body = [[name, f"{r['rows']:,}", str(r["repeats"]), f"{r['seconds_median']:.3f}", f"{r['samples_per_s'] / 1e6:.2f} M",
+             {True: "met", False: "**not met**", None: ""}[r.get("target_100k_met")]]
+            for name, r in d["scoring"].items()]
+    out = rows(["detector", "rows scored", "repeats", "median seconds", "samples/s", "target >= 100,000/s"], body)
+    if "lstm" in d:
+        lstm = d["lstm"]
+        out += (f"\n\nLSTM: fit on {lstm['train_rows']:,} rows in {lstm['fit_s']:.0f} s with {lstm['threads']} threads "
+                f"(target under 300 s: {'met' if lstm['fit_under_300s'] else '**not met**'}), "
+                f"scoring {lstm['score_samples_per_s'] / 1e3:.0f}k samples/s.")
+    return out + f"\n\nEntity {d['entity']}, {d['metrics']} metrics (its test rows tiled to {d['rows']:,})."
