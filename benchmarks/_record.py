@@ -2,7 +2,8 @@
 
 ``add_out_option(parser)`` gives a script ``--out PATH``; ``emit(result, out, ...)`` adds the
 ``recorded`` block, prints the JSON and, with ``--out``, writes the same text atomically
-(``benchmarks/results/<name>.json`` is where the docs' results pages read it from). Scripts
+(``benchmarks/results/<name>.json`` is where the docs' results pages read it from);
+``write(result, out)`` writes without printing, for scripts whose stdout is a summary. Scripts
 run as ``python benchmarks/x.py``, so this module is importable beside them as ``_record``.
 """
 
@@ -80,11 +81,20 @@ def recorded(*, seed=None, libraries: tuple[str, ...] = ()) -> dict:
     }
 
 
-def emit(result: dict, out: Path | None, *, seed=None, libraries: tuple[str, ...] = (), indent: int | None = 2) -> dict:
-    """Print ``result`` with its ``recorded`` block as JSON; with ``out``, write the same text there."""
+def dumps(result: dict, *, seed=None, libraries: tuple[str, ...] = (), indent: int | None = 2) -> str:
+    """``result`` with its ``recorded`` block as JSON text (NaN and infinities become null)."""
     result = {**result, "recorded": recorded(seed=seed, libraries=libraries)}
-    text = json.dumps(json_safe(result), indent=indent, allow_nan=False)
+    return json.dumps(json_safe(result), indent=indent, allow_nan=False, default=str)
+
+
+def write(result: dict, out: Path, **kw) -> None:
+    """Write ``result`` and its ``recorded`` block to ``out`` atomically (for scripts that print a summary)."""
+    atomic_write_text(out, dumps(result, **kw) + "\n")
+
+
+def emit(result: dict, out: Path | None, **kw) -> None:
+    """Print ``result`` with its ``recorded`` block as JSON; with ``out``, write the same text there."""
+    text = dumps(result, **kw)
     if out is not None:
         atomic_write_text(out, text + "\n")
     print(text)
-    return result

@@ -56,7 +56,8 @@ def main(argv=None) -> dict:
         out["min_speedup"] = min(r["speedup"] for r in rows)
         out["all_same_start_times"] = all(r["same_start_times"] in (True, None) for r in rows)
         out["baselines_timed_out"] = sum(bool(r["baseline_timed_out"]) for r in rows)
-    return emit(out, args.out, libraries=("numba",), indent=None if args.json else 2)
+    emit(out, args.out, libraries=("numba",), indent=None if args.json else 2)
+    return out
 
 
 if __name__ == "__main__":
