@@ -22,7 +22,6 @@ from hpcopt.core.provenance import host_record, version_record
 from hpcopt.core.results import json_safe
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 _ENV = ("OMP_NUM_THREADS", "PYTHONHASHSEED", "NUMBA_NUM_THREADS")
 _START = _dt.datetime.now(_dt.UTC)
 
