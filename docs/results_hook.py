@@ -160,7 +160,10 @@ def _simulate_matrix(d: dict) -> str:
     extra = [f"Peak resident set of the whole process: {rss:.0f} MB. Slowest combination: "
              f"{slowest['order']}+{slowest['backfill']}, {rate(slowest['jobs_per_s'])} jobs/s."]
     if "min_speedup" in d:
-        extra.append(f"Smallest speedup: {d['min_speedup']:.1f}x; baselines stopped at the time limit: "
+        low = min(d["rows"], key=lambda r: r["speedup"])
+        bound = " (a lower bound: that baseline was stopped)" if low.get("baseline_timed_out") else ""
+        extra.append(f"Smallest speedup: {d['min_speedup']:.1f}x, {low['order']}+{low['backfill']}{bound}; "
+                     f"baselines stopped at the time limit: "
                      f"{d['baselines_timed_out']}; every finished baseline gave the same start times: "
                      f"{'yes' if d['all_same_start_times'] else '**no**'}.")
     return head + "\n\n" + " ".join(extra)
