@@ -24,6 +24,8 @@ from hpcopt.core.results import json_safe
 ROOT = Path(__file__).resolve().parents[1]
 _ENV = ("OMP_NUM_THREADS", "PYTHONHASHSEED", "NUMBA_NUM_THREADS")
 _START = _dt.datetime.now(_dt.UTC)
+# as the command was started: libraries (dask) set some of these in os.environ while running
+_START_ENV = {k: os.environ[k] for k in _ENV if k in os.environ}
 
 
 def add_out_option(parser) -> None:
@@ -60,7 +62,7 @@ def command_line() -> str:
         script_s = str(script.relative_to(ROOT))
     except ValueError:
         script_s = str(script)
-    env = [f"{k}={shlex.quote(os.environ[k])}" for k in _ENV if k in os.environ]
+    env = [f"{k}={shlex.quote(v)}" for k, v in _START_ENV.items()]
     return " ".join([*env, "python", shlex.join([script_s, *sys.argv[1:]])])
 
 
@@ -74,7 +76,7 @@ def recorded(*, seed=None, libraries: tuple[str, ...] = ()) -> dict:
         "seed": seed,
         "machine": {**host_record(), "cpu": _cpu_model(), "cpus": os.cpu_count(),
                     "loadavg_1m_end": None if load is None else round(load[0], 2)},
-        "environment": {k: os.environ[k] for k in _ENV if k in os.environ},
+        "environment": dict(_START_ENV),
         "versions": version_record(*libraries),
         "git": _git(),
     }

@@ -370,3 +370,31 @@ def _detect_speed(d: dict) -> str:
                 f"(target under 300 s: {'met' if lstm['fit_under_300s'] else '**not met**'}), "
                 f"scoring {lstm['score_samples_per_s'] / 1e3:.0f}k samples/s.")
     return out + f"\n\nEntity {d['entity']}, {d['metrics']} metrics (its test rows tiled to {d['rows']:,})."
+
+
+@table("tune-dist")
+def _tune_dist(d: dict) -> str:
+    st, sh, ex, to, mem = d["storage"], d["shared_study"], d["executors"], d["timeout"], d["memory"]
+    storage = ", ".join(f"{k} {1e3 * v['seconds_per_trial_median']:.1f} ms" for k, v in st.items())
+    shared = "; ".join(f"{k} {v['wall_s']:.2f} s (1 process: {v['one_process_wall_s']:.2f} s), {v['trials']} trials, "
+                       f"{v['measured_twice']} measured twice, {v['owners']} owners" for k, v in sh.items())
+    execs = ", ".join(f"{k} {v['wall_s']:.2f} s{'' if v['same_results_as_serial'] else ' (**results differ from serial**)'}"
+                      for k, v in ex.items())
+    calls = to["median_seconds_per_trivial_call"]
+    obs = d.get("observers") or {}
+    energy = obs.get("energy") if isinstance(obs, dict) else None
+    body = [
+        ["cost of one stored trial (start + finish, each write committed and fsynced; median over runs)", storage],
+        [f"{next(iter(sh.values()))['processes']} processes on one study, 60 evaluations of a 20 ms (sleeping) callable, "
+         "against the same study in one process", shared],
+        ["12 evaluations of a 0.2 s deterministic callable, 2 workers (results stored)", execs],
+        [f"callable sleeping 60 s, `timeout={to['timeout_s']}`", f"{to['status']} after {to['seconds_to_timeout_result']:.2f} s"],
+        ["a trivial call in a child process instead of in-process",
+         f"{1e3 * calls['child_process']:.1f} ms vs {1e3 * calls['in_process']:.3f} ms per call"],
+        ["peak memory of children allocating 16 and 256 MiB",
+         f"{mem['max_rss_mib_16']:.1f} and {mem['max_rss_mib_256']:.1f} MiB: difference {mem['difference_mib']:.1f} MiB "
+         f"for {mem['expected_difference_mib']} allocated"],
+    ]
+    if energy is not None:
+        body.append(["energy (RAPL) on this machine", json.dumps(energy) if not isinstance(energy, str) else energy])
+    return rows(["what", "figure"], body)
