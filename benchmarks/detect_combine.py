@@ -95,6 +95,8 @@ def evaluate(det, series: LabelledSeries, depth: int = 100) -> dict:
 
 
 def main() -> None:
+    from _record import write  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"))
     ap.add_argument("--dataset", default="smd", choices=["smd", "asd"])
@@ -133,7 +135,7 @@ def main() -> None:
                                            "no test data read")),
            "mean": mean, "per_entity": per}
     if args.out:
-        Path(args.out).write_text(json.dumps(out, indent=1))
+        write(out, Path(args.out), seed=args.seed, indent=1)
     print(json.dumps({k: {m: round(v, 3) for m, v in d.items()} for k, d in mean.items()}, indent=1))
 
 

@@ -14,7 +14,6 @@ together with false alarms and AUROC.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -24,6 +23,8 @@ from hpcopt.detect.hpas import evaluate_hpas, write_hpas_report  # noqa: E402
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"
                                           / "hpas_ldms"))
@@ -35,6 +36,7 @@ def main() -> None:
                     help="past-runs: healthy run + normal seconds of the runs that ended before the scored one; "
                          "other-runs: of every other run (leave one run out; optimistic)")
     ap.add_argument("--report", default=None, help="write an HTML report per detector: REPORT-<detector>.html")
+    add_out_option(ap)
     args = ap.parse_args()
     out = {"benchmark": "detect_hpas", "seed": args.seed, "threshold": args.threshold, "train_on": args.train_on,
            "detectors": {}}
@@ -51,7 +53,7 @@ def main() -> None:
             r.pop("runs")
         out["detectors"][name] = r
         print(f"{name}: {r['mean_over_runs']}", file=sys.stderr, flush=True)
-    print(json.dumps(out, indent=1))
+    emit(out, args.out, seed=args.seed, indent=1)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -49,6 +48,8 @@ N_FLOOR_SEEDS = 10
 
 
 def main() -> None:
+    from _record import write  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"
                                           / "nab"))
@@ -157,9 +158,8 @@ def main() -> None:
                                "rows": tuned,
                                "scoreboard_nab_v1_0_all_58_files": {k: dict(zip(PROFILES, v))
                                                                     for k, v in SCOREBOARD.items()}}}
-    text = json.dumps(out, indent=1, default=lambda o: None)
     if args.out:
-        Path(args.out).write_text(text)
+        write(out, Path(args.out), seed=args.seed, indent=1)
     summary = {k: v["mean"] for k, v in rows.items()}
     summary["null (no alerts): NAB"] = {prof: null[prof]["score"] for prof in PROFILES}
     summary["NAB label-tuned (secondary)"] = {k: {p: v[p]["score"] for p in PROFILES} for k, v in tuned.items()}

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys
@@ -34,6 +33,8 @@ TARGETS = {"smd": {"f1": 0.47, "auprc": 0.43, "hitrate_150": 0.55}, "asd": {"f1"
 
 
 def main() -> None:
+    from _record import write  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"))
     ap.add_argument("--datasets", nargs="+", default=["smd", "asd"])
@@ -109,9 +110,8 @@ def main() -> None:
                                "met": bool(row["mean"].get(k, -1) > v if k != "hitrate_150" else row["mean"].get(k, -1) >= v)}
                            for k, v in TARGETS.get(ds, {}).items()}
         out["datasets"][ds] = {"entities": ents, "detectors": rows, "targets": checks}
-    text = json.dumps(out, indent=1, default=lambda o: None if isinstance(o, float) and math.isnan(o) else str(o))
     if args.out:
-        Path(args.out).write_text(text)
+        write(out, Path(args.out), seed=args.seed, indent=1)
     # compact summary on stdout
     summary = {ds: {det: {k: round(v, 4) for k, v in r["mean"].items() if k in
                           ("f1", "precision", "recall", "auroc", "auprc", "event_recall", "false_alarms_per_day",

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -21,6 +20,8 @@ from hpcopt.detect import make_detector  # noqa: E402
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default=str(Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "telemetry"))
     ap.add_argument("--entity", default="machine-1-6")
@@ -28,6 +29,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--lstm", action="store_true")
     ap.add_argument("--threads", type=int, default=2)
+    add_out_option(ap)
     args = ap.parse_args()
     s = load_labelled_series(Path(args.data) / "smd", args.entity)
     X = np.tile(s.test, (args.rows // s.test.shape[0] + 1, 1))[: args.rows]
@@ -57,7 +59,7 @@ def main() -> None:
         out["lstm"] = {"threads": args.threads, "train_rows": int(s.train.shape[0]), "fit_s": fit_s,
                        "fit_under_300s": fit_s < 300, "score_samples_per_s": s.test.shape[0] / sc,
                        "params": {k: v for k, v in det.get_params().items()}}
-    print(json.dumps(out, indent=1))
+    emit(out, args.out, indent=1)
 
 
 if __name__ == "__main__":

@@ -58,11 +58,14 @@ def run(det, lines: list[bytes]) -> tuple[float, list[float]]:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--machine", default="machine-1-6", help="SMD machine (train and test halves in ../shared)")
     ap.add_argument("--garbage", type=float, default=0.1, help="fraction of bad lines in the garbled stream")
     ap.add_argument("--rows", type=int, default=5000, help="test rows streamed (0: all)")
     ap.add_argument("--seed", type=int, default=0, help="where the bad lines go")
+    add_out_option(ap)
     args = ap.parse_args()
     X = read_matrix(SMD / "train" / f"{args.machine}.txt.gz")
     T = read_matrix(SMD / "test" / f"{args.machine}.txt.gz")
@@ -73,12 +76,12 @@ def main() -> None:
     garbled, n_bad = garble(good, args.garbage, args.seed)
     t_clean, s_clean = run(det, good)
     t_bad, s_bad = run(det, garbled)
-    print(json.dumps({
+    emit({
         "machine": args.machine, "good_lines": len(good), "bad_lines": n_bad,
         "bad_fraction": round(n_bad / len(garbled), 4),
         "clean_lines_per_s": round(len(good) / t_clean), "garbled_lines_per_s": round(len(garbled) / t_bad),
         "good_lines_scored": len(s_bad), "scores_identical_to_clean": s_bad == s_clean,
-    }, indent=2))
+    }, args.out, seed=args.seed)
 
 
 if __name__ == "__main__":

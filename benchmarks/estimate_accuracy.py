@@ -14,7 +14,6 @@ periods"); with ``--report``, also offline by confidence level (fit on the first
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
@@ -39,6 +38,8 @@ LEVELS = [0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--traces", nargs="*", default=TRACES, help="trace files (names under shared/data/traces or paths)")
@@ -48,6 +49,7 @@ def main() -> None:
     ap.add_argument("--retrain-every", type=int, default=1000)
     ap.add_argument("--retrain-interval", type=float, default=None, help="also retrain after this much trace time (s)")
     ap.add_argument("--n-estimators", type=int, default=None, help="boosting rounds (default: GBMEstimator's)")
+    add_out_option(ap)
     args = ap.parse_args()
     params = {"retrain_every": args.retrain_every, "retrain_interval": args.retrain_interval, "n_jobs": 1,
               "early_stopping": args.early_stopping}
@@ -98,8 +100,8 @@ def main() -> None:
 
         write_estimate_report(args.report, "Runtime prediction: online replay, GBM vs baselines", "", sections,
                               f"{PROTOCOL}; random_state {args.random_state}")
-    if args.json:
-        print(json.dumps(json_safe(result), indent=2, allow_nan=False))
+    if args.json or args.out:
+        emit(json_safe(result), args.out, seed=args.random_state, libraries=("lightgbm", "sklearn"))
 
 
 if __name__ == "__main__":

@@ -46,12 +46,15 @@ def shaken(workload: Workload, seed: int) -> Workload:
 
 
 def main(argv=None) -> dict:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--models", default="tsafrir,gbm")
     ap.add_argument("--shakes", type=int, default=3, help="runs per policy: the trace and S-1 shaken copies")
     ap.add_argument("--traces", default=",".join(t for t, _ in TRACES))
     ap.add_argument("--report", help="write an HTML bar chart of the gain per trace here")
     ap.add_argument("--json", action="store_true")
+    add_out_option(ap)
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     procs_of = dict(TRACES)
@@ -99,7 +102,7 @@ def main(argv=None) -> dict:
 
         write_estimate_report(args.report, "Scheduling gain of runtime estimates", "",
                               [scheduling_gain_figure(out["traces"])], out["protocol"])
-    print(json.dumps(out, indent=None if args.json else 2))
+    emit(out, args.out, seed=out["seeds"], libraries=("lightgbm", "sklearn"), indent=None if args.json else 2)
     return out
 
 

@@ -28,6 +28,8 @@ DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
 
 
 def main(argv: list[str] | None = None) -> int:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--mutants", type=int, default=3000, help="Mutants in all, spread over the targets by weight.")
     ap.add_argument("--seed", type=int, default=0, help="Seed of the mutants (a failure is reproduced from it).")
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--top", type=int, default=30, help="Failure signatures listed.")
     ap.add_argument("--records", default=None, help="Also write every record as JSON lines to this file.")
     ap.add_argument("--json", action="store_true", help="Print one JSON object (the default output too).")
+    add_out_option(ap)
     args = ap.parse_args(argv)
 
     work = Path(args.work or tempfile.mkdtemp(prefix="hpcopt-fuzz-"))
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(),
         "work": str(work),
     })
-    print(json.dumps(summary, indent=2))
+    emit(summary, args.out, seed=args.seed)
     return 0
 
 

@@ -69,9 +69,12 @@ def cases() -> dict:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mutants", type=int, default=500, help="mutants per reader")
     ap.add_argument("--seed", type=int, default=0)
+    add_out_option(ap)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     out = {"mutants_per_reader": args.mutants, "seed": args.seed, "readers": {}}
@@ -94,7 +97,7 @@ def main() -> None:
     out["total_mutants"] = args.mutants * len(out["readers"])
     out["total_other_exceptions"] = sum(c["other_exceptions"] for c in out["readers"].values())
     out["seconds"] = round(time.perf_counter() - t0, 1)
-    print(json.dumps(out, indent=2))
+    emit(out, args.out, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,6 @@ parsed and used for prediction by LightGBM in worker subprocesses; a worker that
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -61,10 +60,13 @@ def _mutate(text: str, rng: np.random.Generator) -> str:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=300, help="Mutants.")
     ap.add_argument("--seed", type=int, default=0, help="Mutation seed.")
     ap.add_argument("--unchecked", action="store_true", help="Also give refused mutants to LightGBM.")
+    add_out_option(ap)
     args = ap.parse_args()
 
     from hpcopt.data.workload import Workload
@@ -130,14 +132,14 @@ def main() -> None:
 
     acc = [p for p in outcome if p in accepted]
     ref = [p for p in outcome if p not in accepted]
-    print(json.dumps({
+    emit({
         "mutants": args.n, "seed": args.seed, "refused_by_check": refused, "accepted_by_check": len(accepted),
         "accepted": {"lightgbm_ok": count(acc, "ok"), "lightgbm_error": count(acc, "error"),
                      "crashes": count(acc, "crash")},
         "refused_given_to_lightgbm_anyway": ({"ok": count(ref, "ok"), "error": count(ref, "error"),
                                               "crashes": count(ref, "crash")} if args.unchecked else None),
         "check_seconds_per_mutant": round(check_s / max(args.n, 1), 5),
-    }, indent=2))
+    }, args.out, seed=args.seed)
 
 
 if __name__ == "__main__":

@@ -107,12 +107,15 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--trace", type=Path, default=DEFAULT_TRACE, help="real SWF trace to replicate")
     ap.add_argument("--jobs", type=int, default=1_000_000, help="jobs in the built trace")
     ap.add_argument("--repeat", type=int, default=3, help="parses per reader (median reported)")
     ap.add_argument("--baseline", action="store_true", help="also run the reader at --baseline-ref")
     ap.add_argument("--baseline-ref", default=BASELINE_REF, help="git revision of the baseline reader")
+    add_out_option(ap)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="parse_swf_") as d:
         tmp = Path(d)
@@ -136,7 +139,7 @@ def main() -> None:
             result["speedup"] = result["baseline"]["seconds"] / result["new"]["seconds"]
             result["memory_ratio"] = result["new"]["peak_rss_mb"] / result["baseline"]["peak_rss_mb"]
         result["loadavg_1m_end"] = os.getloadavg()[0]
-    print(json.dumps(result, indent=2))
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ engine) and checks that it computes the same start times.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import resource
 import time
@@ -64,6 +63,8 @@ def best_time(fn, repeat: int) -> tuple[float, object]:
 
 
 def main(argv=None) -> dict:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--trace", required=True)
     ap.add_argument("--order", default="fcfs")
@@ -77,6 +78,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--baseline-timeout", type=float, default=0,
                     help="stop the baseline after this many seconds; the speedup is then a lower bound")
     ap.add_argument("--json", action="store_true")
+    add_out_option(ap)
     args = ap.parse_args(argv)
 
     workload = replicate(load_workload(args.trace), args.replicate)
@@ -140,7 +142,7 @@ def main(argv=None) -> dict:
             same_start_times=None if timed_out else bool(np.array_equal(np.asarray(base_start, dtype=float), start)),
         )
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-    print(json.dumps(result, indent=None if args.json else 2))
+    emit(result, args.out, libraries=("numba",), indent=None if args.json else 2)
     return result
 
 

@@ -34,6 +34,8 @@ def compiled_policies() -> tuple[list[str], list[str]]:
 
 
 def main(argv=None) -> dict:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--trace", required=True)
     ap.add_argument("--replicate", type=int, default=1)
@@ -41,6 +43,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--baseline-timeout", type=float, default=0)
     ap.add_argument("--json", action="store_true")
+    add_out_option(ap)
     args = ap.parse_args(argv)
     rows = []
     orders, backfills = compiled_policies()
@@ -58,7 +61,7 @@ def main(argv=None) -> dict:
         out["min_speedup"] = min(r["speedup"] for r in rows)
         out["all_same_start_times"] = all(r["same_start_times"] in (True, None) for r in rows)
         out["baselines_timed_out"] = sum(bool(r["baseline_timed_out"]) for r in rows)
-    print(json.dumps(out, indent=None if args.json else 2))
+    emit(out, args.out, libraries=("numba",), indent=None if args.json else 2)
     return out
 
 

@@ -6,7 +6,6 @@ of the valid configurations, test on the rest; the median predictor is the basel
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,12 @@ CACHES = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "autot
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+    import argparse
+
+    ap = argparse.ArgumentParser()
+    add_out_option(ap)
+    a = ap.parse_args()
     out = {"benchmark": "tune_cost_model", "spaces": {}}
     for f in ("kt_convolution_A100.json.gz", "kt_pnpoly_RTX3090.json.gz"):
         c = load_cache(CACHES / f)
@@ -27,7 +32,7 @@ def main() -> None:
         out["spaces"][c.name] = {f"train_{int(fr * 100)}pct": evaluate_cost_model(c.space, cfgs, vals, train_fraction=fr,
                                                                                   random_state=0)
                                  for fr in (0.1, 0.2)}
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, seed=0, libraries=("sklearn",))
 
 
 if __name__ == "__main__":

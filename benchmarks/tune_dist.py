@@ -19,7 +19,6 @@ timeouts of Python callables and the peak-memory observer. Prints JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import platform
@@ -160,9 +159,12 @@ def memory() -> dict:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--trials", type=int, default=300)
     ap.add_argument("--repeats", type=int, default=3)
+    add_out_option(ap)
     a = ap.parse_args()
     out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
            "storage": storage_cost(a.trials, a.repeats), "shared_study": shared(), "executors": executors(),
@@ -170,7 +172,7 @@ def main() -> None:
     from hpcopt.tune.observers import observer_status
 
     out["observers"] = observer_status()
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, libraries=("sqlalchemy", "dask", "submitit"))
 
 
 if __name__ == "__main__":

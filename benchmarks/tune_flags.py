@@ -10,7 +10,6 @@ the -O3 build; no tolerance is given, so fast-math flags are not searched).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
@@ -29,10 +28,13 @@ KERNELS = {
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=int, default=40)
     ap.add_argument("--kernels", default=",".join(KERNELS))
     ap.add_argument("--seed", type=int, default=0)
+    add_out_option(ap)
     a = ap.parse_args()
     res = {}
     for name in a.kernels.split(","):
@@ -45,7 +47,7 @@ def main() -> None:
     out = {"benchmark": "tune_flags", "target": "geometric-mean speedup over -O3 >= 1.05",
            "geomean_speedup": math.exp(sum(math.log(s) for s in sp) / len(sp)),
            "machine": f"{os.cpu_count()} cpus", "kernels": res}
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, seed=a.seed, libraries=("scipy", "sklearn"))
 
 
 if __name__ == "__main__":

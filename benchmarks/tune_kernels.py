@@ -11,7 +11,6 @@ candidate is checked against the plain loop nest's output; mismatches are wrong 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -24,12 +23,15 @@ from hpcopt.tune.spec import example_path, load_spec  # noqa: E402
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--budget", type=int, default=60)
     ap.add_argument("--kernels", default="matmul,stencil")
     ap.add_argument("--strategy", default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--pairs", type=int, default=9)
+    add_out_option(ap)
     a = ap.parse_args()
     results = {}
     for name in a.kernels.split(","):
@@ -51,7 +53,7 @@ def main() -> None:
     out = {"benchmark": "tune_kernels", "target": "speedup >= 2 within 100 evaluations, checksums equal",
            "machine": f"{platform.machine()} {os.cpu_count()} cpus", "compiler_flags": "-O3 (both)",
            "kernels": results, "met": all(r["speedup"] >= 2 and r["checksums_equal"] for r in results.values())}
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, seed=a.seed, libraries=("scipy", "sklearn"))
 
 
 if __name__ == "__main__":

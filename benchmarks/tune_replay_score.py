@@ -11,7 +11,6 @@ differs from the seeds used while choosing the default strategy's settings (1, 1
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,12 +26,15 @@ CACHES = ROOT / ".." / "shared" / "data" / "autotune_cache"
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--strategies", default=None)
     ap.add_argument("--plot-dir", default=None)
     ap.add_argument("--caches", default="kt_convolution_A100.json.gz,kt_pnpoly_RTX3090.json.gz")
+    add_out_option(ap)
     a = ap.parse_args()
     names = a.strategies.split(",") if a.strategies else None
     t0 = time.time()
@@ -60,7 +62,7 @@ def main() -> None:
         "repeats": a.repeats, "seed_base": a.seed, "budget_unit": res["budget_unit"], "cutoff": res["cutoff"],
         "seconds": time.time() - t0,
     }
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, seed=a.seed, libraries=("scipy", "sklearn", "optuna"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ k evaluations (median over seeds) for cold and warm starts.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -23,10 +22,13 @@ from hpcopt.tune.study import Study, convergence  # noqa: E402
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--source-budget", type=int, default=30)
     ap.add_argument("--budget", type=int, default=15)
     ap.add_argument("--seeds", default="0,1,2")
+    add_out_option(ap)
     a = ap.parse_args()
     spec = load_spec(example_path("matmul"))
     small = spec.make_runner(run_args=["256"], repeats=3)
@@ -49,7 +51,7 @@ def main() -> None:
            "target": {"n": 512, "budget": a.budget, "seeds": a.seeds},
            "median_best_seconds_at_k": {m: {str(k): float(v[k - 1]) for k in ks if k <= a.budget} for m, v in med.items()},
            "curves": curves}
-    print(json.dumps(out, indent=2))
+    emit(out, a.out, seed=a.seeds, libraries=("scipy", "sklearn"))
 
 
 if __name__ == "__main__":

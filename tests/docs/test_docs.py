@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -49,8 +50,86 @@ def test_tutorial_runs(page, monkeypatch, tmp_path):
 
 @pytest.mark.skipif(shutil.which("mkdocs") is None, reason="mkdocs not installed (pip install -e '.[docs]')")
 def test_site_builds_strict(tmp_path):
-    r = subprocess.run(["mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")], cwd=ROOT,
+    r = subprocess.run(["mkdocs", "build", "--strict", "-d", str(tmp_path / "site")], cwd=ROOT,
                        capture_output=True, text=True, timeout=600, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
     assert r.returncode == 0, r.stderr[-3000:]
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
     assert "hpcopt simulate" in cli and "--trace" in cli  # generated from the Typer app
+
+
+# ---- results pages: tables rendered from benchmarks/results/*.json by docs/results_hook.py ----
+
+def _results_hook():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("results_hook", ROOT / "docs" / "results_hook.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+RESULT_PAGES = sorted((ROOT / "docs").rglob("*.md"))
+
+
+def test_every_results_json_a_page_cites_exists_parses_and_renders():
+    hook = _results_hook()
+    refs = [(page, f, t) for page in RESULT_PAGES for f, t in hook.references(page.read_text())]
+    pages = {page.name for page, _, _ in refs}
+    assert {"schedule.md", "estimate.md", "tune.md"} <= pages, pages
+    for page, file, name in refs:
+        path = ROOT / "benchmarks" / "results" / file
+        assert path.is_file(), f"{page.relative_to(ROOT)} cites {file}, which is not in benchmarks/results/"
+        data = json.loads(path.read_text())
+        text = hook.render(file, name)
+        assert text.count("\n|") >= 2 and f"benchmarks/results/{file}" in text, (page.name, file, name)
+        if "recorded" in data:  # the command, machine and date stored in the JSON are stated under the table
+            rec = data["recorded"]
+            assert rec["command"].startswith(("python benchmarks/", "OMP_NUM_THREADS")) and rec["command"] in text
+            assert rec["date"] in text and str(rec["machine"]["cpus"]) in text
+
+
+def test_results_table_shows_the_json_values():
+    hook = _results_hook()
+    text = hook.render("estimate_accuracy.json", "estimate-accuracy")
+    data = json.loads((ROOT / "benchmarks" / "results" / "estimate_accuracy.json").read_text())
+    kth = next(t for t in data["traces"] if t["trace"].startswith("KTH"))["estimators"]["gbm"]["all"]
+    # hand-formatted from the JSON: the best MAE and accuracy of the trace in bold
+    row = f"| KTH-SP2 | {kth['jobs']} | gbm | **{round(kth['mae']):,}** | {round(kth['median_ae']):,} | **{kth['accuracy']:.3f}** |"
+    assert row in text
+
+
+def test_results_errors_are_clear(tmp_path):
+    hook = _results_hook()
+    with pytest.raises(hook.ResultsError, match="unknown results table 'nope'"):
+        hook.render("estimate_accuracy.json", "nope")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(hook.ResultsError, match="not readable JSON"):
+        hook.render("bad.json", "tune-kernels", tmp_path)
+    (tmp_path / "other.json").write_text('{"spaces": 1}')
+    with pytest.raises(hook.ResultsError, match="does not have what table 'tune-kernels' shows"):
+        hook.render("other.json", "tune-kernels", tmp_path)
+    with pytest.raises(hook.ResultsError, match="absent.json is missing"):
+        hook.render("absent.json", "tune-kernels", tmp_path)
+
+
+@pytest.mark.skipif(shutil.which("mkdocs") is None, reason="mkdocs not installed (pip install -e '.[docs]')")
+@pytest.mark.parametrize("present", [True, False], ids=["json-present", "json-missing"])
+def test_strict_build_fails_when_a_results_json_is_missing(tmp_path, present):
+    """A small site using the hook: it builds with the JSON there and fails --strict without it."""
+    docs, results = tmp_path / "docs", tmp_path / "results"
+    docs.mkdir()
+    results.mkdir()
+    (docs / "index.md").write_text("# R\n\n<!-- results: estimate_accuracy.json table=estimate-targets -->\n")
+    if present:
+        shutil.copy(ROOT / "benchmarks" / "results" / "estimate_accuracy.json", results)
+    (tmp_path / "mkdocs.yml").write_text(f"site_name: t\ndocs_dir: docs\nhooks:\n  - {ROOT / 'docs' / 'results_hook.py'}\n")
+    r = subprocess.run(["mkdocs", "build", "--strict", "-q", "-d", str(tmp_path / "site")], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "HPCOPT_RESULTS_DIR": str(results), "NO_MKDOCS_2_WARNING": "1"})
+    if present:
+        assert r.returncode == 0, r.stderr[-2000:]
+        html = (tmp_path / "site" / "index.html").read_text()
+        assert "KTH-SP2" in html and "benchmarks/results/estimate_accuracy.json" in html
+    else:
+        assert r.returncode != 0
+        assert "index.md" in r.stderr and "estimate_accuracy.json is missing" in r.stderr, r.stderr[-2000:]
