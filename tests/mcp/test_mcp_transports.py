@@ -233,7 +233,7 @@ def test_hpcopt_mcp_http_command(tmp_path):
 def test_path_guard_confines_file_parameters(tmp_path):
     """Paths outside the data roots are refused (links followed); inside ones come back absolute."""
     from hpcopt.mcp.guard import path_guard
-    from hpcopt.serve.paths import PathRefused
+    from hpcopt.faces.paths import PathRefused
     from hpcopt.store.runner import get_task
 
     root = tmp_path / "root"

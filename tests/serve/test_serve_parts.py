@@ -7,7 +7,7 @@ import pytest
 from hpcopt.errors import ConfigError
 from hpcopt.serve.config import ServeConfig, load_config
 from hpcopt.serve.limits import RateLimiter
-from hpcopt.serve.paths import PathRefused, check_path, safe_filename
+from hpcopt.faces.paths import PathRefused, check_path, safe_filename
 from hpcopt.serve.tokens import TokenStore, parse_scopes
 from hpcopt.store import open_store
 

@@ -55,10 +55,13 @@ def test_health_needs_no_token(env):
 
 def test_every_registered_task_has_a_submit_route(env):
     from hpcopt.core.tasks import TASKS
+    from hpcopt.faces.schema import task_schema
 
     r = env["client"].get("/v1/tasks", headers=H(env["tokens"]["read"]))
     names = {t["name"] for t in r.json()["tasks"]}
-    assert names == set(TASKS.names()) and "testing.serve_sum" in names
+    # every task but one whose required parameter has no JSON form (another test's toy, if registered)
+    servable = {n for n in TASKS.names() if not task_schema(TASKS.get(n)).refusal}
+    assert names == servable and "testing.serve_sum" in names
     paths = {route.path for route in env["app"].routes}
     assert all(f"/v1/tasks/{n}/jobs" in paths for n in names)
     one = env["client"].get("/v1/tasks/testing.serve_sum", headers=H(env["tokens"]["read"])).json()

@@ -37,7 +37,8 @@ def store_token_check(store_url: str | None = None, *, scope: str = "run") -> Ca
 
 def path_guard(roots: Sequence[str | Path]) -> Callable[[TaskSpec, dict], dict]:
     """A ``check_arguments`` hook confining every path parameter of a call to ``roots``."""
-    from hpcopt.serve.params import check_paths, parameters_model
+    from hpcopt.faces.paths import check_paths
+    from hpcopt.faces.schema import path_parameters
 
     resolved = []
     for r in roots:
@@ -46,11 +47,8 @@ def path_guard(roots: Sequence[str | Path]) -> Callable[[TaskSpec, dict], dict]:
             raise ConfigError(f"--data-root {r}: not a directory")
         resolved.append(p.resolve())
     resolved_roots = tuple(resolved)
-    path_params: dict[str, dict[str, str]] = {}  # task -> its path parameters, derived once
 
     def guard(spec: TaskSpec, arguments: dict) -> dict:
-        if spec.name not in path_params:
-            path_params[spec.name] = parameters_model(spec)[1]
-        return check_paths(arguments, path_params[spec.name], resolved_roots)
+        return check_paths(arguments, path_parameters(spec), resolved_roots)  # derived once per task
 
     return guard

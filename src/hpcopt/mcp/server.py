@@ -28,7 +28,7 @@ from hpcopt.core.tasks import TASKS, TaskSpec, import_all_tasks
 from hpcopt.errors import ConfigError, HpcoptError
 from hpcopt.mcp import prompts as _prompts
 from hpcopt.mcp import resources as _res
-from hpcopt.mcp.tools import ToolSpec, arguments_base, run_validated, tool_spec
+from hpcopt.mcp.tools import ToolSpec, run_validated, tool_spec
 
 __all__ = ["build_server", "CallCancelled", "PROGRESS_INTERVAL_S"]
 
@@ -277,7 +277,7 @@ def build_server(*, tasks: Iterable[str | TaskSpec] | None = None, record: bool 
     from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 
     ref = _StoreRef(store)
-    base = arguments_base(ArgModelBase)  # the SDK validates arguments with the task's own model
+    base = ArgModelBase  # the SDK validates arguments with the task's own model
     tools: list = []
     skipped: dict[str, str] = {}
     summaries: dict[str, str] = {}

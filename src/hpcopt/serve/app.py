@@ -24,12 +24,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hpcopt.errors import HpcoptError, InputError, error_payload
+from hpcopt.faces.paths import PathRefused, check_paths, safe_filename
+from hpcopt.faces.schema import parameters_model, path_parameters, task_schema
 from hpcopt.serve.config import ServeConfig
 from hpcopt.serve.jobs import JobManager, import_modules
 from hpcopt.serve.limits import BodyLimit, RateLimiter
 from hpcopt.serve.metrics import ServiceMetrics
-from hpcopt.serve.params import HugeNumber, check_numbers, check_paths, parameters_model, submit_model
-from hpcopt.serve.paths import PathRefused, safe_filename
+from hpcopt.serve.params import HugeNumber, check_numbers, submit_model
 from hpcopt.serve.readview import read_view
 from hpcopt.serve.tables import FINAL, JOB_STATUSES
 from hpcopt.serve.tokens import TokenRecord, TokenStore
@@ -187,6 +188,8 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
     # ------------------------------------------------------------------ tasks
     specs = {name: TASKS.get(name) for name in sorted(TASKS.names())}
+    for name in [n for n, s in specs.items() if task_schema(s).refusal]:  # no client could call it: not served
+        log.warning("%s", task_schema(specs.pop(name)).refusal)
     described = {name: _describe(s) for name, s in specs.items()}  # fixed once the app is built
 
     @app.get(f"{API}/tasks", tags=["tasks"])
@@ -200,8 +203,8 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
         return described[name]
 
     for name, spec in specs.items():
-        pmodel, paths = parameters_model(spec)
-        _add_submit_route(app, spec, submit_model(spec, pmodel), paths, run, jobs, metrics, config)
+        _add_submit_route(app, spec, submit_model(spec, parameters_model(spec)), path_parameters(spec), run, jobs,
+                          metrics, config)
 
     # ------------------------------------------------------------------ jobs
     @app.get(f"{API}/jobs", tags=["jobs"])
@@ -331,7 +334,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
 
 def _add_submit_route(app, spec, body_model, paths, run_dep, jobs, metrics, config) -> None:
     def submit(body, request: Request, token: TokenRecord = Depends(run_dep)) -> JSONResponse:
-        params = body.parameters.model_dump(mode="json", exclude_unset=True)
+        params = body.parameters.model_dump(mode="json", exclude_unset=True, by_alias=True)
         try:
             check_numbers(params)
         except HugeNumber as exc:

@@ -1,19 +1,14 @@
-"""Each task's parameters as a pydantic model (validation and the OpenAPI schema), and the
-checks the service adds before a job is accepted: paths under the data roots, no huge numbers."""
+"""What the REST service adds to a task's parameters model (:mod:`hpcopt.faces.schema`):
+the submit body around it and the check for numbers a JSON client cannot send exactly."""
 
 from __future__ import annotations
 
 import math
-import typing
-from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from hpcopt.core.results import json_safe
-from hpcopt.core.tasks import TaskSpec, describe_parameter
-from hpcopt.serve.paths import PathRefused, check_path
-from hpcopt.store.runner import MODEL_REF
+from hpcopt.core.tasks import TaskSpec
 
 #: the largest integer a JSON client can send exactly (IEEE double), and so the service's bound
 MAX_INT = 2**53
@@ -23,47 +18,6 @@ _CONFIG = ConfigDict(extra="forbid", allow_inf_nan=False, arbitrary_types_allowe
 
 class HugeNumber(ValueError):
     pass
-
-
-def _field_type(hint: Any) -> Any:
-    try:
-        TypeAdapter(hint).json_schema()
-        return hint
-    except Exception:  # an annotation pydantic cannot express (a class, a callable): any JSON value
-        return Any
-
-
-def _mentions_path(hint: Any) -> bool:
-    if hint is Path:
-        return True
-    return any(_mentions_path(a) for a in typing.get_args(hint))
-
-
-def parameters_model(spec: TaskSpec) -> tuple[type[BaseModel], dict[str, str]]:
-    """``(the model of spec's parameters, name -> "input"/"output" for its path parameters)``."""
-    try:
-        hints = typing.get_type_hints(spec.fn)
-    except Exception:  # unresolvable annotations: every parameter takes any JSON value
-        hints = {}
-    described = spec.parameters()
-    fields: dict[str, Any] = {}
-    paths: dict[str, str] = {}
-    for name, d in described.items():
-        hint = hints.get(name, Any)
-        if d["role"] in ("input", "output"):
-            paths[name] = d["role"]
-        elif _mentions_path(hint):
-            paths[name] = "output"  # a path the task was not declared to read: checked as if written
-        ftype = _field_type(hint)
-        if d["required"]:
-            fields[name] = (ftype, Field(..., description=f"{d['role']} ({d['annotation']})"))
-        else:
-            default = spec.signature.parameters[name].default
-            fields[name] = (ftype, Field(default=json_safe(describe_parameter(default)),
-                                         description=f"{d['role']} ({d['annotation']})"))
-    model = create_model(f"{spec.name.replace('.', '_')}_parameters", __config__=_CONFIG, **fields)
-    model.__doc__ = spec.summary or spec.name
-    return model, paths
 
 
 def submit_model(spec: TaskSpec, params_model: type[BaseModel]) -> type[BaseModel]:
@@ -94,25 +48,3 @@ def check_numbers(value: Any, where: str = "parameters") -> None:
     elif isinstance(value, (list, tuple)):
         for i, v in enumerate(value):
             check_numbers(v, f"{where}[{i}]")
-
-
-def check_paths(params: dict[str, Any], paths: dict[str, str], roots: tuple[Path, ...]) -> dict[str, Any]:
-    """``params`` with every path parameter replaced by its checked absolute path (or PathRefused)."""
-    out = dict(params)
-    for name, role in paths.items():
-        v = out.get(name)
-        if v is None:
-            continue
-        if isinstance(v, (list, tuple)):
-            out[name] = [_one(x, name, role, roots) for x in v]
-        else:
-            out[name] = _one(v, name, role, roots)
-    return out
-
-
-def _one(v: Any, name: str, role: str, roots) -> Any:
-    if not isinstance(v, str):
-        raise PathRefused(f"the {name!r} parameter must be a path (a string); got {type(v).__name__}")
-    if role == "input" and MODEL_REF.match(v):
-        return v  # a registered model, resolved by the runner in the store
-    return check_path(v, roots, param=name, must_exist=role == "input")
