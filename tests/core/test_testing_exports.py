@@ -10,8 +10,11 @@ import hpcopt.testing as testing
 
 @pytest.mark.parametrize("name", testing.__all__)
 def test_each_check_is_exported_from_its_module(name):
+    import importlib
+
+    importlib.import_module(f"hpcopt.testing.checks.{name.removeprefix('check_')}")  # as other tests do
     fn = getattr(testing, name)
-    assert callable(fn) and fn.__module__ == f"hpcopt.testing.{name}" and fn.__doc__
+    assert callable(fn) and fn.__module__ == f"hpcopt.testing.checks.{name.removeprefix('check_')}" and fn.__doc__
 
 
 def test_importing_one_check_does_not_import_the_other_capabilities():

@@ -9,7 +9,7 @@ pytest.importorskip("sklearn")
 
 from hpcopt.detect import DETECTORS, make_detector
 from hpcopt.detect.base import BaseDetector
-from hpcopt.testing.check_detector import check_detector
+from hpcopt.testing.checks.detector import check_detector
 
 _NEEDS = {"lstm": "torch", "hbos": "pyod", "loda": "pyod", "ecod": "pyod", "copod": "pyod", "ecod_batch": "pyod",
           "copod_batch": "pyod", "lstm_max": "torch", "lstm_mean": "torch", "lstm_pca": "torch",

@@ -7,7 +7,7 @@ import pytest
 
 from hpcopt.core.params import Interval, ParamsMixin
 from hpcopt.estimate.registry import ONLINE_ESTIMATORS, make_online
-from hpcopt.testing.check_estimator import check_estimator, conformance_trace
+from hpcopt.testing.checks.estimator import check_estimator, conformance_trace
 
 
 @pytest.mark.parametrize("name", ONLINE_ESTIMATORS.names())

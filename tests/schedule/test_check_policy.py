@@ -8,7 +8,7 @@ import pytest
 from hpcopt.core.registry import Registry
 from hpcopt.errors import ConfigError
 from hpcopt.schedule.policies import BACKFILLS, EASY, ORDERS, SJF, Backfill, NoBackfill, Order, parse_policy
-from hpcopt.testing.check_policy import check_policy
+from hpcopt.testing.checks.policy import check_policy
 
 
 @pytest.mark.parametrize("name", ORDERS.names() + BACKFILLS.names())

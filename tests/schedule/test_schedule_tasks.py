@@ -78,7 +78,7 @@ def test_trained_runtime_model_is_a_leak_free_online_predictor(tmp_path):
     pytest.importorskip("lightgbm")
     from hpcopt.estimate.gbm import GBMEstimator
     from hpcopt.estimate.registry import TrainedPredictor
-    from hpcopt.testing.check_estimator import check_estimator, conformance_trace
+    from hpcopt.testing.checks.estimator import check_estimator, conformance_trace
 
     model = GBMEstimator(random_state=0).fit(conformance_trace(seed=1))
     summary = check_estimator(lambda: TrainedPredictor(model), name="trained")

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from hpcopt.testing.check_storage import (check_concurrent_claims, check_damaged, check_lifecycle, check_storage,
+from hpcopt.testing.checks.storage import (check_concurrent_claims, check_damaged, check_lifecycle, check_storage,
                                           check_failures)
 from hpcopt.tune.storage import JournalStorage, Refused, SQLiteStorage, get_storage
 
@@ -124,6 +124,6 @@ def test_the_whole_check_names_the_broken_part():
 
 
 def _label(name):
-    from hpcopt.testing.check_storage import _Fail
+    from hpcopt.testing.checks.storage import _Fail
 
     return _Fail(name)

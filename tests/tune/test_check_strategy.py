@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpcopt.testing.check_strategy import check_space, check_strategy, objective
+from hpcopt.testing.checks.strategy import check_space, check_strategy, objective
 from hpcopt.tune.strategies import STRATEGIES
 from hpcopt.tune.strategies.base import Strategy
 from hpcopt.tune.strategies.native import GeneticAlgorithm, GreedyLocalSearch, GridSearch, RandomSearch

@@ -12,7 +12,7 @@ to :func:`hpcopt.schedule.simulate`; the engine is not touched::
 
 Registered by name in :data:`ORDERS` and :data:`BACKFILLS` (``ORDERS.register("largest",
 LargestFirst)``, or a plugin's ``hpcopt.plugins`` entry point ``order.largest``), a policy
-can be named in ``ORDER+BACKFILL`` strings. :func:`hpcopt.testing.check_policy.check_policy`
+can be named in ``ORDER+BACKFILL`` strings. :func:`hpcopt.testing.checks.policy.check_policy`
 checks one against the contract.
 """
 

@@ -23,7 +23,9 @@ from typing import Any
 
 __all__ = ["check_policy", "check_estimator", "check_detector", "check_strategy", "check_storage"]
 
-_HOME = {name: f"hpcopt.testing.{name}" for name in __all__}
+# the modules are named by kind (hpcopt.testing.checks.policy, ...): a submodule named like
+# the function would replace the function on this package once imported
+_HOME = {name: f"hpcopt.testing.checks.{name.removeprefix('check_')}" for name in __all__}
 
 
 def __getattr__(name: str) -> Any:  # lazy: checking a detector must not import the tuner

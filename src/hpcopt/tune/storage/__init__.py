@@ -13,7 +13,7 @@
   :class:`SQLAlchemyStorage` (:mod:`.rdb`) over the SQLite backend's schema.
 
 The interface and what the backends share are in :mod:`.base`; a backend is checked
-against it by :func:`hpcopt.testing.check_storage.check_storage`.
+against it by :func:`hpcopt.testing.checks.storage.check_storage`.
 
 Every trial is written twice: as ``running`` (with its owner and a heartbeat time)
 before it is measured and with its result after, each in its own transaction or record,

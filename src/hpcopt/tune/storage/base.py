@@ -165,7 +165,7 @@ def _trial_from_row(r) -> Trial:
 class Storage:
     """Base class and factory: ``Storage(url)`` returns the backend the URL names (as
     :func:`hpcopt.tune.storage.get_storage`). Backends implement the methods that raise
-    here; :func:`hpcopt.testing.check_storage.check_storage` checks one against this
+    here; :func:`hpcopt.testing.checks.storage.check_storage` checks one against this
     contract."""
 
     url: str

@@ -26,7 +26,7 @@ class Strategy(ParamsMixin):
     ``get_params``/``set_params``/``clone`` (:class:`~hpcopt.core.params.ParamsMixin`) see
     them; what ``setup`` learns ends in ``_``.
 
-    Contract (checked by :func:`hpcopt.testing.check_strategy.check_strategy`): proposals
+    Contract (checked by :func:`hpcopt.testing.checks.strategy.check_strategy`): proposals
     are configurations of the space; with ``respects_constraints`` they satisfy its
     constraints; with ``distinct`` a configuration told (asked here or not) is never
     proposed again; the same ``random_state`` gives the same proposals.

@@ -3,7 +3,7 @@
 As scikit-learn's ``check_estimator``, it raises :class:`AssertionError` with a message
 that names the policy and the broken rule, and returns ``None`` when all checks pass::
 
-    from hpcopt.testing.check_policy import check_policy
+    from hpcopt.testing import check_policy
     check_policy(MyOrder())          # an instance, a class, a factory or a registered name
 
 Every policy: ``name`` is a non-empty string; ``get_params`` / ``set_params`` / ``clone``
