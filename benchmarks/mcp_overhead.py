@@ -12,7 +12,7 @@ For each of ``record`` false and true, ``--warmup`` then ``--calls`` rounds, eac
 SDK's in-memory transport (round robin, so all three see the same load). The overhead is the
 median over rounds of (stdio call - direct call).
 
-    python benchmarks/mcp_overhead.py --calls 300 --out benchmarks/results_mcp_overhead.json
+    python benchmarks/mcp_overhead.py --calls 300 --out benchmarks/results/mcp_overhead.json
 """
 
 from __future__ import annotations

@@ -119,7 +119,10 @@ def _cpu_s(pid: int) -> float:
 
 
 def main() -> None:
+    from _record import add_out_option, emit  # beside this script
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_out_option(ap)
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--duration", type=float, default=60.0)
     ap.add_argument("--submitters", type=int, default=5, help="clients that submit tasks; the rest read")
@@ -222,7 +225,7 @@ def main() -> None:
                  "every_accepted_recorded": recorded == len(accepted)},
         "queue_metric_seen": "hpcopt_jobs_queue_depth" in metrics,
     }
-    print(json.dumps(out, indent=2))
+    emit(out, args.out)
 
 
 if __name__ == "__main__":

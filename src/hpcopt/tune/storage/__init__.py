@@ -36,7 +36,7 @@ workers never measure one configuration twice nor start more than the budget.
 Why these are not Optuna's storages
 -----------------------------------
 Measured with Optuna 4.9.0 (``benchmarks/tune_storage_optuna.py``, figures in
-``benchmarks/results_tune_storage_optuna.json``; 2 shared CPUs, so times are noisy: RDB's
+``benchmarks/results/tune_storage_optuna.json``; 2 shared CPUs, so times are noisy: RDB's
 cache lookup took 8, 42 and 115 ms in three runs): Optuna's ``RDBStorage`` (SQLite) and
 ``JournalStorage`` (``JournalFileBackend``) carry a result, owner, configuration key,
 source and typed failure status as trial attributes (round trip after reopening: yes on
