@@ -42,7 +42,7 @@ def test_every_tutorial_has_code():
 
 
 def test_the_howtos_with_code_are_run():
-    assert {p.stem for p in HOWTOS} >= {"plugins", "slurm", "tune-spec"}
+    assert {p.stem for p in HOWTOS} >= {"plugins", "slurm", "tune-spec", "prometheus"}
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT).with_suffix("")) for p in PAGES])
