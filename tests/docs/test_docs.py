@@ -74,3 +74,7 @@ def test_site_builds_strict(tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     cli = (tmp_path / "site" / "reference" / "cli" / "index.html").read_text()
     assert "hpcopt simulate" in cli and "--trace" in cli  # generated from the Typer app
+    api = (tmp_path / "site" / "reference" / "api" / "index.html").read_text()
+    for name in ("hpcopt.core.results.Result", "hpcopt.store.runner.run_task", "hpcopt.schedule.tasks.compare_trace",
+                 "hpcopt.detect.tasks.fit", "hpcopt.tune.tasks.space", "hpcopt.testing.check_detector.check_detector"):
+        assert f'id="{name}"' in api, f"the API reference lacks {name}"  # rendered from the docstrings
