@@ -1,0 +1,279 @@
+"""The dashboard in a real headless browser (Playwright driving Debian's chromium) against the
+real ``hpcopt serve``, over runs recorded by the real CLI on the bundled samples.
+
+Every page must load without console errors or page errors, show its key elements, and the
+runs compare flow (tick two runs, open the side-by-side view) must work end to end.
+Screenshots go to ``$HPCOPT_TEST_ARTIFACTS/dashboard`` when set, else the test's temporary
+folder (printed)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("plotly")
+httpx = pytest.importorskip("httpx")
+
+CHROMIUM = Path("/usr/bin/chromium")
+SRC = Path(__file__).resolve().parents[2] / "src"
+BUNDLED = SRC / "hpcopt" / "data" / "bundled"
+SMD = BUNDLED / "smd_machine-1-6_day"
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env(home: Path) -> dict:
+    return {**os.environ, "HPCOPT_HOME": str(home), "PYTHONPATH": str(SRC)}
+
+
+def _cli(home: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hpcopt", *args, "--json"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(home))
+
+
+def _done(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err + out
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """A store with real runs (two policy comparisons, a detector evaluation with its scores, a
+    tuning replay), the service over it, and a read-only token."""
+    base = tmp_path_factory.mktemp("dash")
+    home, root = base / "home", base / "root"
+    root.mkdir()
+    scores = root / "scores.csv"
+    trace = str(BUNDLED / "hpc2n_alea_excerpt.swf.gz")
+    jobs = [_cli(home, "compare", "--trace", trace, "--policies", "fcfs,fcfs+easy"),
+            _cli(home, "compare", "--trace", trace, "--policies", "fcfs,sjf+easy"),
+            _cli(home, "detect", "evaluate", "--train", str(SMD / "train/machine-1-6.txt.gz"),
+                 "--test", str(SMD / "test/machine-1-6.txt.gz"), "--labels", str(SMD / "test_label/machine-1-6.txt.gz"),
+                 "--interpretation", str(SMD / "interpretation_label/machine-1-6.txt.gz"), "--detector", "mad",
+                 "--recenter-window", "0", "--scores-out", str(scores)),
+            _cli(home, "tune", "replay", "--cache", str(BUNDLED / "kt_pnpoly_RTX3090_time.json.gz"),
+                 "--strategy", "random")]
+    recorded = [_done(j) for j in jobs]
+    token = _done(_cli(home, "tokens", "create", "--scope", "read", "--name", "dash"))["token"]
+    port = _free_port()
+    log = base / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "hpcopt", "serve", "--port", str(port), "--data-root", str(root),
+                             "--workers", "1"], env=_env(home), stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    t0 = time.time()
+    while True:
+        assert proc.poll() is None, log.read_text()
+        try:
+            if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert time.time() - t0 < 120, "the service did not come up: " + log.read_text()
+        time.sleep(0.2)
+    try:
+        yield {"url": url, "token": token, "home": home, "scores": scores, "recorded": recorded}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    env = os.environ.get("HPCOPT_TEST_ARTIFACTS")
+    folder = Path(env) / "dashboard" if env else tmp_path_factory.mktemp("dashboard-screens")
+    folder.mkdir(parents=True, exist_ok=True)
+    print(f"dashboard screenshots: {folder}")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip(f"no chromium at {CHROMIUM} (Debian package 'chromium'; .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (Python) is not installed")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+class Page:
+    """A tab that collects console errors and page errors, signed in through the form."""
+
+    def __init__(self, browser, service):
+        self.page = browser.new_page(viewport={"width": 1200, "height": 900})
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.url = service["url"]
+        self.token = service["token"]
+
+    def sign_in(self, token: str | None = None) -> None:
+        self.page.goto(f"{self.url}/dashboard/runs")
+        self.page.wait_for_selector("#login:not([hidden])")
+        self.page.fill("#token", token or self.token)
+        self.page.click("#login button[type=submit]")
+
+    def open(self, path: str) -> None:
+        self.page.goto(f"{self.url}{path}")
+        self.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)
+        assert self.page.evaluate("document.body.dataset.ready") == "1", self.page.inner_text("#content")
+
+    def clean(self) -> None:
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def tab(browser, service):
+    t = Page(browser, service)
+    t.sign_in()
+    t.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)
+    yield t
+    t.page.close()
+
+
+def test_pages_and_assets_need_no_cdn_and_data_needs_a_token(service):
+    url = service["url"]
+    for page in ("runs", "compare", "models", "schedule", "detect", "tune"):
+        r = httpx.get(f"{url}/dashboard/{page}")
+        assert r.status_code == 200 and "text/html" in r.headers["content-type"]
+        assert "default-src 'self'" in r.headers["content-security-policy"]
+        assert "http://" not in r.text and "https://" not in r.text  # nothing from another origin
+    assert httpx.get(f"{url}/dashboard", follow_redirects=False).headers["location"] == "/dashboard/runs"
+    import plotly
+
+    bundled = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    js = httpx.get(f"{url}/dashboard/static/plotly.min.js")
+    assert js.status_code == 200 and hashlib.sha256(js.content).digest() == hashlib.sha256(bundled.read_bytes()).digest()
+    css = httpx.get(f"{url}/dashboard/static/dashboard.css").text
+    from hpcopt.report.html import STYLE
+
+    assert css.startswith(STYLE)  # the HTML reports' own style, then the dashboard's additions
+    assert httpx.get(f"{url}/dashboard/static/nope.js").status_code == 404
+    det = next(r for r in service["recorded"] if r["schema"] == "hpcopt.detect.evaluation/1")
+    runs = httpx.get(f"{url}/v1/runs", headers={"Authorization": f"Bearer {service['token']}"}).json()["runs"]
+    det_id = next(r["id"] for r in runs if r["task"] == "detect.evaluate")
+    art = f"{url}/dashboard/api/runs/{det_id}/artifacts/scores_out"
+    assert httpx.get(art).status_code == 401
+    got = httpx.get(art, headers={"Authorization": f"Bearer {service['token']}"})
+    assert got.status_code == 200 and got.text == service["scores"].read_text()
+    assert det["payload"]["scores_out"] == str(service["scores"])
+    missing = httpx.get(f"{url}/dashboard/api/runs/{det_id}/artifacts/report",
+                        headers={"Authorization": f"Bearer {service['token']}"})
+    assert missing.status_code == 404 and "scores_out" in missing.json()["error"]["hint"]
+
+
+def test_a_refused_token_shows_the_form_again(browser, service, shots):
+    t = Page(browser, service)
+    try:
+        t.sign_in("hpc_not-a-real-token")
+        t.page.wait_for_selector("#login:not([hidden])")
+        t.page.wait_for_selector("#login-error:not(:empty)")
+        assert "refused" in t.page.inner_text("#login-error")
+        t.page.screenshot(path=str(shots / "refused-token.png"))
+        # the browser logs the 401 answer itself; nothing else may fail
+        assert all("401" in e for e in t.errors), t.errors
+    finally:
+        t.page.close()
+
+
+def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
+    from playwright.sync_api import expect
+
+    p = tab.page
+    p.wait_for_selector("#runs-table")
+    rows = p.locator("#runs-table tbody tr")
+    assert rows.count() == 4
+    p.select_option("#f-task", "schedule.compare")
+    expect(p.locator("#runs-table tbody tr")).to_have_count(2)
+    p.screenshot(path=str(shots / "runs.png"), full_page=True)
+    assert p.is_disabled("#compare-selected")
+    boxes = p.locator("#runs-table input.pick")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    assert p.is_enabled("#compare-selected")
+    ids = [boxes.nth(i).get_attribute("value") for i in range(2)]
+    p.click("#compare-selected")
+    p.wait_for_url("**/dashboard/compare?runs=*")
+    p.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
+    head = [h.inner_text() for h in p.locator("#compare-runs thead th").all()]
+    assert head[1:] == [i[:12] for i in ids]  # one column per chosen run, side by side
+    # the two comparisons ran different policy sets: their policies parameter differs and is highlighted
+    diff = p.locator("#compare-params tr.diff td.l").all_inner_texts()
+    assert "policies" in diff
+    results = p.locator("#compare-results tbody tr td.l").all_inner_texts()
+    assert "policies[fcfs].avg_wait" in results and "policies[fcfs+easy].avg_wait" in results
+    # a key both runs share has the same value in both columns (fcfs alone is the same simulation)
+    same = p.locator("#compare-results tr", has_text="policies[fcfs].avg_wait").locator("td").all_inner_texts()
+    assert same[1] == same[2]
+    p.wait_for_selector("#compare-plot .main-svg")
+    p.screenshot(path=str(shots / "compare.png"), full_page=True)
+    tab.clean()
+
+
+@pytest.mark.parametrize("page,selectors", [
+    ("schedule", ["#policies-table", "#policies-plot .main-svg", "#bsld-plot .main-svg", "#per-job-note"]),
+    ("detect", ["#detect-metrics", "#alerts-table", "#scores-plot .main-svg"]),
+    ("tune", ["#tune-table", "#tune-note"]),
+    ("models", [".empty"]),
+])
+def test_capability_pages_render_stored_results(tab, shots, page, selectors):
+    tab.open(f"/dashboard/{page}")
+    for sel in selectors:
+        tab.page.wait_for_selector(sel, timeout=30_000)
+    text = tab.page.inner_text("#content")
+    if page == "schedule":
+        assert tab.page.locator("#policies-table tbody tr").count() == 2
+        assert "hpcopt compare --trace" in text  # per-job figures: the command that draws them
+    if page == "detect":
+        assert "MADDetector" in text and "random detector" in text
+        assert tab.page.locator("#alerts-table tbody tr").count() >= 1
+        # the score series drawn is the run's own file: one point per test row
+        n = tab.page.evaluate("document.getElementById('scores-plot').data[0].y.length")
+        assert n == 1440
+    if page == "tune":
+        assert "best_over_optimum" in text
+    if page == "models":
+        assert "The model registry is empty." in text and "hpcopt estimate train" in text  # no fake data
+    tab.page.screenshot(path=str(shots / f"{page}.png"), full_page=True)
+    tab.clean()
+
+
+def test_detect_page_zooms_the_score_plot(tab):
+    tab.open("/dashboard/detect")
+    p = tab.page
+    p.wait_for_selector("#scores-plot .main-svg")
+    p.evaluate("Plotly.relayout('scores-plot', {'xaxis.range': [240, 270]})")
+    rng = p.evaluate("document.getElementById('scores-plot').layout.xaxis.range")
+    assert rng == [240, 270]
+    tab.clean()
+
+
+def test_a_changed_artifact_is_refused(service):
+    h = {"Authorization": f"Bearer {service['token']}"}
+    runs = httpx.get(f"{service['url']}/v1/runs?task=detect.evaluate", headers=h).json()["runs"]
+    scores = service["scores"]
+    scores.write_text(scores.read_text() + "0,0,0,0\n")
+    r = httpx.get(f"{service['url']}/dashboard/api/runs/{runs[0]['id']}/artifacts/scores_out", headers=h)
+    assert r.status_code == 409 and r.json()["error"]["type"] == "ArtifactChanged"
