@@ -54,8 +54,9 @@ def _done(proc: subprocess.Popen) -> dict:
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    """A store with real runs (two policy comparisons, a detector evaluation with its scores, a
-    tuning replay), the service over it, and a read-only token."""
+    """A store with real runs (two policy comparisons, two simulations with their per-job tables,
+    a detector evaluation with its scores, a tuning replay), the service over it, and a
+    read-only token."""
     base = tmp_path_factory.mktemp("dash")
     home, root = base / "home", base / "root"
     root.mkdir()
@@ -67,6 +68,8 @@ def service(tmp_path_factory):
                  "--test", str(SMD / "test/machine-1-6.txt.gz"), "--labels", str(SMD / "test_label/machine-1-6.txt.gz"),
                  "--interpretation", str(SMD / "interpretation_label/machine-1-6.txt.gz"), "--detector", "mad",
                  "--recenter-window", "0", "--scores-out", str(scores)),
+            *(_cli(home, "simulate", "--trace", trace, "--order", order, "--backfill", "easy",
+                   "--jobs-out", str(root / f"jobs-{order}-easy.csv")) for order in ("fcfs", "sjf")),
             _cli(home, "tune", "replay", "--cache", str(BUNDLED / "kt_pnpoly_RTX3090_time.json.gz"),
                  "--strategy", "random")]
     recorded = [_done(j) for j in jobs]
@@ -204,7 +207,7 @@ def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
     p = tab.page
     p.wait_for_selector("#runs-table")
     rows = p.locator("#runs-table tbody tr")
-    assert rows.count() == 4
+    assert rows.count() == 6
     p.select_option("#f-task", "schedule.compare")
     expect(p.locator("#runs-table tbody tr")).to_have_count(2)
     p.screenshot(path=str(shots / "runs.png"), full_page=True)
@@ -227,25 +230,36 @@ def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
     # a key both runs share has the same value in both columns (fcfs alone is the same simulation)
     same = p.locator("#compare-results tr", has_text="policies[fcfs].avg_wait").locator("td").all_inner_texts()
     assert same[1] == same[2]
-    p.wait_for_selector("#compare-plot .main-svg")
+    # what both runs hold (fcfs, the cleaning, the machine) is equal, so no bar chart of differences
+    assert p.locator("#compare-plot").count() == 0
+    assert "results every run has are equal in all of them" in p.inner_text("#content")
     p.screenshot(path=str(shots / "compare.png"), full_page=True)
     tab.clean()
 
 
 @pytest.mark.parametrize("page,selectors", [
-    ("schedule", ["#policies-table", "#policies-plot .main-svg", "#bsld-plot .main-svg", "#per-job-note"]),
+    ("schedule", ["#policies-table", "#policies-plot .main-svg", "#bsld-plot .main-svg", "#cdf-plot .main-svg",
+                  "#queue-plot .main-svg"]),
     ("detect", ["#detect-metrics", "#alerts-table", "#scores-plot .main-svg"]),
     ("tune", ["#tune-table", "#tune-note"]),
     ("models", [".empty"]),
 ])
-def test_capability_pages_render_stored_results(tab, shots, page, selectors):
+def test_capability_pages_render_stored_results(tab, service, shots, page, selectors):
     tab.open(f"/dashboard/{page}")
     for sel in selectors:
         tab.page.wait_for_selector(sel, timeout=30_000)
     text = tab.page.inner_text("#content")
     if page == "schedule":
         assert tab.page.locator("#policies-table tbody tr").count() == 2
-        assert "hpcopt compare --trace" in text  # per-job figures: the command that draws them
+        # one curve per recorded simulation of the same trace, drawn from its own per-job table
+        sims = {f"{r['payload']['order']}+easy": r["payload"] for r in service["recorded"]
+                if r["schema"] == "hpcopt.simulation/1"}
+        names = tab.page.evaluate("document.getElementById('queue-plot').data.map(t => t.name.split(' ')[0])")
+        assert sorted(names) == sorted(sims)
+        peaks = tab.page.evaluate("document.getElementById('queue-plot').data.map(t => Math.max(...t.y))")
+        assert sorted(peaks) == sorted(s["max_queue"] for s in sims.values())  # the simulator's own max queue
+        ends = tab.page.evaluate("document.getElementById('cdf-plot').data.map(t => t.y[t.y.length - 1])")
+        assert ends == [1, 1]
     if page == "detect":
         assert "MADDetector" in text and "random detector" in text
         assert tab.page.locator("#alerts-table tbody tr").count() >= 1

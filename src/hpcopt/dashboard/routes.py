@@ -6,9 +6,10 @@ token the user typed once (kept in the tab's ``sessionStorage``, never in a cook
 other site can make the browser send it). A strict Content-Security-Policy keeps every
 script on the service's own origin: plotly is the package's own bundled file, no CDN.
 
-One data route lives here: a run's recorded CSV artifact (a detector's scores, a
-simulation's per-job table), served only if the file still has the SHA-256 the store
-recorded when the run wrote it.
+Two data routes live here, both over a file a recorded run wrote, read only if it still has
+the SHA-256 the store recorded: a CSV artifact as it is (a detector's scores), and a
+simulation's per-job table as its wait-time CDF and queue over time (computed by
+:mod:`hpcopt.schedule.metrics`).
 """
 
 from __future__ import annotations
@@ -94,24 +95,45 @@ def mount(app, *, read, reader) -> None:
         text, media = static[name]
         return Response(text, media_type=media, headers=headers)
 
-    @app.get("/dashboard/api/runs/{run_id}/artifacts/{name}", tags=["dashboard"])
-    def run_artifact(run_id: str, name: str, _t=Depends(read)):
-        """A CSV file the run wrote and the store recorded, if it is still the same file."""
+    def verified(run_id: str, name: str, suffixes: tuple[str, ...]) -> tuple[Path, bytes]:
+        """The bytes of the run's recorded artifact ``name``, if it is still the file the run wrote."""
         run = found(reader.get_run, run_id)
         art = next((a for a in run.artifacts if a["name"] == name), None)
         if art is None:
             raise ServiceError(404, f"run {run_id} recorded no artifact named {name!r}",
                                hint="recorded: " + (", ".join(a["name"] for a in run.artifacts) or "none"))
         path = Path(art["path"])
-        if path.suffix.lower() != ".csv":
-            raise ServiceError(404, f"the artifact {name!r} is not a CSV file; the dashboard reads CSV only")
+        if path.suffix.lower() not in suffixes:
+            raise ServiceError(404, f"the artifact {name!r} is not a {' or '.join(suffixes)} file")
         if not path.is_file() or path.stat().st_size > MAX_ARTIFACT_BYTES:
             raise ServiceError(404, f"the artifact {name!r} ({path}) is gone or over {MAX_ARTIFACT_BYTES} bytes")
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != art["sha256"]:
             raise ServiceError(409, f"the artifact {name!r} ({path}) changed since run {run_id} wrote it",
                                type="ArtifactChanged", hint="rerun the task to record a fresh file")
-        return Response(data, media_type="text/csv; charset=utf-8")
+        return path, data
+
+    @app.get("/dashboard/api/runs/{run_id}/artifacts/{name}", tags=["dashboard"])
+    def run_artifact(run_id: str, name: str, _t=Depends(read)):
+        """A CSV file the run wrote and the store recorded (a detector's scores, say)."""
+        return Response(verified(run_id, name, (".csv",))[1], media_type="text/csv; charset=utf-8")
+
+    @app.get("/dashboard/api/runs/{run_id}/jobs", tags=["dashboard"])
+    def run_jobs(run_id: str, _t=Depends(read)) -> dict:
+        """A simulation's per-job table (its ``jobs_out``) as its wait-time CDF and queue over time."""
+        import io
+
+        import pandas as pd
+
+        from hpcopt.schedule.metrics import queue_over_time, wait_cdf
+
+        path, data = verified(run_id, "jobs_out", (".csv", ".parquet"))
+        jobs = pd.read_parquet(io.BytesIO(data)) if path.suffix.lower() == ".parquet" else pd.read_csv(io.BytesIO(data))
+        missing = {"submit", "start", "wait"} - set(jobs.columns)
+        if missing:
+            raise ServiceError(422, f"the per-job table {path} lacks the columns {', '.join(sorted(missing))}")
+        return {"schema": "dashboard.jobs/1", "run": run_id, "jobs": len(jobs), "wait_cdf": wait_cdf(jobs["wait"]),
+                "queue": queue_over_time(jobs["submit"], jobs["start"])}
 
     for page, text in pages.items():
         app.add_api_route(f"/dashboard/{page}", _page_handler(text, headers, HTMLResponse), methods=["GET"],

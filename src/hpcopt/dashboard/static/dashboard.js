@@ -170,9 +170,11 @@ PAGES.compare = async function () {
   c.append(el("h2", {}, "Results"), keys.length ? table(head, keys.map((k) => row(k, flat.map((f) => f[k]))), {id: "compare-results"})
     : note("These runs hold no numeric results."));
   if (keys.length && rs.length > 1) {
-    const shared = keys.filter((k) => flat.every((f) => typeof f[k] === "number")).slice(0, 40);
+    const both = keys.filter((k) => flat.every((f) => typeof f[k] === "number"));
+    const shared = both.filter((k) => flat.some((f) => f[k] !== flat[0][k])).slice(0, 40);
+    if (both.length && !shared.length) c.append(note(`The ${both.length} results every run has are equal in all of them.`));
     if (shared.length) {
-      c.append(el("h2", {}, "Shared results, relative to the first run"));
+      c.append(el("h2", {}, "Results every run has that differ, relative to the first run"));
       plot("compare-plot", rs.map((r, i) => ({type: "bar", name: r.id.slice(0, 12), x: shared,
         y: shared.map((k) => (flat[0][k] ? flat[i][k] / flat[0][k] : null))})),
       {barmode: "group", yaxis: {title: {text: "value / first run's value"}}, xaxis: {automargin: true}});
@@ -211,7 +213,7 @@ PAGES.models = async function () {
 };
 
 PAGES.schedule = async function () {
-  await runPicker(["schedule.compare"], (r, c) => {
+  await runPicker(["schedule.compare"], async (r, c) => {
     const p = payloadOf(r);
     const pol = p.policies || [];
     c.append(note(`Trace ${p.trace}, ${fmt(p.procs)} processors, reservations on ${p.runtime} runtimes` +
@@ -229,11 +231,40 @@ PAGES.schedule = async function () {
     {title: {text: "Bounded slowdown and utilization"}, yaxis2: {overlaying: "y", side: "right", range: [0, 1.05], title: {text: "utilization"}}, margin: {t: 40}},
     {responsive: true, displaylogo: false});
     if (p.cleaning) c.append(el("h2", {}, "Cleaning"), el("pre", {}, JSON.stringify(p.cleaning, null, 2)));
-    c.append(el("div", {class: "empty", id: "per-job-note"}, el("p", {}, "Wait-time CDFs and the queue over time need per-job data, which a " +
-      "hpcopt.compare/1 result does not hold. The HTML report of the same comparison draws them:"),
-      el("p", {}, el("code", {}, `hpcopt compare --trace ${p.trace} --report compare.html`))));
+    await perJob(r, p, c);
   }, "No policy comparison is recorded.", "hpcopt compare --trace TRACE.swf");
 };
+
+// wait-time CDFs and queue over time: from the per-job tables of simulations of the same trace
+async function perJob(cmp, p, c) {
+  c.append(el("h2", {}, "Wait-time CDFs and queue over time"));
+  const trace = (cmp.inputs || {}).trace;
+  const sims = await Promise.all((await runs({task: "schedule.simulate", status: "succeeded", limit: "50"})).map((s) => run(s.id)));
+  const same = sims.filter((s) => (s.inputs || {}).trace === trace && (s.artifacts || []).some((a) => a.name === "jobs_out"));
+  if (!same.length) {
+    c.append(el("div", {class: "empty", id: "per-job-note"}, el("p", {}, "These figures need per-job data, which a hpcopt.compare/1 " +
+      "result does not hold. Record a simulation of the same trace with its per-job table (one per policy):"),
+      el("p", {}, el("code", {}, `hpcopt simulate --trace ${p.trace} --order fcfs --backfill easy --jobs-out jobs-fcfs-easy.csv`)),
+      el("p", {}, "or see them in the comparison's HTML report: ", el("code", {}, `hpcopt compare --trace ${p.trace} --report compare.html`))));
+    return;
+  }
+  const figs = await Promise.all(same.map((s) => api(`/dashboard/api/runs/${encodeURIComponent(s.id)}/jobs`)));
+  const label = (s) => { const q = payloadOf(s); return `${q.order}+${q.backfill} (${s.id.slice(0, 8)})`; };
+  const t0 = Math.min(...figs.map((f) => f.queue.time[0]));
+  c.append(note(`From ${same.length} recorded simulation(s) of the same trace (same input SHA-256) with a per-job table.`));
+  const cdf = el("div", {id: "cdf-plot", class: "plot"});
+  const queue = el("div", {id: "queue-plot", class: "plot"});
+  c.append(cdf, queue);
+  window.Plotly.newPlot(cdf, figs.map((f, i) => ({type: "scatter", mode: "lines", line: {shape: "hv"}, name: label(same[i]),
+    x: f.wait_cdf.wait_s.map((w) => Math.max(w, 1)), y: f.wait_cdf.share})),
+  {title: {text: "Wait-time CDF per policy"}, xaxis: {type: "log", title: {text: "wait time (s, log; waits under 1 s drawn at 1 s)"}},
+    yaxis: {title: {text: "share of jobs"}, range: [0, 1.02]}, margin: {t: 40}}, {responsive: true, displaylogo: false});
+  window.Plotly.newPlot(queue, figs.map((f, i) => ({type: "scatter", mode: "lines", line: {shape: "hv", width: 1}, name: label(same[i]),
+    x: f.queue.time.map((t) => (t - t0) / 86400), y: f.queue.queue})),
+  {title: {text: "Queued jobs over time"}, xaxis: {title: {text: "days since the first submit"}, rangeslider: {visible: true}},
+    yaxis: {title: {text: "queued jobs"}}, margin: {t: 40}}, {responsive: true, displaylogo: false});
+}
+
 
 PAGES.detect = async function () {
   await runPicker(["detect.evaluate", "detect.score"], async (r, c) => {
