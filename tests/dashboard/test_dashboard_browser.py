@@ -24,11 +24,29 @@ pytest.importorskip("plotly")
 httpx = pytest.importorskip("httpx")
 
 CHROMIUM = Path("/usr/bin/chromium")
-SRC = Path(__file__).resolve().parents[2] / "src"
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
 BUNDLED = SRC / "hpcopt" / "data" / "bundled"
 SMD = BUNDLED / "smd_machine-1-6_day"
 
 pytestmark = pytest.mark.slow
+
+BOWL = """
+[study]
+name = "bowl"
+strategy = "random"
+budget = 25
+random_state = 0
+
+[parameters]
+x = [0, 1, 2, 3, 4, 5, 6]
+y = [0, 1, 2, 3, 4, 5, 6]
+
+[runner]
+kind = "python"
+function = "dash_toy_tune:bowl"
+timing = "output"
+"""
 
 
 def _free_port() -> int:
@@ -38,7 +56,8 @@ def _free_port() -> int:
 
 
 def _env(home: Path) -> dict:
-    return {**os.environ, "HPCOPT_HOME": str(home), "PYTHONPATH": str(SRC)}
+    # HERE: the tuning study's objective (dash_toy_tune.bowl) is imported by the runner
+    return {**os.environ, "HPCOPT_HOME": str(home), "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
 
 
 def _cli(home: Path, *args: str) -> subprocess.Popen:
@@ -52,27 +71,8 @@ def _done(proc: subprocess.Popen) -> dict:
     return json.loads(out)
 
 
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    """A store with real runs (two policy comparisons, two simulations with their per-job tables,
-    a detector evaluation with its scores, a tuning replay), the service over it, and a
-    read-only token."""
-    base = tmp_path_factory.mktemp("dash")
-    home, root = base / "home", base / "root"
-    root.mkdir()
-    scores = root / "scores.csv"
-    trace = str(BUNDLED / "hpc2n_alea_excerpt.swf.gz")
-    jobs = [_cli(home, "compare", "--trace", trace, "--policies", "fcfs,fcfs+easy"),
-            _cli(home, "compare", "--trace", trace, "--policies", "fcfs,sjf+easy"),
-            _cli(home, "detect", "evaluate", "--train", str(SMD / "train/machine-1-6.txt.gz"),
-                 "--test", str(SMD / "test/machine-1-6.txt.gz"), "--labels", str(SMD / "test_label/machine-1-6.txt.gz"),
-                 "--interpretation", str(SMD / "interpretation_label/machine-1-6.txt.gz"), "--detector", "mad",
-                 "--recenter-window", "0", "--scores-out", str(scores)),
-            *(_cli(home, "simulate", "--trace", trace, "--order", order, "--backfill", "easy",
-                   "--jobs-out", str(root / f"jobs-{order}-easy.csv")) for order in ("fcfs", "sjf")),
-            _cli(home, "tune", "replay", "--cache", str(BUNDLED / "kt_pnpoly_RTX3090_time.json.gz"),
-                 "--strategy", "random")]
-    recorded = [_done(j) for j in jobs]
+def _serve(base: Path, home: Path, root: Path):
+    """``hpcopt serve`` over ``home``'s store on a free loopback port; a read-only token for it."""
     token = _done(_cli(home, "tokens", "create", "--scope", "read", "--name", "dash"))["token"]
     port = _free_port()
     log = base / "serve.log"
@@ -84,19 +84,73 @@ def service(tmp_path_factory):
         assert proc.poll() is None, log.read_text()
         try:
             if httpx.get(f"{url}/v1/health", timeout=2).status_code == 200:
-                break
+                return proc, url, token
         except httpx.HTTPError:
             pass
-        assert time.time() - t0 < 120, "the service did not come up: " + log.read_text()
+        if time.time() - t0 > 120:
+            proc.kill()
+            raise AssertionError("the service did not come up: " + log.read_text())
         time.sleep(0.2)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    """A store with real runs (two policy comparisons, two simulations with their per-job tables,
+    a detector evaluation with its scores, a tuning replay, two versions of a registered
+    detector), the service over it, and a read-only token."""
+    base = tmp_path_factory.mktemp("dash")
+    home, root = base / "home", base / "root"
+    root.mkdir()
+    scores = root / "scores.csv"
+    trace = str(BUNDLED / "hpc2n_alea_excerpt.swf.gz")
+    train = str(SMD / "train/machine-1-6.txt.gz")
+
+    def fit(detector: str) -> subprocess.Popen:
+        return _cli(home, "detect", "fit", "--train", train, "--detector", detector, "--recenter-window", "0",
+                    "--out", str(root / f"{detector}.hpd"), "--register", "smd-detector")
+
+    jobs = [_cli(home, "compare", "--trace", trace, "--policies", "fcfs,fcfs+easy"),
+            _cli(home, "compare", "--trace", trace, "--policies", "fcfs,sjf+easy"),
+            *(_cli(home, "simulate", "--trace", trace, "--order", order, "--backfill", "easy",
+                   "--jobs-out", str(root / f"jobs-{order}-easy.csv")) for order in ("fcfs", "sjf")),
+            _cli(home, "detect", "evaluate", "--train", train,
+                 "--test", str(SMD / "test/machine-1-6.txt.gz"), "--labels", str(SMD / "test_label/machine-1-6.txt.gz"),
+                 "--interpretation", str(SMD / "interpretation_label/machine-1-6.txt.gz"), "--detector", "mad",
+                 "--recenter-window", "0", "--scores-out", str(scores)),
+            _cli(home, "tune", "replay", "--cache", str(BUNDLED / "kt_pnpoly_RTX3090_time.json.gz"),
+                 "--strategy", "random"),
+            fit("mad")]
+    recorded = [_done(j) for j in jobs]
+    recorded.append(_done(fit("pca")))  # after the first: the second version of the same name
+    (root / "bowl.toml").write_text(BOWL)
+    study = str(root / "tune.db")
+    recorded.append(_done(_cli(home, "tune", "run", str(root / "bowl.toml"), "--storage", study)))
+    recorded.append(_done(_cli(home, "tune", "report", "--storage", study)))
+    proc, url, token = _serve(base, home, root)
     try:
         yield {"url": url, "token": token, "home": home, "scores": scores, "recorded": recorded}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def empty_service(tmp_path_factory):
+    """The service over a store with no runs and no models."""
+    base = tmp_path_factory.mktemp("dash-empty")
+    (base / "root").mkdir()
+    proc, url, token = _serve(base, base / "home", base / "root")
+    try:
+        yield {"url": url, "token": token}
+    finally:
+        _stop(proc)
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +191,7 @@ class Page:
         self.page.wait_for_selector("#login:not([hidden])")
         self.page.fill("#token", token or self.token)
         self.page.click("#login button[type=submit]")
+        self.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)  # reloaded and drawn
 
     def open(self, path: str) -> None:
         self.page.goto(f"{self.url}{path}")
@@ -151,7 +206,6 @@ class Page:
 def tab(browser, service):
     t = Page(browser, service)
     t.sign_in()
-    t.page.wait_for_selector("body[data-ready]", state="attached", timeout=60_000)
     yield t
     t.page.close()
 
@@ -207,7 +261,7 @@ def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
     p = tab.page
     p.wait_for_selector("#runs-table")
     rows = p.locator("#runs-table tbody tr")
-    assert rows.count() == 6
+    assert rows.count() == 10
     p.select_option("#f-task", "schedule.compare")
     expect(p.locator("#runs-table tbody tr")).to_have_count(2)
     p.screenshot(path=str(shots / "runs.png"), full_page=True)
@@ -241,8 +295,8 @@ def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
     ("schedule", ["#policies-table", "#policies-plot .main-svg", "#bsld-plot .main-svg", "#cdf-plot .main-svg",
                   "#queue-plot .main-svg"]),
     ("detect", ["#detect-metrics", "#alerts-table", "#scores-plot .main-svg"]),
-    ("tune", ["#tune-table", "#tune-note"]),
-    ("models", [".empty"]),
+    ("tune", ["#tune-table", "#importance-plot .main-svg", "#tune-note"]),
+    ("models", ["#models-table"]),
 ])
 def test_capability_pages_render_stored_results(tab, service, shots, page, selectors):
     tab.open(f"/dashboard/{page}")
@@ -267,9 +321,21 @@ def test_capability_pages_render_stored_results(tab, service, shots, page, selec
         n = tab.page.evaluate("document.getElementById('scores-plot').data[0].y.length")
         assert n == 1440
     if page == "tune":
-        assert "best_over_optimum" in text
+        # the newest tuning run is the study's report: the cost model's importance, with its caveat
+        assert "tune.report" in tab.page.inner_text("#run-pick option:checked") and "Caveat" in text
+        bars = tab.page.evaluate("(d => [d.x, d.y])(document.getElementById('importance-plot').data[0])")
+        imp = next(r["payload"]["importance"] for r in service["recorded"] if r["schema"] == "tune.report/1")
+        assert bars == [list(imp), list(imp.values())] and imp["x"] > imp["y"]  # x moves the bowl ten times more
+        tab.page.select_option("#run-pick", label=tab.page.locator("#run-pick option", has_text="tune.replay")
+                               .inner_text())
+        tab.page.wait_for_selector("#tune-table td:text('best_over_optimum')")
     if page == "models":
-        assert "The model registry is empty." in text and "hpcopt estimate train" in text  # no fake data
+        assert tab.page.locator("#models-table tbody tr").count() == 1
+        tab.page.click("#models-table a")
+        tab.page.wait_for_selector("#versions table")
+        versions = tab.page.locator("#versions table").first.locator("tbody tr td:first-child").all_inner_texts()
+        assert versions == ["v1", "v2"]
+        assert "train_alert_rate" in tab.page.inner_text("#versions")  # the metrics the fit registered
     tab.page.screenshot(path=str(shots / f"{page}.png"), full_page=True)
     tab.clean()
 
@@ -291,3 +357,24 @@ def test_a_changed_artifact_is_refused(service):
     scores.write_text(scores.read_text() + "0,0,0,0\n")
     r = httpx.get(f"{service['url']}/dashboard/api/runs/{runs[0]['id']}/artifacts/scores_out", headers=h)
     assert r.status_code == 409 and r.json()["error"]["type"] == "ArtifactChanged"
+
+
+@pytest.mark.parametrize("page,command", [
+    ("runs", "hpcopt compare --trace"),
+    ("models", "hpcopt estimate train"),
+    ("schedule", "hpcopt compare --trace"),
+    ("detect", "hpcopt detect evaluate"),
+    ("tune", "hpcopt tune replay"),
+])
+def test_an_empty_store_names_the_command_that_fills_each_page(browser, empty_service, shots, page, command):
+    t = Page(browser, empty_service)
+    try:
+        t.sign_in()
+        t.open(f"/dashboard/{page}")
+        box = t.page.locator("#content .empty")
+        assert box.count() == 1 and command in box.inner_text()  # never a made-up figure
+        assert t.page.locator("#content .plot").count() == 0
+        t.page.screenshot(path=str(shots / f"empty-{page}.png"))
+        t.clean()
+    finally:
+        t.page.close()

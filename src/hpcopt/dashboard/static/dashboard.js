@@ -317,17 +317,31 @@ PAGES.tune = async function () {
     const flat = flatten(p);
     const nums = Object.keys(flat).filter((k) => typeof flat[k] === "number");
     c.append(table(["value", r.task], nums.map((k) => el("tr", {}, el("td", {class: "l"}, k), el("td", {}, fmt(flat[k])))), {id: "tune-table"}));
-    const imp = p.importance || p.parameter_importance;
+    const imp = p.importance;
     if (imp && typeof imp === "object") {
-      const vals = imp.values || imp;
-      const names = Object.keys(vals).filter((k) => typeof vals[k] === "number");
+      const names = Object.keys(imp).filter((k) => typeof imp[k] === "number");
+      const cm = p.cost_model || {};
       const div = el("div", {id: "importance-plot", class: "plot"});
-      c.append(el("h2", {}, "Parameter importance"), div,
-        note(imp.caveat || "Importance comes from a model fitted on the trials: it describes that model, not causation, and is unreliable with few trials."));
-      window.Plotly.newPlot(div, [{type: "bar", x: names, y: names.map((k) => vals[k])}], {margin: {t: 20}}, {responsive: true, displaylogo: false});
+      c.append(el("h2", {}, "Parameter importance"), div, note("Caveat: this is the importance inside a cost model fitted on " +
+        `the study's own trials (${fmt(cm.train)} to fit, ${fmt(cm.test)} held out: median error ${fmt(cm.median_ape)} against ` +
+        `${fmt(cm.baseline_median_ape)} for the median, Spearman ${fmt(cm.spearman)}). It describes that model, not the kernel; ` +
+        "it is only as trustworthy as the model's held-out error, and correlated parameters share their importance."));
+      window.Plotly.newPlot(div, [{type: "bar", x: names, y: names.map((k) => imp[k])}], {margin: {t: 20}, yaxis: {title: {text: "importance"}}},
+        {responsive: true, displaylogo: false});
     }
-    c.append(el("div", {class: "empty", id: "tune-note"}, el("p", {}, "Convergence curves and the Pareto front of a stored study are drawn by its report:"),
-      el("p", {}, el("code", {}, "hpcopt tune report --study NAME --report study.html"))));
+    const front = p.pareto_front;
+    if (Array.isArray(front) && front.length && (p.objectives || []).length >= 2) {
+      const [a, b] = p.objectives;
+      const div = el("div", {id: "pareto-plot", class: "plot"});
+      c.append(el("h2", {}, "Pareto front"), div);
+      window.Plotly.newPlot(div, [{type: "scatter", mode: "markers+lines", line: {shape: "hv"}, name: "Pareto front",
+        x: front.map((f) => f.values[0]), y: front.map((f) => f.values[1]), text: front.map((f) => JSON.stringify(f.config))}],
+      {xaxis: {title: {text: `${a} (${p.directions[0]})`}}, yaxis: {title: {text: `${b} (${p.directions[1]})`}}, margin: {t: 20}},
+      {responsive: true, displaylogo: false});
+    }
+    c.append(el("div", {class: "empty", id: "tune-note"}, el("p", {}, "Convergence curves need every trial's value, which these " +
+      "results do not hold; a stored study's HTML report draws them (with the importance and the Pareto front):"),
+      el("p", {}, el("code", {}, "hpcopt tune report --storage hpcopt-tune.db --study NAME --report study.html"))));
   }, "No tuning run is recorded.", "hpcopt tune replay --cache CACHE.json.gz --strategy bo");
 };
 
