@@ -104,8 +104,9 @@ def _stop(proc: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
     """A store with real runs (two policy comparisons, two simulations with their per-job tables,
-    a detector evaluation with its scores, a tuning replay, two versions of a registered
-    detector), the service over it, and a read-only token."""
+    a detector evaluation with its scores, a tuning replay, a tuning study and its report, two
+    versions of a registered detector, a registered runtime model and a prediction with it), the
+    service over it, and a read-only token."""
     base = tmp_path_factory.mktemp("dash")
     home, root = base / "home", base / "root"
     root.mkdir()
@@ -127,9 +128,12 @@ def service(tmp_path_factory):
                  "--recenter-window", "0", "--scores-out", str(scores)),
             _cli(home, "tune", "replay", "--cache", str(BUNDLED / "kt_pnpoly_RTX3090_time.json.gz"),
                  "--strategy", "random"),
-            fit("mad")]
+            fit("mad"),
+            _cli(home, "estimate", "train", "--trace", trace, "--out", str(root / "runtime"), "--n-estimators", "30",
+                 "--register", "runtime")]
     recorded = [_done(j) for j in jobs]
     recorded.append(_done(fit("pca")))  # after the first: the second version of the same name
+    recorded.append(_done(_cli(home, "estimate", "predict", "--model", "model:runtime", "--trace", trace)))
     (root / "bowl.toml").write_text(BOWL)
     study = str(root / "tune.db")
     recorded.append(_done(_cli(home, "tune", "run", str(root / "bowl.toml"), "--storage", study)))
@@ -255,13 +259,13 @@ def test_a_refused_token_shows_the_form_again(browser, service, shots):
         t.page.close()
 
 
-def test_runs_page_lists_filters_and_compares_two_runs(tab, shots):
+def test_runs_page_lists_filters_and_compares_two_runs(tab, service, shots):
     from playwright.sync_api import expect
 
     p = tab.page
     p.wait_for_selector("#runs-table")
     rows = p.locator("#runs-table tbody tr")
-    assert rows.count() == 10
+    assert rows.count() == len(service["recorded"]) == 12  # every run the fixture recorded
     p.select_option("#f-task", "schedule.compare")
     expect(p.locator("#runs-table tbody tr")).to_have_count(2)
     p.screenshot(path=str(shots / "runs.png"), full_page=True)
@@ -326,16 +330,24 @@ def test_capability_pages_render_stored_results(tab, service, shots, page, selec
         bars = tab.page.evaluate("(d => [d.x, d.y])(document.getElementById('importance-plot').data[0])")
         imp = next(r["payload"]["importance"] for r in service["recorded"] if r["schema"] == "tune.report/1")
         assert bars == [list(imp), list(imp.values())] and imp["x"] > imp["y"]  # x moves the bowl ten times more
+        tab.page.screenshot(path=str(shots / "tune-report.png"), full_page=True)
         tab.page.select_option("#run-pick", label=tab.page.locator("#run-pick option", has_text="tune.replay")
                                .inner_text())
         tab.page.wait_for_selector("#tune-table td:text('best_over_optimum')")
     if page == "models":
-        assert tab.page.locator("#models-table tbody tr").count() == 1
-        tab.page.click("#models-table a")
-        tab.page.wait_for_selector("#versions table")
+        assert tab.page.locator("#models-table tbody tr").count() == 2
+        tab.page.click("#models-table a:text('smd-detector')")
+        tab.page.wait_for_selector("#versions h3")
         versions = tab.page.locator("#versions table").first.locator("tbody tr td:first-child").all_inner_texts()
         assert versions == ["v1", "v2"]
         assert "train_alert_rate" in tab.page.inner_text("#versions")  # the metrics the fit registered
+        assert "hpcopt estimate predict --model model:smd-detector" in tab.page.inner_text("#versions .empty")
+        tab.page.click("#models-table a:text('runtime')")
+        tab.page.wait_for_selector("#drift-table")
+        drift = next(r["payload"]["drift"] for r in service["recorded"] if r["schema"] == "estimate.predict/1")
+        row = tab.page.locator("#drift-table tbody tr").all()
+        assert len(row) == 1 and drift["advice"] in row[0].inner_text()
+        assert row[0].locator("td").nth(1).inner_text() == "v1"
     tab.page.screenshot(path=str(shots / f"{page}.png"), full_page=True)
     tab.clean()
 

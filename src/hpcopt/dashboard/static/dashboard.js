@@ -206,9 +206,17 @@ PAGES.models = async function () {
       el("td", {class: "l"}, "v" + v.version), el("td", {}, when(v.created_at)),
       el("td", {}, v.run_id ? el("a", {href: "/dashboard/compare?runs=" + v.run_id}, v.run_id.slice(0, 12)) : "-"),
       el("td", {}, v.aliases.join(", ")), mkeys.map((k) => el("td", {}, fmt((v.metrics || {})[k])))))));
-    const drift = vs.map((v) => Object.entries(Object.assign({}, v.meta, v.metrics)).filter(([k]) => k.includes("drift"))).flat();
-    box.append(drift.length ? table(["drift advice", "value"], drift.map(([k, v]) => el("tr", {}, el("td", {class: "l"}, k), el("td", {}, fmt(v)))))
-      : note("No drift advice is stored with these versions; 'hpcopt estimate evaluate' reports drift on a trace."));
+    // drift advice: what the runs that used a version (estimate.predict, via model:NAME) said of it
+    const used = (await Promise.all((await runs({task: "estimate.predict", status: "succeeded", limit: "50"})).map((r) => run(r.id))))
+      .filter((r) => (r.input_models || []).some((m) => m.startsWith(name + ":")) && payloadOf(r).drift);
+    box.append(el("h3", {}, "Drift advice"));
+    box.append(used.length ? table(["run", "version", "trace", "advice", "recent / training error", "retrain"], used.map((r) => {
+      const d = payloadOf(r).drift;
+      return el("tr", {}, el("td", {class: "l"}, el("a", {href: "/dashboard/compare?runs=" + r.id}, r.id.slice(0, 12))),
+        el("td", {}, r.input_models.filter((m) => m.startsWith(name + ":")).map((m) => "v" + m.split(":").pop()).join(", ")),
+        el("td", {class: "l"}, payloadOf(r).trace), el("td", {class: "l"}, d.advice), el("td", {}, fmt(d.ratio)),
+        el("td", {class: d.retrain ? "bad" : null}, d.retrain ? "yes" : "no"));
+    }), {id: "drift-table"}) : empty("No run has checked this model for drift.", `hpcopt estimate predict --model model:${name} --trace RECENT.swf`));
   }
 };
 
