@@ -138,9 +138,13 @@ def service(tmp_path_factory):
     study = str(root / "tune.db")
     recorded.append(_done(_cli(home, "tune", "run", str(root / "bowl.toml"), "--storage", study)))
     recorded.append(_done(_cli(home, "tune", "report", "--storage", study)))
+    import shutil
+
+    shutil.copy(trace, root / "jobs.swf.gz")  # a trace the service may read (under its data root)
     proc, url, token = _serve(base, home, root)
+    runner = _done(_cli(home, "tokens", "create", "--scope", "read,run", "--name", "dash-run"))["token"]
     try:
-        yield {"url": url, "token": token, "home": home, "scores": scores, "recorded": recorded}
+        yield {"url": url, "token": token, "run_token": runner, "home": home, "scores": scores, "recorded": recorded}
     finally:
         _stop(proc)
 
@@ -350,6 +354,40 @@ def test_capability_pages_render_stored_results(tab, service, shots, page, selec
         assert row[0].locator("td").nth(1).inner_text() == "v1"
     tab.page.screenshot(path=str(shots / f"{page}.png"), full_page=True)
     tab.clean()
+
+
+def test_a_task_submitted_from_the_runs_page_runs_and_opens_its_run(browser, service, shots):
+    t = Page(browser, service)
+    try:
+        t.sign_in()  # the read-only token: the service refuses the submission, the page says why
+        body = '{"trace": "jobs.swf.gz", "policies": ["fcfs", "fcfs+easy"]}'
+        t.page.select_option("#s-task", "schedule.compare")
+        t.page.fill("#s-params", body)
+        t.page.click("#s-submit")
+        t.page.wait_for_selector("#s-status.bad")
+        assert "lacks the 'run' scope" in t.page.inner_text("#s-status")
+        t.page.fill("#s-params", "{not json")
+        t.page.click("#s-submit")
+        t.page.wait_for_selector("#s-status.bad:has-text('not JSON')")
+        t.page.click("#signout")
+        t.page.wait_for_selector("#login:not([hidden])")
+        t.page.fill("#token", service["run_token"])
+        t.page.click("#login button[type=submit]")
+        t.page.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
+        t.page.select_option("#s-task", "schedule.compare")
+        t.page.fill("#s-params", body)
+        t.page.click("#s-submit")
+        t.page.wait_for_selector("#s-run", timeout=300_000)
+        assert "succeeded" in t.page.inner_text("#s-status")
+        t.page.screenshot(path=str(shots / "submitted.png"), full_page=True)
+        t.page.click("#s-run")
+        t.page.wait_for_selector("body[data-ready='1']", state="attached", timeout=60_000)
+        cells = t.page.locator("#compare-runs tbody tr").first.locator("td").all_inner_texts()
+        assert cells[1] == "schedule.compare"
+        # the service answered the refused submission 403; the browser logs that, nothing else may fail
+        assert all("403" in e for e in t.errors), t.errors
+    finally:
+        t.page.close()
 
 
 def test_detect_page_zooms_the_score_plot(tab):

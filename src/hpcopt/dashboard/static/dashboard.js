@@ -59,6 +59,14 @@ async function api(path, accept) {
   }
   return accept ? r.text() : r.json();
 }
+async function post(path, body) {
+  const r = await fetch(path, {method: "POST", headers: {Authorization: "Bearer " + sessionStorage.getItem(KEY),
+    "Content-Type": "application/json", Accept: "application/json"}, body: JSON.stringify(body)});
+  const data = await r.json().catch(() => ({}));
+  if (r.status === 401) throw new Unauthorized("the token was refused");
+  if (!r.ok) { const e = data.error || {}; throw new Error((e.message || r.status + " " + r.statusText) + (e.hint ? " (" + e.hint + ")" : "")); }
+  return data;
+}
 const runs = (q) => api("/v1/runs?" + new URLSearchParams(Object.assign({limit: "200"}, q || {}))).then((d) => d.runs);
 const run = (id) => api("/v1/runs/" + encodeURIComponent(id));
 const payloadOf = (r) => (r.result && r.result.payload) || {};
@@ -144,7 +152,45 @@ PAGES.runs = async function () {
   status.addEventListener("change", () => load().catch(fail));
   text.addEventListener("input", draw);
   await load();
+  c.append(submitPanel(tasks, load));
 };
+
+// submit a task through the service's job route (needs a token with the run scope), follow the job
+function submitPanel(tasks, reload) {
+  const name = el("select", {id: "s-task", "aria-label": "task to run"}, tasks.map((t) => el("option", {value: t}, t)));
+  const params = el("textarea", {id: "s-params", rows: 4, cols: 80, "aria-label": "parameters",
+    placeholder: '{"trace": "jobs.swf", "policies": ["fcfs", "fcfs+easy"]}'});
+  const out = el("p", {id: "s-status"});
+  const go = el("button", {id: "s-submit", type: "button"}, "Submit");
+  go.addEventListener("click", async () => {
+    out.replaceChildren();
+    out.className = "";
+    try {
+      let body;
+      try { body = JSON.parse(params.value || "{}"); } catch (e) { throw new Error("the parameters are not JSON: " + e.message); }
+      const job = (await post(`/v1/tasks/${encodeURIComponent(name.value)}/jobs`, {parameters: body})).job;
+      out.textContent = `job ${job.id}: ${job.status}`;
+      let j = job;
+      while (!["succeeded", "failed", "cancelled", "interrupted"].includes(j.status)) {
+        await new Promise((res) => setTimeout(res, 500));
+        j = (await api("/v1/jobs/" + job.id)).job;
+        const pr = j.progress ? ` (${fmt(j.progress.done || j.progress.step)} / ${fmt(j.progress.total)})` : "";
+        out.textContent = `job ${job.id}: ${j.status}${pr}`;
+      }
+      out.replaceChildren(`job ${job.id}: ${j.status}`, j.error ? ` (${j.error.message})` : "", " ",
+        j.run_id ? el("a", {id: "s-run", href: "/dashboard/compare?runs=" + j.run_id}, "its run") : "");
+      if (j.status !== "succeeded") out.className = "bad";
+      await reload();
+    } catch (err) {
+      if (err instanceof Unauthorized) return fail(err);
+      out.className = "bad";
+      out.textContent = String(err.message || err);
+    }
+  });
+  return el("section", {id: "submit"}, el("h2", {}, "Run a task"),
+    note("Submitted through POST /v1/tasks/NAME/jobs: the token needs the run scope; file parameters name files under the service's data roots (a relative path is taken under the first)."),
+    el("p", {}, name), params, el("p", {}, go), out);
+}
 
 PAGES.compare = async function () {
   const ids = (new URLSearchParams(location.search).get("runs") || "").split(",").filter(Boolean);
