@@ -256,6 +256,7 @@ def test_a_refused_token_shows_the_form_again(browser, service, shots):
         t.page.wait_for_selector("#login:not([hidden])")
         t.page.wait_for_selector("#login-error:not(:empty)")
         assert "refused" in t.page.inner_text("#login-error")
+        assert t.page.is_hidden("#main") and t.page.is_hidden("#signout")
         t.page.screenshot(path=str(shots / "refused-token.png"))
         # the browser logs the 401 answer itself; nothing else may fail
         assert all("401" in e for e in t.errors), t.errors

@@ -406,6 +406,7 @@ function fail(err) {
 }
 function signIn(message) {
   document.getElementById("main").hidden = true;
+  document.getElementById("signout").hidden = true;
   const form = document.getElementById("login");
   form.hidden = false;
   document.getElementById("login-error").textContent = message || "";
