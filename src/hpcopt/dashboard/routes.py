@@ -58,7 +58,8 @@ def render_page(page: str) -> str:
 
     nav = "".join(f'<a href="/dashboard/{p}"{" class=active" if p == page else ""}>{escape(PAGES[p])}</a>'
                   for p in NAV)
-    return Template(_asset("templates/page.html")).substitute(title=escape(PAGES[page]), page=page, nav=nav)
+    # .tmpl, not .html: the repository ignores *.html (written reports), and so would the wheel
+    return Template(_asset("templates/page.tmpl")).substitute(title=escape(PAGES[page]), page=page, nav=nav)
 
 
 def stylesheet() -> str:
