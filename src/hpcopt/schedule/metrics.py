@@ -50,3 +50,23 @@ def per_user(table: pd.DataFrame) -> pd.DataFrame:
         work=("work", "sum"),
     )
     return out.reset_index().sort_values("work", ascending=False, kind="stable")
+
+
+def wait_cdf(wait: np.ndarray) -> dict:
+    """The empirical CDF of wait times: each distinct wait (s, ascending) and the share of jobs waiting at most that."""
+    w = np.asarray(wait, dtype=float)
+    if w.size == 0:
+        return {"wait_s": [], "share": []}
+    values, counts = np.unique(w, return_counts=True)
+    return {"wait_s": values.tolist(), "share": (np.cumsum(counts) / w.size).tolist()}
+
+
+def queue_over_time(submit: np.ndarray, start: np.ndarray) -> dict:
+    """Jobs waiting (submitted, not started) after all the submits and starts at each event time."""
+    sub, st = np.asarray(submit, dtype=float), np.asarray(start, dtype=float)
+    times = np.concatenate([sub, st])
+    steps = np.concatenate([np.ones(sub.size, dtype=np.int64), -np.ones(st.size, dtype=np.int64)])
+    if times.size == 0:
+        return {"time": [], "queue": []}
+    uniq, inv = np.unique(times, return_inverse=True)
+    return {"time": uniq.tolist(), "queue": np.cumsum(np.bincount(inv, weights=steps).astype(np.int64)).tolist()}

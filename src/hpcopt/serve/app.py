@@ -320,6 +320,11 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     def revoke_token(token_id: str, _t: TokenRecord = Depends(admin)) -> dict:
         return {"schema": "tokens/1", "token": found(tokens.revoke, token_id).to_dict()}
 
+    # ------------------------------------------------------------------ the dashboard (pages over these routes)
+    from hpcopt.dashboard import mount as mount_dashboard
+
+    mount_dashboard(app, read=read, reader=reader)
+
     # ------------------------------------------------------------------ middleware (outermost last)
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
