@@ -78,7 +78,8 @@ def _pg_bin() -> Path | None:
     return Path(found).parent if found and shutil.which("initdb") else None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback (for servers the tests start)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -112,7 +113,7 @@ def postgres_url():
                        capture_output=True, text=True, env=env)
     if r.returncode != 0:
         pytest.skip(f"initdb failed: {r.stderr.strip()[:300]}")
-    port = _free_port()
+    port = free_port()
     r = subprocess.run([*user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(root / "log"), "-w", "-o",
                         f"-h 127.0.0.1 -p {port} -k {sock}", "start"], capture_output=True, text=True, env=env)
     if r.returncode != 0:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 pytest.importorskip("fastapi")
 pytest.importorskip("plotly")
@@ -49,11 +49,6 @@ timing = "output"
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def _env(home: Path) -> dict:
     # HERE: the tuning study's objective (dash_toy_tune.bowl) is imported by the runner
@@ -74,7 +69,7 @@ def _done(proc: subprocess.Popen) -> dict:
 def _serve(base: Path, home: Path, root: Path):
     """``hpcopt serve`` over ``home``'s store on a free loopback port; a read-only token for it."""
     token = _done(_cli(home, "tokens", "create", "--scope", "read", "--name", "dash"))["token"]
-    port = _free_port()
+    port = free_port()
     log = base / "serve.log"
     proc = subprocess.Popen([sys.executable, "-m", "hpcopt", "serve", "--port", str(port), "--data-root", str(root),
                              "--workers", "1"], env=_env(home), stdout=log.open("ab"), stderr=subprocess.STDOUT)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -20,7 +19,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.client.streamable_http import streamable_http_client
 
 import mcp_toy_tasks
-from conftest import REPO
+from conftest import REPO, free_port
 from hpcopt.core.tasks import TASKS, import_all_tasks
 from hpcopt.mcp import build_server
 from hpcopt.mcp.http import http_app, static_token
@@ -94,11 +93,6 @@ def test_hpcopt_mcp_command_over_stdio(tmp_path):
     assert info.name == "hpcopt" and "hpc2n" in {t["name"] for t in traces["traces"]}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture
 def http_server(tmp_path):
@@ -108,7 +102,7 @@ def http_server(tmp_path):
     from hpcopt.store import open_store
 
     store = open_store(f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
-    port = _free_port()
+    port = free_port()
     app = http_app(build_server(tasks=mcp_toy_tasks.TOY_TASKS, store=store), static_token(TOKEN))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)
@@ -189,7 +183,7 @@ def test_static_token_is_long_enough():
 
 def test_hpcopt_mcp_http_command(tmp_path):
     """``hpcopt mcp --transport http``: needs data roots; serves behind the store's tokens with the run scope."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, **_env(tmp_path)}
     cmd = [sys.executable, "-m", "hpcopt", "mcp", "--transport", "http", "--port", str(port)]
     refused = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)

@@ -6,13 +6,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from conftest import free_port
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
@@ -20,11 +20,6 @@ httpx = pytest.importorskip("httpx")
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _env(home: Path) -> dict:
@@ -75,7 +70,7 @@ def test_serve_kill_restart_records_interrupted(tmp_path):
     token = made["token"]
     store_db = home / "store.db"
     assert token not in store_db.read_bytes().decode("latin-1")  # only the hash is stored
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     proc = _start(home, root, port, log)
     try:
