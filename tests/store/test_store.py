@@ -191,3 +191,24 @@ def test_cli_runs_and_models(tmp_path):
     assert r.returncode == 2 and json.loads(r.stdout)["error"]["type"] == "InputError"
     r = cli("runs", "list", "--status", "bogus")
     assert r.returncode == 64 and "Traceback" not in r.stderr
+
+
+def test_light_listing_keeps_artifacts_and_drops_only_the_bodies(tmp_path):
+    """list_runs(light=True) -- what the REST listing uses -- is every field but result and error."""
+    from hpcopt.store import open_store
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
+    for i in range(3):
+        f = tmp_path / f"a{i}.txt"
+        f.write_text(str(i))
+        with store.record("t", parameters={"i": i}, seed=i) as run:
+            run.add_artifact("a", f)
+            run.add_artifact("b", f)
+            run.set_result({"value": i})
+    full, light = store.list_runs(), store.list_runs(light=True)
+    assert [r.id for r in full] == [r.id for r in light]
+    for a, b in zip(full, light):
+        assert a.result == {"value": a.seed} and b.result is None and b.error is None
+        assert a.artifacts == b.artifacts and [x["name"] for x in b.artifacts] == ["a", "b"]
+        assert {k: v for k, v in a.to_dict().items() if k not in ("result", "error")} == \
+            {k: v for k, v in b.to_dict().items() if k not in ("result", "error")}

@@ -261,7 +261,7 @@ def create_app(config: ServeConfig | None = None, *, store=None) -> FastAPI:
     def list_runs(task: str | None = Query(None, max_length=200), status: str | None = Query(None),
                   limit: int = Query(50, ge=1, le=1000), _t: TokenRecord = Depends(read)) -> dict:
         return {"schema": "runs/1", "runs": [_run_summary(r) for r in
-                                             reader.list_runs(task=task, status=status, limit=limit, reap=False)]}
+                                             reader.list_runs(task=task, status=status, limit=limit, reap=False, light=True)]}
 
     @app.get(f"{API}/runs/{{run_id}}", tags=["store"])
     def get_run(run_id: str, _t: TokenRecord = Depends(read)) -> dict:

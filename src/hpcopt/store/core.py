@@ -17,6 +17,7 @@ from hpcopt.core.results import Result, json_safe
 from hpcopt.errors import ConfigError, HpcoptError, InputError
 
 STATUSES = ("running", "succeeded", "failed", "interrupted")
+_HEAVY = ("result", "error")  # the columns a run listing leaves out with light=True
 
 
 def default_home() -> Path:
@@ -286,22 +287,26 @@ class Store:
                     marked.append(row.id)
         return marked
 
-    def _record_of(self, s, row) -> RunRecord:
+    def _record_of(self, s, row, artifacts: tuple | None = None, *, light: bool = False) -> RunRecord:
         import sqlalchemy as sa
 
         from hpcopt.store.schema import Artifact
 
-        arts = tuple({"name": a.name, "path": a.path, "sha256": a.sha256, "size": a.size}
-                     for a in s.scalars(sa.select(Artifact).where(Artifact.run_id == row.id).order_by(Artifact.id)))
-        return RunRecord(**{k: getattr(row, k) for k in RunRecord.__dataclass_fields__ if k != "artifacts"},
-                         artifacts=arts)
+        if artifacts is None:
+            artifacts = tuple({"name": a.name, "path": a.path, "sha256": a.sha256, "size": a.size} for a in
+                              s.scalars(sa.select(Artifact).where(Artifact.run_id == row.id).order_by(Artifact.id)))
+        heavy = _HEAVY if light else ()
+        return RunRecord(**{k: (None if k in heavy else getattr(row, k))
+                            for k in RunRecord.__dataclass_fields__ if k != "artifacts"}, artifacts=artifacts)
 
     def list_runs(self, *, task: str | None = None, status: str | None = None, limit: int = 50,
-                  reap: bool = True) -> list[RunRecord]:
-        """Newest first."""
+                  reap: bool = True, light: bool = False) -> list[RunRecord]:
+        """Newest first. ``light``: without the result and error bodies (``None``), which a
+        listing does not show and which are the bulk of a row."""
         import sqlalchemy as sa
+        from sqlalchemy.orm import defer
 
-        from hpcopt.store.schema import Run
+        from hpcopt.store.schema import Artifact, Run
 
         if status is not None and status not in STATUSES:
             raise ConfigError(f"status must be one of {', '.join(STATUSES)}; got {status!r} instead")
@@ -310,12 +315,18 @@ class Store:
         if reap:
             self.reap()
         q = sa.select(Run).order_by(Run.started_at.desc(), Run.id).limit(limit)
+        if light:
+            q = q.options(*(defer(getattr(Run, k)) for k in _HEAVY))
         if task is not None:
             q = q.where(Run.task == task)
         if status is not None:
             q = q.where(Run.status == status)
         with self._session() as s:
-            return [self._record_of(s, r) for r in s.scalars(q)]
+            rows = list(s.scalars(q))
+            arts: dict[str, list] = {r.id: [] for r in rows}
+            for a in s.scalars(sa.select(Artifact).where(Artifact.run_id.in_(list(arts))).order_by(Artifact.id)):
+                arts[a.run_id].append({"name": a.name, "path": a.path, "sha256": a.sha256, "size": a.size})
+            return [self._record_of(s, r, tuple(arts[r.id]), light=light) for r in rows]  # two queries, not 1 + n
 
     def get_run(self, run_id: str) -> RunRecord:
         """A run by id or by an unambiguous prefix of at least 4 characters."""
@@ -323,10 +334,12 @@ class Store:
 
         from hpcopt.store.schema import Run
 
-        if not isinstance(run_id, str) or len(run_id) < 4 or not all(c in "0123456789abcdef" for c in run_id):
+        if not isinstance(run_id, str) or not 4 <= len(run_id) <= 32 or \
+                not all(c in "0123456789abcdef" for c in run_id):
             raise ConfigError(f"a run id is 4 to 32 hexadecimal characters; got {run_id!r} instead")
         with self._session() as s:
-            rows = list(s.scalars(sa.select(Run).where(Run.id.startswith(run_id)).limit(2)))
+            # a key range, not LIKE: the primary-key index answers it ('g' sorts after every hex digit)
+            rows = list(s.scalars(sa.select(Run).where(Run.id >= run_id, Run.id < run_id + "g").limit(2)))
             if not rows:
                 raise InputError(f"no run with id {run_id!r} in the store {self.url}",
                                  hint="list them with 'hpcopt runs list'")
