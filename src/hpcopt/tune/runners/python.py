@@ -6,8 +6,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import json
 import os
-import pickle
 import select
 import signal
 import time
@@ -138,7 +138,8 @@ class PythonRunner:
     def _in_child(self, config: Mapping[str, Any]) -> Result:
         """Run :meth:`_measure` in a forked child; the parent enforces the timeout per call.
 
-        The child writes one byte after each call, then ``R`` and the pickled measurements;
+        The child writes one byte after each call, then ``R`` and the measurements as JSON (a
+        failure as its ``Result.to_dict()``; no pickle);
         the parent waits at most ``timeout`` (plus a little for the fork) between bytes."""
         rfd, wfd = os.pipe()
         pid = os.fork()
@@ -151,7 +152,8 @@ class PythonRunner:
                 raw = self._measure(config, tick=lambda: os.write(wfd, b"."))
                 if isinstance(raw, dict):
                     raw["rss_at_fork"] = base
-                data = b"R" + pickle.dumps(raw)
+                body = {"result": raw.to_dict()} if isinstance(raw, Result) else {"raw": raw}
+                data = b"R" + json.dumps(body).encode()  # NaN travels as JSON's NaN token
                 while data:
                     data = data[os.write(wfd, data):]
             except BaseException:  # noqa: BLE001 - reported as a crash by the parent
@@ -196,9 +198,8 @@ class PythonRunner:
             return Result.failure(Status.RUNTIME_ERROR, f"the child process running the call died ({how})",
                                   extra={"max_rss_mib": rss})
         try:
-            # the bytes come through a pipe from the child this process forked a moment ago
-            # (its own code and memory), never from a file or from a user
-            raw = pickle.loads(bytes(buf))
+            body = json.loads(bytes(buf))
+            raw = Result.from_dict(body["result"]) if "result" in body else body["raw"]
         except Exception as exc:  # noqa: BLE001
             return Result.failure(Status.RUNTIME_ERROR, f"cannot read the child's result: {exc}")
         if isinstance(raw, dict):  # the memory the call added, not what the child inherited
