@@ -122,3 +122,18 @@ def test_a_drawn_seed_is_recorded(tmp_path):
     r = run_task("testing.draws_seed", store=store)
     assert r.provenance.seed == 1234 and store.get_run(r.provenance.run_id).seed == 1234
     assert run_task("testing.draws_seed", store=store, seed=5).provenance.seed == 5
+
+
+def test_a_recorded_run_reads_each_input_once(data, tmp_path, monkeypatch):
+    """The run row and the result's provenance share one hash of each input file."""
+    import hpcopt.core.provenance as prov
+    from hpcopt.store import open_store
+    from hpcopt.store.runner import run_task
+
+    store = open_store(f"sqlite:///{tmp_path / 's.db'}", home=tmp_path)
+    calls = []
+    real = prov.file_sha256
+    monkeypatch.setattr(prov, "file_sha256", lambda p, *a, **k: calls.append(str(p)) or real(p, *a, **k))
+    r = run_task("testing.toy", store=store, data=str(data))
+    assert calls.count(str(data)) == 1
+    assert store.get_run(r.provenance.run_id).inputs == r.provenance.inputs == {"data": real(data)}

@@ -56,6 +56,8 @@ class TaskSpec:
     outputs: tuple[str, ...]
     seed: str | None
     libraries: tuple[str, ...]
+    #: the call with the input hashes already computed (``run_task`` hashes them once for the record)
+    run_hashed: Callable[[dict[str, Any], dict[str, str]], Result] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Result:
         return self.fn(*args, **kwargs)
@@ -142,17 +144,15 @@ def task(name: str, *, schema: str | None = None, version: int = 1, inputs: tupl
             if n not in sig.parameters:
                 raise TypeError(f"task {name!r}: {n!r} is not a parameter of {fn.__qualname__}")
 
-        @functools.wraps(fn)
-        def run(*args: Any, **kwargs: Any) -> Result:
-            bound = sig.bind(*args, **kwargs)
+        def execute(bound: inspect.BoundArguments, input_hashes: dict[str, str] | None = None) -> Result:
             bound.apply_defaults()
             args_ = dict(bound.arguments)
             params = {k: describe_parameter(v) for k, v in args_.items() if k not in _NOT_PARAMETERS}
-            prov = Provenance(parameters=params, seed=args_.get(seed_name) if seed_name else None)
-            prov_started = Provenance.start(libraries=libraries)
-            prov.versions, prov.host, prov.started_at = prov_started.versions, prov_started.host, \
-                prov_started.started_at
-            prov.inputs = hash_inputs(input_files(args_, inputs))
+            prov = Provenance.start(parameters=params, seed=args_.get(seed_name) if seed_name else None,
+                                    libraries=libraries)
+            # a runner that hashed the inputs already (to record the run) passes them: read once
+            prov.inputs = dict(input_hashes) if input_hashes is not None else \
+                hash_inputs(input_files(args_, inputs))
             out = fn(*bound.args, **bound.kwargs)
             if isinstance(out, Result):
                 result = out
@@ -179,9 +179,17 @@ def task(name: str, *, schema: str | None = None, version: int = 1, inputs: tupl
             result.provenance.finish()
             return result
 
+        @functools.wraps(fn)
+        def run(*args: Any, **kwargs: Any) -> Result:
+            return execute(sig.bind(*args, **kwargs))
+
+        def run_hashed(kwargs: dict[str, Any], input_hashes: dict[str, str]) -> Result:
+            return execute(sig.bind(**kwargs), input_hashes)
+
         summary = (inspect.getdoc(fn) or "").split("\n\n")[0].replace("\n", " ")
         spec = TaskSpec(name=name, schema=schema or name, version=version, fn=run, summary=summary,
-                        inputs=tuple(inputs), outputs=tuple(outputs), seed=seed_name, libraries=tuple(libraries))
+                        inputs=tuple(inputs), outputs=tuple(outputs), seed=seed_name, libraries=tuple(libraries),
+                        run_hashed=run_hashed)
         TASKS.register(name, spec, help=summary, replace=True)
         return spec
 

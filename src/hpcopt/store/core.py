@@ -194,7 +194,8 @@ class Store:
     # ------------------------------------------------------------------ runs
     @contextlib.contextmanager
     def record(self, task: str, *, parameters: dict | None = None, inputs: dict[str, str | Path] | None = None,
-               seed: int | None = None, libraries: tuple[str, ...] = ()) -> Iterator[RunHandle]:
+               seed: int | None = None, libraries: tuple[str, ...] = (),
+               input_hashes: dict[str, str] | None = None) -> Iterator[RunHandle]:
         """Record one run of ``task``; the body sets the result with ``run.set_result``.
 
         An exception marks the run ``failed`` (with the message) and propagates; Ctrl-C
@@ -203,7 +204,7 @@ class Store:
         from hpcopt.core.provenance import hash_inputs, version_record
         from hpcopt.store.schema import Run
 
-        hashed = hash_inputs(inputs or {})
+        hashed = dict(input_hashes) if input_hashes is not None else hash_inputs(inputs or {})
         now = time.time()
         run_id = uuid.uuid4().hex
         row = Run(id=run_id, task=task, status="running", parameters=json_safe(parameters or {}), inputs=hashed,

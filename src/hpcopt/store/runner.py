@@ -74,15 +74,17 @@ def run_task(name: str | TaskSpec, /, *, record: bool = True, store=None, regist
         _register(store, register, register_alias, spec, result, run_id=None)
         return result
     seed = params.get(spec.seed) if spec.seed else None
+    from hpcopt.core.provenance import hash_inputs
     from hpcopt.core.tasks import describe_parameter, input_files
 
+    hashes = hash_inputs(input_files(params, spec.inputs))  # once, for the run row and the result
     with store.record(spec.name, parameters={k: describe_parameter(v) for k, v in params.items() if k != "progress"},
-                      inputs=input_files(params, spec.inputs), seed=seed if isinstance(seed, int) else None,
+                      input_hashes=hashes, seed=seed if isinstance(seed, int) else None,
                       libraries=spec.libraries) as run:
         for ref in used:
             n, v = ref.rsplit(":", 1)
             run.used_model(n, int(v))
-        result = spec(**params)
+        result = spec.run_hashed(params, hashes) if spec.run_hashed is not None else spec(**params)
         result.provenance.run_id = run.id
         for art, path in result.artifacts.items():
             run.add_artifact(art, path)
