@@ -117,8 +117,9 @@ def evaluate(train: str | Path, test: str | Path, labels: str | Path, interpreta
                      thresholds=arrays.get("thresholds"))
         res["report"] = str(report)
     # the alert runs an operator would see, each with its culprit metrics (label-free)
+    # (the first 20: explaining is a pass of the detector per run; alert_events counts them all)
     res["alerts"] = alert_runs(arrays["detector"], te.values, arrays["scores"], arrays["alerts"], top_k=3,
-                               label=te.metric_label)
+                               label=te.metric_label, limit=20)
     res["_extras"] = {"detector": arrays["detector"], "scores": arrays["scores"], "alerts": arrays["alerts"]}
     return res
 
@@ -162,13 +163,13 @@ def fit(train: str | Path, model: str | Path, format: str = "auto", detector: st
 
 
 def alert_runs(det, X: np.ndarray, scores: np.ndarray, alerts: np.ndarray, *, top_k: int = 3,
-               label=lambda j: j + 1) -> list[dict]:
+               label=lambda j: j + 1, limit: int | None = None) -> list[dict]:
     """Each run of alerts with its peak score and the ``top_k`` culprit metrics (mean contributions
     over the run, explained with the detector's look-back before it); ``label(j)`` names metric ``j``."""
     from hpcopt.data.telemetry import label_segments
 
     out = []
-    for st, en in label_segments(alerts):
+    for st, en in label_segments(alerts)[:limit]:
         C = det.explain(X[max(0, st - det.context_ - det.smoothing + 1):en])[-(en - st):].mean(axis=0)
         order = np.argsort(-C, kind="stable")[:top_k]
         out.append({"start": st, "end": en, "peak_score": float(scores[st:en].max()),
